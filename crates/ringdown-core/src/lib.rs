@@ -1,0 +1,21 @@
+//! ringdown's functional core.
+//!
+//! Everything that decides *who is called, when, and why* lives here, as pure
+//! functions over plain data. The core performs no I/O and never reads the clock:
+//! the shell passes `now` in and executes the [`escalation::Effect`]s it gets back.
+//! That is what lets the same logic run against DynamoDB, SQLite, a virtual clock
+//! in the demo and a fire drill, and be property-tested.
+
+pub mod alert;
+pub mod escalation;
+pub mod fingerprint;
+pub mod grouping;
+pub mod matcher;
+pub mod outcome;
+pub mod parse;
+pub mod phone;
+pub mod roster;
+pub mod silence;
+pub mod ssml;
+
+pub use alert::{Alert, Labels, Language, Source, Status};
