@@ -1,1 +1,32 @@
+//! # connect-sim
+//!
+//! An Amazon Connect stand-in for tests and demos:
+//!
+//! * [`flow`] — the flow language (`2019-10-30`) model and [`validate`]r;
+//! * [`interp`] — a **pure** interpreter: [`simulate`] plays one outbound call
+//!   (ringing, a scripted [`Persona`], the contact flow) over virtual time and
+//!   returns a [`CallResult`] with a transcript — no clock, no I/O;
+//! * [`persona`] — scripted callers keyed by phone number ([`PersonaBook`]);
+//! * [`ctr`] — contact trace records (format `2017-03-10`);
+//! * [`server`] — the restJson1 HTTP API (StartOutboundVoiceContact,
+//!   GetContactAttributes, DescribeContact, StopContact) with Connect's quotas,
+//!   playing calls in scaled real time and shipping CTRs to Kinesis / JSON lines.
+//!
+//! It knows nothing of ringdown's internals; the only shared thing is the
+//! attribute contract ([`AttributeContract::default`]).
 
+pub mod config;
+pub mod ctr;
+pub mod flow;
+pub mod interp;
+pub mod persona;
+pub mod server;
+
+pub use config::{load_flow, CtrFaults, KinesisConfig, NumberFaults, Quotas, SimConfig};
+pub use ctr::{build_ctr, ctr_timestamp, CtrContext};
+pub use flow::{validate, validate_json, AttributeContract, Flow, ValidationError};
+pub use interp::{
+    simulate, simulate_with, CallResult, DisconnectReason, EventKind, SimOptions, TranscriptEvent,
+};
+pub use persona::{HumanPersona, KeyPress, Persona, PersonaBook};
+pub use server::{CallView, Clock, ManualClock, SimServer, TokenBucket};

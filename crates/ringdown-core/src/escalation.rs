@@ -1,1 +1,920 @@
-//! placeholder
+//! The escalation state machine: `decide(incident, event, ctx, now) -> (incident, effects)`.
+//!
+//! An [`Incident`] is one outage: the alerts of one group, and where the
+//! escalation stands (pass over the policy, step, attempt, target). [`decide`]
+//! is a pure function. It never performs a call; it returns [`Effect`]s such as
+//! [`Effect::PlaceCall`] that the shell executes, and the shell feeds what
+//! happened back as [`Event`]s. The shell persists the returned incident before
+//! executing effects, so a crash between the two replays the same decision and
+//! the deterministic call id (`ClientToken`) makes the replayed call a no-op at
+//! Amazon Connect.
+//!
+//! Walk of a policy (documented for operators in the README):
+//! - a *step*'s targets resolve to an ordered list of people at the moment the
+//!   round starts (a rotation resolves to whoever is on call then);
+//! - an *attempt* is one round calling each callable person of the step in
+//!   turn; a person who does not acknowledge passes the call to the next one
+//!   at once;
+//! - after a round with no acknowledgement ringdown waits `retry_after_secs`
+//!   and starts the next attempt, up to `attempts`; then the next step;
+//! - after the last step the policy is walked again `repeat` more times (after
+//!   the last step's `retry_after_secs`), then the incident is *exhausted* and
+//!   goes to the fallback channel.
+
+use crate::alert::{Alert, Labels, Language, Status};
+use crate::matcher::Matcher;
+use crate::outcome::Outcome;
+use crate::phone::mask;
+use crate::roster::{Policy, ResolvedTarget, Roster};
+use crate::silence::{Silence, SilenceIndex};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// Tunables of the escalation that are not part of the roster.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Settings {
+    /// How long after placing a call ringdown waits for its outcome before
+    /// treating it as UNKNOWN (= unreachable). Covers ring time, the flow, and
+    /// the contact record's delivery delay.
+    pub outcome_timeout_secs: u64,
+    /// Wait before retrying the same person after a telecom failure; doubles
+    /// with each further failure.
+    pub call_failed_backoff_secs: u64,
+    /// Telecom failures in a row on one number before ringdown moves on to the
+    /// next person and flags the number.
+    pub max_call_failures: u32,
+    /// Longest text the call reads out, in characters of the SSML document.
+    pub message_max_chars: usize,
+    /// Most fingerprints tracked per incident; more alerts are still counted.
+    pub max_tracked_alerts: usize,
+    /// Most timeline entries kept per incident (oldest dropped first).
+    pub history_limit: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            outcome_timeout_secs: 300,
+            call_failed_backoff_secs: 30,
+            max_call_failures: 2,
+            message_max_chars: 1500,
+            max_tracked_alerts: 5000,
+            history_limit: 500,
+        }
+    }
+}
+
+/// Everything outside the incident that a decision may consult.
+pub struct Context<'a> {
+    pub roster: &'a Roster,
+    pub silences: &'a SilenceIndex,
+    pub settings: &'a Settings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Collecting alerts for `group_wait` before the first call.
+    Grouping,
+    /// A call is in flight; waiting for its outcome.
+    Calling,
+    /// Between calls: retry delay or backoff.
+    Waiting,
+    /// A silence matches; resumes when it ends if still firing.
+    Suppressed,
+    /// Someone acknowledged; open until its alerts resolve. No more calls.
+    Acknowledged,
+    /// Closed: every alert resolved.
+    Resolved,
+    /// Closed: silenced from the keypad (the silence covers later alerts).
+    Silenced,
+    /// Closed: nobody acknowledged after every step and repeat.
+    Exhausted,
+}
+
+impl Phase {
+    /// Closed incidents release their group: a later alert opens a new one.
+    pub fn is_closed(self) -> bool {
+        matches!(self, Phase::Resolved | Phase::Silenced | Phase::Exhausted)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Grouping => "grouping",
+            Phase::Calling => "calling",
+            Phase::Waiting => "waiting",
+            Phase::Suppressed => "suppressed",
+            Phase::Acknowledged => "acknowledged",
+            Phase::Resolved => "resolved",
+            Phase::Silenced => "silenced",
+            Phase::Exhausted => "exhausted",
+        }
+    }
+}
+
+/// Where the walk of the policy stands. All counters are 0-based.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// 0 for the first walk of the policy, then 1..=repeat.
+    pub pass: u32,
+    pub step: u32,
+    pub attempt: u32,
+    /// Index into the current round's targets.
+    pub target: u32,
+    /// Telecom failures in a row on the current target.
+    pub failures: u32,
+}
+
+/// The call ringdown is waiting on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallInFlight {
+    pub call_id: String,
+    pub person: String,
+    pub phone: String,
+    pub placed_at: DateTime<Utc>,
+    pub contact_id: Option<String>,
+    /// The request as decided, so a restarted shell can re-issue it unchanged
+    /// (same `ClientToken`) when it cannot know whether Connect received it.
+    pub request: CallRequest,
+}
+
+/// What the shell must do to place a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRequest {
+    pub incident_id: String,
+    /// Deterministic id of this call; used as the `ClientToken`.
+    pub call_id: String,
+    pub person: String,
+    pub phone: String,
+    pub language: Language,
+    /// SSML, escaped and bounded.
+    pub message: String,
+}
+
+/// A person of the current round, as resolved from the roster when the round
+/// started (kept so a roster edit mid-round does not reshuffle who is next).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundTarget {
+    pub person: String,
+    pub language: Language,
+    /// `None`: may not be called now (`reason` says why).
+    pub phone: Option<String>,
+    pub reason: String,
+}
+
+impl From<ResolvedTarget> for RoundTarget {
+    fn from(t: ResolvedTarget) -> Self {
+        RoundTarget {
+            person: t.person,
+            language: t.language,
+            phone: t.phone,
+            reason: t.reason,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertSummary {
+    pub title: String,
+    pub status: Status,
+}
+
+/// One line of an incident's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub kind: HistoryKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum HistoryKind {
+    Opened {
+        group_key: String,
+        policy: String,
+    },
+    Alerts {
+        firing: u32,
+        resolved: u32,
+        titles: Vec<String>,
+    },
+    Skipped {
+        person: String,
+        reason: String,
+    },
+    Suppressed {
+        silence_id: String,
+        until: DateTime<Utc>,
+    },
+    CallPlaced {
+        call_id: String,
+        person: String,
+        phone: String,
+        step: u32,
+        attempt: u32,
+        pass: u32,
+    },
+    CallOutcome {
+        call_id: String,
+        person: String,
+        outcome: Outcome,
+        disconnect_reason: Option<String>,
+    },
+    CallRejected {
+        call_id: String,
+        person: String,
+        error: String,
+    },
+    SilenceCreated {
+        silence_id: String,
+        hours: u32,
+        by: String,
+    },
+    NumberFlagged {
+        person: String,
+        phone: String,
+    },
+    Acknowledged {
+        by: String,
+    },
+    Resolved,
+    Exhausted,
+    Note {
+        text: String,
+    },
+}
+
+/// An incident: one group of alerts and its escalation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: String,
+    pub group_key: String,
+    pub policy: String,
+    pub group_labels: Labels,
+    /// Labels every alert of the incident carried (Alertmanager's CommonLabels);
+    /// silences are checked against these before every call.
+    pub common_labels: Labels,
+    pub phase: Phase,
+    pub opened_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Fingerprints of the alerts currently firing.
+    pub firing: BTreeSet<String>,
+    /// A few alert titles for the call's message (first seen first).
+    pub samples: Vec<AlertSummary>,
+    pub alerts_received: u64,
+    pub cursor: Cursor,
+    /// The people of the current round, resolved when the round started.
+    pub round: Vec<RoundTarget>,
+    pub call: Option<CallInFlight>,
+    pub next_action_at: Option<DateTime<Utc>>,
+    pub acked_by: Option<String>,
+    pub acked_at: Option<DateTime<Utc>>,
+    pub calls_placed: u32,
+    pub history: Vec<HistoryEntry>,
+    /// Optimistic-lock version, owned by the store.
+    pub version: u64,
+}
+
+/// What happened, as the shell reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Alerts routed to this incident's group.
+    Alerts(Vec<Alert>),
+    /// `next_action_at` was reached (or the shell just wants a re-evaluation).
+    Tick,
+    /// Amazon Connect accepted the call.
+    CallPlaced { call_id: String, contact_id: String },
+    /// Amazon Connect refused the call after the dialer's own retries.
+    CallRejected {
+        call_id: String,
+        kind: RejectKind,
+        message: String,
+    },
+    /// The call is over and classified.
+    CallEnded {
+        call_id: String,
+        outcome: Outcome,
+        disconnect_reason: Option<String>,
+    },
+    /// An operator acknowledged outside a call (CLI, chat).
+    Acknowledge { by: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectKind {
+    /// DestinationNotAllowed / InvalidParameter: calling this number cannot work.
+    Misconfigured,
+    /// Connect kept failing or throttling beyond the dialer's retries.
+    Unavailable,
+}
+
+/// Instructions for the shell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "effect", rename_all = "snake_case")]
+pub enum Effect {
+    PlaceCall(CallRequest),
+    /// Hang up a call that is no longer needed (the incident resolved).
+    StopCall {
+        call_id: String,
+        contact_id: Option<String>,
+    },
+    CreateSilence(Silence),
+    /// Call `decide(.., Event::Tick, ..)` at this time.
+    WakeAt {
+        at: DateTime<Utc>,
+    },
+    /// Nobody could be reached: publish to the fallback channel.
+    Fallback {
+        incident_id: String,
+        reason: String,
+    },
+    /// Something an operator must fix (a number Connect refuses).
+    OperatorAlert {
+        incident_id: String,
+        message: String,
+    },
+    /// The incident closed: its group may open a new incident.
+    ReleaseGroup {
+        group_key: String,
+    },
+}
+
+const MAX_SAMPLES: usize = 5;
+
+impl Incident {
+    /// A new incident for a group; the first call is due after `group_wait`.
+    pub fn open(
+        id: &str,
+        group_key: &str,
+        policy: &Policy,
+        group_labels: Labels,
+        now: DateTime<Utc>,
+    ) -> Incident {
+        let first_call = now + Duration::seconds(policy.group_wait_secs as i64);
+        let mut inc = Incident {
+            id: id.to_string(),
+            group_key: group_key.to_string(),
+            policy: policy.name.clone(),
+            common_labels: group_labels.clone(),
+            group_labels,
+            phase: Phase::Grouping,
+            opened_at: now,
+            updated_at: now,
+            closed_at: None,
+            firing: BTreeSet::new(),
+            samples: Vec::new(),
+            alerts_received: 0,
+            cursor: Cursor::default(),
+            round: Vec::new(),
+            call: None,
+            next_action_at: Some(first_call),
+            acked_by: None,
+            acked_at: None,
+            calls_placed: 0,
+            history: Vec::new(),
+            version: 0,
+        };
+        inc.history.push(HistoryEntry {
+            at: now,
+            kind: HistoryKind::Opened {
+                group_key: group_key.to_string(),
+                policy: policy.name.clone(),
+            },
+        });
+        inc
+    }
+
+    /// Deterministic call id for the current cursor: the same incident, pass,
+    /// step, attempt, target and failure count always give the same id, so a
+    /// replayed decision reuses Connect's idempotency (`ClientToken`).
+    pub fn call_id(&self) -> String {
+        let c = self.cursor;
+        format!(
+            "{}-p{}s{}a{}t{}r{}",
+            self.id,
+            c.pass,
+            c.step + 1,
+            c.attempt + 1,
+            c.target,
+            c.failures
+        )
+    }
+
+    pub fn title(&self) -> String {
+        let first = self
+            .samples
+            .first()
+            .map(|s| s.title.as_str())
+            .unwrap_or("alert");
+        if self.group_labels.is_empty() {
+            first.to_string()
+        } else {
+            let scope: Vec<String> = self
+                .group_labels
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            format!("{}: {first}", scope.join(", "))
+        }
+    }
+}
+
+/// The pure decision function.
+pub fn decide(
+    incident: &Incident,
+    event: Event,
+    ctx: &Context<'_>,
+    now: DateTime<Utc>,
+) -> (Incident, Vec<Effect>) {
+    let mut m = Machine {
+        inc: incident.clone(),
+        effects: Vec::new(),
+        ctx,
+        now,
+    };
+    m.handle(event);
+    m.inc.updated_at = now;
+    let limit = ctx.settings.history_limit.max(10);
+    if m.inc.history.len() > limit {
+        let excess = m.inc.history.len() - limit;
+        m.inc.history.drain(1..=excess);
+    }
+    if let Some(at) = m.inc.next_action_at {
+        if !m.inc.phase.is_closed() {
+            m.effects.push(Effect::WakeAt { at });
+        }
+    }
+    (m.inc, m.effects)
+}
+
+struct Machine<'a, 'c> {
+    inc: Incident,
+    effects: Vec<Effect>,
+    ctx: &'a Context<'c>,
+    now: DateTime<Utc>,
+}
+
+impl Machine<'_, '_> {
+    fn log(&mut self, kind: HistoryKind) {
+        self.inc.history.push(HistoryEntry { at: self.now, kind });
+    }
+
+    fn handle(&mut self, event: Event) {
+        if self.inc.phase.is_closed() {
+            // A closed incident never acts again; late events are ignored.
+            return;
+        }
+        match event {
+            Event::Alerts(alerts) => self.on_alerts(alerts),
+            Event::Tick => self.on_tick(),
+            Event::CallPlaced {
+                call_id,
+                contact_id,
+            } => {
+                if let Some(call) = self.inc.call.as_mut().filter(|c| c.call_id == call_id) {
+                    call.contact_id = Some(contact_id);
+                }
+            }
+            Event::CallRejected {
+                call_id,
+                kind,
+                message,
+            } => self.on_rejected(call_id, kind, message),
+            Event::CallEnded {
+                call_id,
+                outcome,
+                disconnect_reason,
+            } => self.on_ended(call_id, outcome, disconnect_reason),
+            Event::Acknowledge { by } => {
+                if self.inc.phase != Phase::Acknowledged {
+                    self.acknowledge(by);
+                }
+            }
+        }
+    }
+
+    fn on_alerts(&mut self, alerts: Vec<Alert>) {
+        let (mut firing, mut resolved) = (0u32, 0u32);
+        let mut titles = Vec::new();
+        for alert in &alerts {
+            self.inc.alerts_received += 1;
+            match alert.status {
+                Status::Firing => {
+                    firing += 1;
+                    if self.inc.firing.len() < self.ctx.settings.max_tracked_alerts
+                        || self.inc.firing.contains(&alert.fingerprint)
+                    {
+                        self.inc.firing.insert(alert.fingerprint.clone());
+                    }
+                    if self.inc.samples.is_empty() {
+                        // First firing alert: the common labels start as its labels.
+                        self.inc.common_labels = alert.labels.clone();
+                    } else {
+                        self.inc
+                            .common_labels
+                            .retain(|k, v| alert.labels.get(k).is_some_and(|x| x == v));
+                    }
+                    if self.inc.samples.len() < MAX_SAMPLES
+                        && !self.inc.samples.iter().any(|s| s.title == alert.title())
+                    {
+                        self.inc.samples.push(AlertSummary {
+                            title: alert.title().to_string(),
+                            status: Status::Firing,
+                        });
+                    }
+                    if titles.len() < 3 {
+                        titles.push(alert.title().to_string());
+                    }
+                }
+                Status::Resolved => {
+                    resolved += 1;
+                    self.inc.firing.remove(&alert.fingerprint);
+                }
+            }
+        }
+        self.log(HistoryKind::Alerts {
+            firing,
+            resolved,
+            titles,
+        });
+        if self.inc.firing.is_empty() {
+            self.resolve();
+        }
+    }
+
+    fn resolve(&mut self) {
+        if let Some(call) = self.inc.call.take() {
+            self.effects.push(Effect::StopCall {
+                call_id: call.call_id,
+                contact_id: call.contact_id,
+            });
+        }
+        self.log(HistoryKind::Resolved);
+        self.close(Phase::Resolved);
+    }
+
+    fn close(&mut self, phase: Phase) {
+        self.inc.phase = phase;
+        self.inc.closed_at = Some(self.now);
+        self.inc.next_action_at = None;
+        self.inc.round.clear();
+        self.effects.push(Effect::ReleaseGroup {
+            group_key: self.inc.group_key.clone(),
+        });
+    }
+
+    fn acknowledge(&mut self, by: String) {
+        if let Some(call) = self.inc.call.take() {
+            self.effects.push(Effect::StopCall {
+                call_id: call.call_id,
+                contact_id: call.contact_id,
+            });
+        }
+        self.inc.phase = Phase::Acknowledged;
+        self.inc.acked_at = Some(self.now);
+        self.inc.acked_by = Some(by.clone());
+        self.inc.next_action_at = None;
+        self.inc.call = None;
+        self.log(HistoryKind::Acknowledged { by });
+    }
+
+    fn due(&self) -> bool {
+        self.inc.next_action_at.is_some_and(|t| t <= self.now)
+    }
+
+    fn on_tick(&mut self) {
+        match self.inc.phase {
+            Phase::Grouping | Phase::Waiting | Phase::Suppressed if self.due() => self.dial_next(),
+            Phase::Calling if self.due() => {
+                // The outcome never came (no contact record, no fallback answer).
+                if let Some(call) = self.inc.call.clone() {
+                    self.log(HistoryKind::Note {
+                        text: format!(
+                            "no outcome for call {} within {} s: treated as UNKNOWN (unreachable)",
+                            call.call_id, self.ctx.settings.outcome_timeout_secs
+                        ),
+                    });
+                    self.on_ended(call.call_id, Outcome::Unknown, None);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_rejected(&mut self, call_id: String, kind: RejectKind, message: String) {
+        let Some(call) = self.inc.call.clone().filter(|c| c.call_id == call_id) else {
+            return;
+        };
+        self.log(HistoryKind::CallRejected {
+            call_id: call_id.clone(),
+            person: call.person.clone(),
+            error: message.clone(),
+        });
+        match kind {
+            RejectKind::Misconfigured => {
+                self.effects.push(Effect::OperatorAlert {
+                    incident_id: self.inc.id.clone(),
+                    message: format!(
+                        "cannot call {} at {}: {message}",
+                        call.person,
+                        mask(&call.phone)
+                    ),
+                });
+                self.on_ended(call_id, Outcome::Misconfigured, None);
+            }
+            RejectKind::Unavailable => {
+                self.effects.push(Effect::Fallback {
+                    incident_id: self.inc.id.clone(),
+                    reason: format!(
+                        "Amazon Connect unavailable while calling {}: {message}",
+                        call.person
+                    ),
+                });
+                self.on_ended(call_id, Outcome::CallFailed, None);
+            }
+        }
+    }
+
+    fn on_ended(&mut self, call_id: String, outcome: Outcome, disconnect_reason: Option<String>) {
+        let Some(call) = self.inc.call.clone().filter(|c| c.call_id == call_id) else {
+            // Duplicate or stale outcome (at-least-once contact records).
+            return;
+        };
+        self.inc.call = None;
+        self.log(HistoryKind::CallOutcome {
+            call_id,
+            person: call.person.clone(),
+            outcome,
+            disconnect_reason,
+        });
+        match outcome {
+            Outcome::Acknowledged => self.acknowledge(call.person),
+            Outcome::Silenced { hours } => self.silence_from_keypad(&call, hours),
+            Outcome::Declined
+            | Outcome::Unreachable
+            | Outcome::HungUp
+            | Outcome::Unknown
+            | Outcome::Misconfigured => {
+                self.next_target();
+                self.dial_next();
+            }
+            Outcome::CallFailed => {
+                self.inc.cursor.failures += 1;
+                if self.inc.cursor.failures >= self.ctx.settings.max_call_failures {
+                    self.log(HistoryKind::NumberFlagged {
+                        person: call.person.clone(),
+                        phone: mask(&call.phone),
+                    });
+                    self.next_target();
+                    self.dial_next();
+                } else {
+                    let backoff = self.ctx.settings.call_failed_backoff_secs
+                        << (self.inc.cursor.failures - 1).min(8);
+                    self.inc.phase = Phase::Waiting;
+                    self.inc.next_action_at = Some(self.now + Duration::seconds(backoff as i64));
+                }
+            }
+        }
+    }
+
+    fn silence_from_keypad(&mut self, call: &CallInFlight, hours: u32) {
+        // Scope: the group's labels, so the same outage stays quiet; without
+        // group labels, the labels all its alerts share. Never an empty scope:
+        // that would silence every alert of every system.
+        let scope = if !self.inc.group_labels.values().all(String::is_empty) {
+            &self.inc.group_labels
+        } else {
+            &self.inc.common_labels
+        };
+        let matchers: Vec<Matcher> = scope
+            .iter()
+            .filter_map(|(k, v)| Matcher::equal(k, v).ok())
+            .collect();
+        let by = format!("phone:{} ({})", mask(&call.phone), call.person);
+        if matchers.is_empty() {
+            self.log(HistoryKind::Note {
+                text: "keypad silence has no label scope; recorded as an acknowledgement only"
+                    .into(),
+            });
+            self.acknowledge(call.person.clone());
+            return;
+        }
+        let silence = Silence {
+            id: format!("{}-silence", call.call_id),
+            matchers,
+            starts_at: self.now.timestamp(),
+            ends_at: self.now.timestamp() + i64::from(hours) * 3600,
+            created_by: by.clone(),
+            reason: format!(
+                "silenced for {hours} h from the keypad during incident {}",
+                self.inc.id
+            ),
+        };
+        self.log(HistoryKind::SilenceCreated {
+            silence_id: silence.id.clone(),
+            hours,
+            by,
+        });
+        self.effects.push(Effect::CreateSilence(silence));
+        self.inc.acked_at = Some(self.now);
+        self.inc.acked_by = Some(call.person.clone());
+        self.close(Phase::Silenced);
+    }
+
+    fn next_target(&mut self) {
+        self.inc.cursor.target += 1;
+        self.inc.cursor.failures = 0;
+    }
+
+    fn policy(&self) -> Option<&Policy> {
+        self.ctx.roster.policy(&self.inc.policy)
+    }
+
+    /// Places the next call the policy allows, or schedules the wait before it,
+    /// or exhausts the incident.
+    fn dial_next(&mut self) {
+        if self.inc.firing.is_empty() && self.inc.alerts_received > 0 {
+            self.resolve();
+            return;
+        }
+        if let Some(s) = self
+            .ctx
+            .silences
+            .active_match(&self.inc.common_labels, self.now.timestamp())
+        {
+            let until = DateTime::from_timestamp(s.ends_at, 0).unwrap_or(self.now);
+            if self.inc.phase != Phase::Suppressed {
+                self.log(HistoryKind::Suppressed {
+                    silence_id: s.id.clone(),
+                    until,
+                });
+            }
+            self.inc.phase = Phase::Suppressed;
+            self.inc.next_action_at = Some(until.max(self.now + Duration::seconds(1)));
+            return;
+        }
+        let Some(policy) = self.policy().cloned() else {
+            let reason = format!(
+                "policy `{}` no longer exists in the roster",
+                self.inc.policy
+            );
+            self.exhaust(reason);
+            return;
+        };
+        // Each iteration moves the cursor forward; bounded by the policy size.
+        let max_iterations = (policy.repeat as usize + 1) * (policy.steps.len() + 1) * 64 + 16;
+        for _ in 0..max_iterations {
+            let c = self.inc.cursor;
+            let Some(step) = policy.steps.get(c.step as usize) else {
+                // Past the last step: walk the policy again or give up.
+                if c.pass < policy.repeat {
+                    self.inc.cursor = Cursor {
+                        pass: c.pass + 1,
+                        ..Cursor::default()
+                    };
+                    self.inc.round.clear();
+                    let wait = policy.steps.last().map(|s| s.retry_after_secs).unwrap_or(0);
+                    if wait > 0 {
+                        return self.wait(wait);
+                    }
+                    continue;
+                }
+                let reason = format!(
+                    "nobody acknowledged after {} pass(es) over policy `{}`",
+                    policy.repeat + 1,
+                    policy.name
+                );
+                return self.exhaust(reason);
+            };
+            if c.attempt >= step.attempts {
+                self.inc.cursor = Cursor {
+                    pass: c.pass,
+                    step: c.step + 1,
+                    ..Cursor::default()
+                };
+                self.inc.round.clear();
+                continue;
+            }
+            if self.inc.round.is_empty() {
+                self.start_round(&policy);
+            }
+            let callable = self.inc.round.iter().any(|t| t.phone.is_some());
+            if !callable {
+                // Nobody in this step may be called now: retrying the same
+                // step is pointless, go to the next step at once.
+                self.inc.cursor = Cursor {
+                    pass: c.pass,
+                    step: c.step + 1,
+                    ..Cursor::default()
+                };
+                self.inc.round.clear();
+                continue;
+            }
+            match self.inc.round.get(c.target as usize).cloned() {
+                Some(target) => match target.phone.clone() {
+                    Some(phone) => return self.place_call(&target, phone, c),
+                    None => {
+                        self.inc.cursor.target += 1;
+                        continue;
+                    }
+                },
+                None => {
+                    // Round over without an acknowledgement.
+                    self.inc.cursor = Cursor {
+                        pass: c.pass,
+                        step: c.step,
+                        attempt: c.attempt + 1,
+                        ..Cursor::default()
+                    };
+                    self.inc.round.clear();
+                    if self.inc.cursor.attempt < step.attempts && step.retry_after_secs > 0 {
+                        return self.wait(step.retry_after_secs);
+                    }
+                    continue;
+                }
+            }
+        }
+        self.exhaust("escalation made no progress (roster changed underneath?)".into());
+    }
+
+    fn start_round(&mut self, policy: &Policy) {
+        let round = self
+            .ctx
+            .roster
+            .resolve_step(policy, self.inc.cursor.step as usize, self.now);
+        for t in round.iter().filter(|t| t.phone.is_none()) {
+            self.inc.history.push(HistoryEntry {
+                at: self.now,
+                kind: HistoryKind::Skipped {
+                    person: t.person.clone(),
+                    reason: t.reason.clone(),
+                },
+            });
+        }
+        self.inc.round = round.into_iter().map(RoundTarget::from).collect();
+    }
+
+    fn wait(&mut self, secs: u64) {
+        self.inc.phase = Phase::Waiting;
+        self.inc.next_action_at = Some(self.now + Duration::seconds(secs as i64));
+    }
+
+    fn place_call(&mut self, target: &RoundTarget, phone: String, c: Cursor) {
+        let call_id = self.inc.call_id();
+        let details: Vec<String> = self
+            .inc
+            .samples
+            .iter()
+            .skip(1)
+            .map(|s| s.title.clone())
+            .collect();
+        let message = crate::ssml::render_message(
+            target.language,
+            &self.inc.title(),
+            &details,
+            self.inc.firing.len().max(1),
+            self.ctx.settings.message_max_chars,
+        );
+        self.inc.phase = Phase::Calling;
+        self.inc.calls_placed += 1;
+        let request = CallRequest {
+            incident_id: self.inc.id.clone(),
+            call_id: call_id.clone(),
+            person: target.person.clone(),
+            phone: phone.clone(),
+            language: target.language,
+            message,
+        };
+        self.inc.call = Some(CallInFlight {
+            call_id: call_id.clone(),
+            person: target.person.clone(),
+            phone: phone.clone(),
+            placed_at: self.now,
+            contact_id: None,
+            request: request.clone(),
+        });
+        self.inc.next_action_at =
+            Some(self.now + Duration::seconds(self.ctx.settings.outcome_timeout_secs as i64));
+        self.log(HistoryKind::CallPlaced {
+            call_id: call_id.clone(),
+            person: target.person.clone(),
+            phone: mask(&phone),
+            step: c.step + 1,
+            attempt: c.attempt + 1,
+            pass: c.pass,
+        });
+        self.effects.push(Effect::PlaceCall(request));
+    }
+
+    fn exhaust(&mut self, reason: String) {
+        self.log(HistoryKind::Exhausted);
+        self.effects.push(Effect::Fallback {
+            incident_id: self.inc.id.clone(),
+            reason,
+        });
+        self.close(Phase::Exhausted);
+    }
+}

@@ -1,1 +1,73 @@
-//! placeholder
+//! Routing an alert to its policy and group (Alertmanager-style `group_by`).
+
+use crate::alert::{Alert, Labels};
+use crate::roster::{Policy, Roster};
+
+/// Where an alert goes: which policy handles it and which group it joins.
+#[derive(Debug, Clone)]
+pub struct Route<'a> {
+    pub policy: &'a Policy,
+    /// `policy-name{k="v",...}`: one open incident per key.
+    pub group_key: String,
+    /// The `group_by` labels and their values for this group.
+    pub group_labels: Labels,
+}
+
+/// Labels the group is keyed by. A `group_by` label the alert lacks is keyed as
+/// empty, as Alertmanager does; `group_by: ["..."]` groups by all labels.
+pub fn group_labels(policy: &Policy, labels: &Labels) -> Labels {
+    if policy.group_by.iter().any(|g| g == "...") {
+        return labels.clone();
+    }
+    policy
+        .group_by
+        .iter()
+        .map(|k| (k.clone(), labels.get(k).cloned().unwrap_or_default()))
+        .collect()
+}
+
+pub fn group_key(policy_name: &str, group_labels: &Labels) -> String {
+    let mut key = String::with_capacity(policy_name.len() + 32);
+    key.push_str(policy_name);
+    key.push('{');
+    for (i, (k, v)) in group_labels.iter().enumerate() {
+        if i > 0 {
+            key.push(',');
+        }
+        key.push_str(k);
+        key.push('=');
+        // Debug quoting escapes `,`/`}`-free values unambiguously.
+        key.push_str(&format!("{v:?}"));
+    }
+    key.push('}');
+    key
+}
+
+/// The route for an alert, or `None` when no policy matches it.
+pub fn route<'a>(roster: &'a Roster, alert: &Alert) -> Option<Route<'a>> {
+    let policy = roster.policy_for(&alert.labels)?;
+    let group_labels = group_labels(policy, &alert.labels);
+    Some(Route {
+        group_key: group_key(&policy.name, &group_labels),
+        policy,
+        group_labels,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_is_stable_and_unambiguous() {
+        let a: Labels = [("systemname".to_string(), "web".to_string())].into();
+        assert_eq!(group_key("default", &a), "default{systemname=\"web\"}");
+        let tricky: Labels = [("a".to_string(), "x\",b=\"y".to_string())].into();
+        let two: Labels = [
+            ("a".to_string(), "x".to_string()),
+            ("b".to_string(), "y".to_string()),
+        ]
+        .into();
+        assert_ne!(group_key("p", &tricky), group_key("p", &two));
+    }
+}

@@ -1,1 +1,29 @@
-fn main() {}
+//! `ringdown`: thin entry point. Everything it runs lives in modules with a
+//! `run(..)` that tests call directly.
+
+mod cli;
+mod commands;
+mod config;
+mod demo;
+mod local;
+mod timeline;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = <cli::Cli as clap::Parser>::parse();
+    match commands::dispatch(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            // Bad input from the user is exit 2 with one clear line; anything
+            // else is exit 1 with the cause chain.
+            if let Some(u) = err.downcast_ref::<commands::UserError>() {
+                eprintln!("ringdown: {u}");
+                ExitCode::from(2)
+            } else {
+                eprintln!("ringdown: {err:#}");
+                ExitCode::from(1)
+            }
+        }
+    }
+}

@@ -1,0 +1,687 @@
+//! Escalation scenarios, told the way an on-call engineer would tell them.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use proptest::prelude::*;
+use ringdown_core::escalation::{
+    decide, Context, Effect, Event, Incident, Phase, RejectKind, Settings,
+};
+use ringdown_core::grouping::route;
+use ringdown_core::matcher::Matcher;
+use ringdown_core::outcome::Outcome;
+use ringdown_core::roster::Roster;
+use ringdown_core::silence::{Silence, SilenceIndex};
+use ringdown_core::{Alert, Labels, Source, Status};
+
+const ROSTER: &str = r#"
+timezone: Asia/Tokyo
+calendars:
+  jp-business:
+    weekdays: [mon, tue, wed, thu, fri]
+    holidays: jp
+people:
+  alice:
+    name: Alice
+    language: en-US
+    phones: [{ number: "+819011110001" }]
+  bob:
+    name: Bob
+    phones: [{ number: "+819011110002" }]
+  carol:
+    name: Carol
+    phones: [{ number: "+819011110003" }]
+  dave:
+    name: Dave
+    phones: [{ number: "+819011110004" }]
+    only: { calendar: jp-business }
+policies:
+  - name: db
+    match: { team: db }
+    group_by: [systemname]
+    group_wait_secs: 0
+    repeat: 0
+    steps:
+      - targets: [person:dave, person:carol]
+        attempts: 1
+  - name: default
+    match: {}
+    group_by: [systemname]
+    group_wait_secs: 30
+    repeat: 1
+    steps:
+      - targets: [person:alice]
+        attempts: 2
+        retry_after_secs: 120
+      - targets: [person:bob, person:carol]
+        attempts: 1
+"#;
+
+fn roster() -> Roster {
+    Roster::from_yaml(ROSTER).unwrap_or_else(|e| panic!("test roster is valid: {:?}", e.0))
+}
+
+/// Tuesday 2026-11-24 03:00 JST: a normal night.
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 18, 0, 0).unwrap()
+}
+
+fn alert(system: &str, name: &str, status: Status) -> Alert {
+    let labels: Labels = [("systemname", system), ("alertname", name)]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Alert {
+        fingerprint: ringdown_core::fingerprint::fingerprint(&labels),
+        status,
+        labels,
+        annotations: Labels::new(),
+        starts_at: None,
+        ends_at: None,
+        source: Source::Generic,
+    }
+}
+
+/// A tiny world: one incident, a clock, the calls placed.
+struct World {
+    roster: Roster,
+    silences: SilenceIndex,
+    settings: Settings,
+    now: DateTime<Utc>,
+    inc: Incident,
+    calls: Vec<(DateTime<Utc>, String, String)>,
+    effects: Vec<Effect>,
+}
+
+impl World {
+    fn new(alerts: Vec<Alert>) -> World {
+        Self::with_roster(roster(), alerts)
+    }
+
+    fn with_roster(roster: Roster, alerts: Vec<Alert>) -> World {
+        Self::starting(roster, t0(), alerts)
+    }
+
+    fn starting(roster: Roster, now: DateTime<Utc>, alerts: Vec<Alert>) -> World {
+        let r = route(&roster, &alerts[0]).expect("routed");
+        let inc = Incident::open("inc-1", &r.group_key, r.policy, r.group_labels.clone(), now);
+        let mut w = World {
+            silences: SilenceIndex::default(),
+            settings: Settings::default(),
+            now,
+            inc,
+            calls: Vec::new(),
+            effects: Vec::new(),
+            roster,
+        };
+        w.send(Event::Alerts(alerts));
+        w
+    }
+
+    fn send(&mut self, event: Event) {
+        let ctx = Context {
+            roster: &self.roster,
+            silences: &self.silences,
+            settings: &self.settings,
+        };
+        let (inc, effects) = decide(&self.inc, event, &ctx, self.now);
+        for e in &effects {
+            if let Effect::PlaceCall(req) = e {
+                self.calls
+                    .push((self.now, req.person.clone(), req.call_id.clone()));
+            }
+        }
+        self.inc = inc;
+        self.effects.extend(effects);
+    }
+
+    /// Advances the clock to the incident's next action and ticks.
+    fn wait(&mut self) {
+        if let Some(at) = self.inc.next_action_at {
+            self.now = self.now.max(at);
+        }
+        self.send(Event::Tick);
+    }
+
+    fn answer(&mut self, outcome: Outcome, reason: &str) {
+        let call = self.inc.call.clone().expect("a call is in flight");
+        self.now += Duration::seconds(40);
+        self.send(Event::CallEnded {
+            call_id: call.call_id,
+            outcome,
+            disconnect_reason: Some(reason.to_string()),
+        });
+    }
+
+    fn called(&self) -> Vec<&str> {
+        self.calls.iter().map(|(_, p, _)| p.as_str()).collect()
+    }
+}
+
+fn web_alert() -> Alert {
+    alert("web", "HighLatency", Status::Firing)
+}
+
+#[test]
+fn nobody_is_called_before_group_wait() {
+    let mut w = World::new(vec![web_alert()]);
+    assert_eq!(w.inc.phase, Phase::Grouping);
+    w.now += Duration::seconds(29);
+    w.send(Event::Tick);
+    assert!(w.calls.is_empty());
+    w.wait();
+    assert_eq!(w.called(), ["alice"]);
+    assert_eq!(w.calls[0].0, t0() + Duration::seconds(30));
+}
+
+#[test]
+fn first_engineer_presses_1_and_nobody_else_is_called() {
+    let mut w = World::new(vec![web_alert()]);
+    w.wait();
+    w.answer(Outcome::Acknowledged, "CONTACT_FLOW_DISCONNECT");
+    assert_eq!(w.inc.phase, Phase::Acknowledged);
+    assert_eq!(w.inc.acked_by.as_deref(), Some("alice"));
+    for _ in 0..10 {
+        w.now += Duration::hours(1);
+        w.send(Event::Tick);
+    }
+    w.send(Event::Alerts(vec![alert("web", "Another", Status::Firing)]));
+    assert_eq!(
+        w.called(),
+        ["alice"],
+        "an acknowledged incident never calls again"
+    );
+}
+
+#[test]
+fn voicemail_then_retry_after_then_next_step_where_bob_presses_1() {
+    let mut w = World::new(vec![web_alert()]);
+    w.wait();
+    // Alice's phone goes to voicemail: nobody presses a key at the guard.
+    w.answer(Outcome::Unreachable, "CONTACT_FLOW_DISCONNECT");
+    assert_eq!(w.inc.phase, Phase::Waiting);
+    let retry_at = w.inc.next_action_at.unwrap();
+    assert_eq!(retry_at, w.now + Duration::seconds(120), "retry_after_secs");
+    w.wait();
+    assert_eq!(w.called(), ["alice", "alice"]);
+    w.answer(Outcome::Unreachable, "TELECOM_UNANSWERED");
+    // Step 1 exhausted (2 attempts): step 2 starts at once with Bob.
+    assert_eq!(w.called(), ["alice", "alice", "bob"]);
+    w.answer(Outcome::Acknowledged, "CONTACT_FLOW_DISCONNECT");
+    assert_eq!(w.inc.phase, Phase::Acknowledged);
+    assert_eq!(
+        w.called(),
+        ["alice", "alice", "bob"],
+        "Carol is never woken"
+    );
+}
+
+#[test]
+fn pressing_2_passes_the_call_to_the_next_person_at_once() {
+    let mut w = World::new(vec![web_alert()]);
+    w.wait();
+    w.answer(Outcome::Unreachable, "CONTACT_FLOW_DISCONNECT");
+    w.wait();
+    w.answer(Outcome::HungUp, "CUSTOMER_DISCONNECT");
+    w.answer(Outcome::Declined, "CONTACT_FLOW_DISCONNECT");
+    assert_eq!(w.called(), ["alice", "alice", "bob", "carol"]);
+    assert_eq!(w.calls[3].0, w.now, "no wait after a decline");
+}
+
+#[test]
+fn pressing_9_silences_the_scope_and_closes_the_incident() {
+    let mut w = World::new(vec![web_alert()]);
+    w.wait();
+    w.answer(Outcome::Silenced { hours: 2 }, "CONTACT_FLOW_DISCONNECT");
+    assert_eq!(w.inc.phase, Phase::Silenced);
+    let silence = w
+        .effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::CreateSilence(s) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("a silence is created");
+    assert_eq!(silence.ends_at - silence.starts_at, 2 * 3600);
+    assert_eq!(
+        silence.matchers,
+        vec![Matcher::equal("systemname", "web").unwrap()]
+    );
+    assert!(
+        silence.created_by.contains("+81******0001"),
+        "{}",
+        silence.created_by
+    );
+    assert!(w
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::ReleaseGroup { .. })));
+    // A later alert of the same system opens a new incident that is silenced.
+    let later = World::with_silences_at(
+        w.now,
+        vec![silence.clone()],
+        vec![alert("web", "Other", Status::Firing)],
+    );
+    assert!(later.calls.is_empty());
+    assert_eq!(later.inc.phase, Phase::Suppressed);
+}
+
+impl World {
+    fn with_silences(silences: Vec<Silence>, alerts: Vec<Alert>) -> World {
+        Self::with_silences_at(t0(), silences, alerts)
+    }
+
+    fn with_silences_at(start: DateTime<Utc>, silences: Vec<Silence>, alerts: Vec<Alert>) -> World {
+        let mut w = World::starting(roster(), start, alerts);
+        w.silences = SilenceIndex::new(silences);
+        w.wait();
+        w
+    }
+}
+
+#[test]
+fn a_silence_that_ends_while_still_firing_lets_the_calls_resume() {
+    let s = Silence {
+        id: "s1".into(),
+        matchers: vec![Matcher::equal("systemname", "web").unwrap()],
+        starts_at: t0().timestamp() - 10,
+        ends_at: t0().timestamp() + 3600,
+        created_by: "cli:sre".into(),
+        reason: "maintenance".into(),
+    };
+    let mut w = World::with_silences(vec![s], vec![web_alert()]);
+    assert_eq!(w.inc.phase, Phase::Suppressed);
+    assert_eq!(w.inc.next_action_at, Some(t0() + Duration::seconds(3600)));
+    w.wait();
+    assert_eq!(w.called(), ["alice"], "calls resume when the silence ends");
+}
+
+#[test]
+fn alert_resolves_before_anyone_acknowledges_and_the_pending_call_is_cancelled() {
+    let mut w = World::new(vec![web_alert()]);
+    w.wait();
+    w.answer(Outcome::Unreachable, "CONTACT_FLOW_DISCONNECT");
+    assert_eq!(w.inc.phase, Phase::Waiting);
+    w.send(Event::Alerts(vec![alert(
+        "web",
+        "HighLatency",
+        Status::Resolved,
+    )]));
+    assert_eq!(w.inc.phase, Phase::Resolved);
+    w.now += Duration::hours(3);
+    w.send(Event::Tick);
+    assert_eq!(w.called(), ["alice"]);
+}
+
+#[test]
+fn resolving_during_a_call_hangs_it_up() {
+    let mut w = World::new(vec![web_alert()]);
+    w.wait();
+    w.send(Event::CallPlaced {
+        call_id: w.inc.call.clone().unwrap().call_id,
+        contact_id: "contact-1".into(),
+    });
+    w.send(Event::Alerts(vec![alert(
+        "web",
+        "HighLatency",
+        Status::Resolved,
+    )]));
+    assert!(w
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::StopCall { contact_id: Some(c), .. } if c == "contact-1")));
+}
+
+#[test]
+fn incident_resolves_only_when_all_its_alerts_resolve() {
+    let mut w = World::new(vec![web_alert(), alert("web", "Errors", Status::Firing)]);
+    w.send(Event::Alerts(vec![alert(
+        "web",
+        "Errors",
+        Status::Resolved,
+    )]));
+    assert_eq!(w.inc.phase, Phase::Grouping);
+    w.send(Event::Alerts(vec![alert(
+        "web",
+        "HighLatency",
+        Status::Resolved,
+    )]));
+    assert_eq!(w.inc.phase, Phase::Resolved);
+}
+
+#[test]
+fn telecom_failures_back_off_then_flag_the_number_and_move_on() {
+    let mut w = World::new(vec![web_alert()]);
+    w.wait();
+    w.answer(Outcome::CallFailed, "TELECOM_PROBLEM");
+    assert_eq!(w.inc.phase, Phase::Waiting);
+    assert_eq!(w.inc.next_action_at, Some(w.now + Duration::seconds(30)));
+    w.wait();
+    assert_eq!(w.called(), ["alice", "alice"]);
+    assert_ne!(w.calls[0].2, w.calls[1].2, "a retry is a new call id");
+    w.answer(Outcome::CallFailed, "TELECOM_PROBLEM");
+    assert!(w.inc.history.iter().any(|h| matches!(
+        &h.kind,
+        ringdown_core::escalation::HistoryKind::NumberFlagged { .. }
+    )));
+    // Round of step 1 over: retry_after, then Alice's second attempt.
+    w.wait();
+    assert_eq!(w.called(), ["alice", "alice", "alice"]);
+}
+
+#[test]
+fn a_number_connect_refuses_alerts_the_operator_and_calls_the_next_person_now() {
+    let mut w = World::new(vec![web_alert()]);
+    w.wait();
+    w.answer(Outcome::Unreachable, "TELECOM_UNANSWERED");
+    w.wait();
+    w.answer(Outcome::Unreachable, "TELECOM_UNANSWERED");
+    let bob_call = w.inc.call.clone().unwrap();
+    assert_eq!(bob_call.person, "bob");
+    w.send(Event::CallRejected {
+        call_id: bob_call.call_id,
+        kind: RejectKind::Misconfigured,
+        message: "DestinationNotAllowed".into(),
+    });
+    assert!(w
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::OperatorAlert { .. })));
+    assert_eq!(w.called(), ["alice", "alice", "bob", "carol"]);
+}
+
+#[test]
+fn nobody_answers_repeat_then_fallback() {
+    let mut w = World::new(vec![web_alert()]);
+    w.wait();
+    for _ in 0..20 {
+        if w.inc.phase.is_closed() {
+            break;
+        }
+        if w.inc.call.is_some() {
+            w.answer(Outcome::Unreachable, "CONTACT_FLOW_DISCONNECT");
+        } else {
+            w.wait();
+        }
+    }
+    assert_eq!(w.inc.phase, Phase::Exhausted);
+    // Two passes (repeat: 1) over [alice x2, bob, carol].
+    assert_eq!(
+        w.called(),
+        ["alice", "alice", "bob", "carol", "alice", "alice", "bob", "carol"]
+    );
+    assert!(w
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::Fallback { .. })));
+}
+
+#[test]
+fn a_duplicate_contact_record_changes_nothing() {
+    let mut w = World::new(vec![web_alert()]);
+    w.wait();
+    let call = w.inc.call.clone().unwrap();
+    w.answer(Outcome::Unreachable, "CONTACT_FLOW_DISCONNECT");
+    let before = w.inc.clone();
+    w.send(Event::CallEnded {
+        call_id: call.call_id,
+        outcome: Outcome::Unreachable,
+        disconnect_reason: None,
+    });
+    assert_eq!(w.inc.cursor, before.cursor);
+    assert_eq!(w.calls.len(), 1);
+}
+
+#[test]
+fn no_contact_record_within_the_timeout_counts_as_unreachable() {
+    let mut w = World::new(vec![web_alert()]);
+    w.wait();
+    let placed = w.now;
+    w.wait();
+    assert_eq!(w.now, placed + Duration::seconds(300));
+    assert!(w.inc.call.is_none());
+    assert_eq!(
+        w.inc.phase,
+        Phase::Waiting,
+        "Alice's next attempt after retry_after"
+    );
+}
+
+#[test]
+fn a_business_days_only_person_is_skipped_on_a_holiday_and_the_next_target_follows() {
+    // 2026-11-23 is Labour Thanksgiving Day; 10:00 JST.
+    let holiday = Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap();
+    let r = roster();
+    let db_alert = {
+        let mut a = alert("db1", "Down", Status::Firing);
+        a.labels.insert("team".into(), "db".into());
+        a
+    };
+    let route = route(&r, &db_alert).unwrap();
+    let inc = Incident::open(
+        "inc-db",
+        &route.group_key,
+        route.policy,
+        route.group_labels.clone(),
+        holiday,
+    );
+    let silences = SilenceIndex::default();
+    let settings = Settings::default();
+    let ctx = Context {
+        roster: &r,
+        silences: &silences,
+        settings: &settings,
+    };
+    let (inc, effects) = decide(&inc, Event::Alerts(vec![db_alert]), &ctx, holiday);
+    let (inc, more) = decide(&inc, Event::Tick, &ctx, holiday);
+    let calls: Vec<_> = effects
+        .iter()
+        .chain(more.iter())
+        .filter_map(|e| match e {
+            Effect::PlaceCall(c) => Some(c.person.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(calls, ["carol"]);
+    let skipped = inc
+        .history
+        .iter()
+        .find_map(|h| match &h.kind {
+            ringdown_core::escalation::HistoryKind::Skipped { person, reason } => {
+                Some((person.clone(), reason.clone()))
+            }
+            _ => None,
+        })
+        .expect("the skip is recorded");
+    assert_eq!(skipped.0, "dave");
+    assert!(!skipped.1.is_empty());
+}
+
+#[test]
+fn the_call_reads_the_alert_in_the_persons_language_and_escapes_it() {
+    let mut a = web_alert();
+    a.annotations.insert(
+        "summary".into(),
+        "p99 <break time=\"60s\"/> & rising".into(),
+    );
+    let mut w = World::new(vec![a]);
+    w.wait();
+    let req = w
+        .effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::PlaceCall(r) => Some(r.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(req.language, ringdown_core::Language::EnUs);
+    assert!(!req.message.contains("<break"), "{}", req.message);
+    assert!(req.message.contains("&amp;"), "{}", req.message);
+    assert_eq!(req.call_id, w.inc.call.as_ref().unwrap().call_id);
+}
+
+// ---- properties -------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+enum Step {
+    Tick(u32),
+    End(u8),
+    Reject(bool),
+    Resolve,
+    Fire,
+    Ack,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        (0u32..400).prop_map(Step::Tick),
+        (0u8..8).prop_map(Step::End),
+        any::<bool>().prop_map(Step::Reject),
+        Just(Step::Resolve),
+        Just(Step::Fire),
+        Just(Step::Ack),
+    ]
+}
+
+fn outcome_of(i: u8) -> Outcome {
+    [
+        Outcome::Acknowledged,
+        Outcome::Silenced { hours: 2 },
+        Outcome::Declined,
+        Outcome::Unreachable,
+        Outcome::HungUp,
+        Outcome::CallFailed,
+        Outcome::Unknown,
+        Outcome::Unreachable,
+    ][i as usize % 8]
+}
+
+fn run(steps: &[Step], silence_web: bool) -> (World, Vec<(Phase, usize, bool)>) {
+    let mut w = World::new(vec![web_alert()]);
+    if silence_web {
+        w.silences = SilenceIndex::new(vec![Silence {
+            id: "s".into(),
+            matchers: vec![Matcher::equal("systemname", "web").unwrap()],
+            starts_at: 0,
+            ends_at: i64::MAX / 2,
+            created_by: "t".into(),
+            reason: "t".into(),
+        }]);
+    }
+    let mut trace = Vec::new();
+    for s in steps {
+        let calls_before = w.calls.len();
+        let phase_before = w.inc.phase;
+        let had_call = w.inc.call.is_some();
+        match s {
+            Step::Tick(secs) => {
+                w.now += Duration::seconds(i64::from(*secs));
+                w.send(Event::Tick)
+            }
+            Step::End(o) => {
+                if let Some(c) = w.inc.call.clone() {
+                    w.send(Event::CallEnded {
+                        call_id: c.call_id,
+                        outcome: outcome_of(*o),
+                        disconnect_reason: None,
+                    })
+                }
+            }
+            Step::Reject(m) => {
+                if let Some(c) = w.inc.call.clone() {
+                    w.send(Event::CallRejected {
+                        call_id: c.call_id,
+                        kind: if *m {
+                            RejectKind::Misconfigured
+                        } else {
+                            RejectKind::Unavailable
+                        },
+                        message: "x".into(),
+                    })
+                }
+            }
+            Step::Resolve => w.send(Event::Alerts(vec![alert(
+                "web",
+                "HighLatency",
+                Status::Resolved,
+            )])),
+            Step::Fire => w.send(Event::Alerts(vec![alert(
+                "web",
+                "HighLatency",
+                Status::Firing,
+            )])),
+            Step::Ack => w.send(Event::Acknowledge { by: "cli".into() }),
+        }
+        let new_calls = w.calls.len() - calls_before;
+        // Never two calls in flight: a new call only when none was in flight
+        // after the previous outcome, at most one per event.
+        assert!(new_calls <= 1, "one call per decision at most");
+        trace.push((phase_before, new_calls, had_call));
+    }
+    (w, trace)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, .. ProptestConfig::default() })]
+
+    #[test]
+    fn never_a_call_after_ack_resolve_or_exhaustion(steps in prop::collection::vec(step(), 1..60)) {
+        let (_w, trace) = run(&steps, false);
+        for (phase_before, new_calls, _) in &trace {
+            if matches!(phase_before, Phase::Acknowledged) || phase_before.is_closed() {
+                prop_assert_eq!(*new_calls, 0, "call placed in phase {:?}", phase_before);
+            }
+        }
+    }
+
+    #[test]
+    fn never_a_call_while_a_matching_silence_is_active(steps in prop::collection::vec(step(), 1..60)) {
+        let (w, _) = run(&steps, true);
+        prop_assert!(w.calls.is_empty());
+    }
+
+    #[test]
+    fn never_two_calls_in_flight(steps in prop::collection::vec(step(), 1..60)) {
+        use ringdown_core::escalation::HistoryKind;
+        let (w, _) = run(&steps, false);
+        // In the timeline, every placed call has its outcome before the next
+        // call is placed.
+        let mut open: Option<String> = None;
+        for h in &w.inc.history {
+            match &h.kind {
+                HistoryKind::CallPlaced { call_id, .. } => {
+                    prop_assert!(open.is_none(), "{} placed while {:?} in flight", call_id, open);
+                    open = Some(call_id.clone());
+                }
+                HistoryKind::CallOutcome { call_id, .. } => {
+                    prop_assert_eq!(open.as_ref(), Some(call_id));
+                    open = None;
+                }
+                _ => {}
+            }
+        }
+        let mut ids: Vec<_> = w.calls.iter().map(|c| c.2.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        prop_assert_eq!(ids.len(), w.calls.len(), "call ids never repeat");
+    }
+
+    #[test]
+    fn attempts_never_exceed_the_policy(steps in prop::collection::vec(step(), 1..200)) {
+        let (w, _) = run(&steps, false);
+        // default policy: (repeat 1 + 1) passes x (alice x2 + bob + carol),
+        // each call possibly retried once after a telecom failure.
+        let per_pass = 2 + 1 + 1;
+        let max = 2 * per_pass * w.settings.max_call_failures as usize;
+        prop_assert!(w.calls.len() <= max, "{} calls", w.calls.len());
+        let alice = w.calls.iter().filter(|c| c.1 == "alice").count();
+        prop_assert!(alice <= 2 * 2 * w.settings.max_call_failures as usize);
+    }
+
+    #[test]
+    fn the_same_inputs_give_the_same_plan(steps in prop::collection::vec(step(), 1..60)) {
+        let (a, _) = run(&steps, false);
+        let (b, _) = run(&steps, false);
+        prop_assert_eq!(a.inc, b.inc);
+        prop_assert_eq!(a.calls, b.calls);
+        prop_assert_eq!(a.effects, b.effects);
+    }
+}

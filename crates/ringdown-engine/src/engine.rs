@@ -1,0 +1,657 @@
+//! The engine: runs `ringdown_core::escalation::decide` against the ports.
+//!
+//! Order of operations for every decision, which is what makes a crash at any
+//! point safe:
+//! 1. load the incident (with its version);
+//! 2. `decide` (pure);
+//! 3. create any silence the decision asks for (idempotent by id), then save
+//!    the incident conditionally on its version — a conflict means another
+//!    writer got there first: reload and decide again;
+//! 4. only then execute the remaining effects (place or stop calls, fallback).
+//!
+//! A crash after 3 and before 4 leaves an incident that says "calling X with
+//! call id C" but no call: on start-up [`Engine::recover`] re-issues the
+//! request with the same call id, which Amazon Connect's `ClientToken`
+//! idempotency turns into the same contact if it had already been placed.
+
+use crate::clock::{sleep_until, Clock};
+use crate::gate::CallGate;
+use crate::ports::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ringdown_core::escalation::{decide, CallRequest, Context, Effect, Event, Incident, RejectKind, Settings};
+use ringdown_core::grouping::route;
+use ringdown_core::phone::mask;
+use ringdown_core::roster::Roster;
+use ringdown_core::silence::SilenceIndex;
+use ringdown_core::{Alert, Status};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn};
+
+/// Engine tunables (the binary fills these from the configuration file).
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub escalation: Settings,
+    /// Live calls at once (Amazon Connect's default concurrent-calls quota: 10).
+    pub max_live_calls: usize,
+    /// How often the store is swept for due incidents this process has no
+    /// timer for (after a restart, or another replica's).
+    pub sweep_interval: Duration,
+    /// How often silences are re-read from the store.
+    pub silence_refresh: Duration,
+    /// How often the roster is re-read from the store.
+    pub roster_refresh: Duration,
+    /// Identifies this process in incident ids and logs.
+    pub instance: String,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            escalation: Settings::default(),
+            max_live_calls: 10,
+            sweep_interval: Duration::from_secs(5),
+            silence_refresh: Duration::from_secs(5),
+            roster_refresh: Duration::from_secs(30),
+            instance: "local".into(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    dialer: Arc<dyn Dialer>,
+    notifier: Arc<dyn Notifier>,
+    clock: Arc<dyn Clock>,
+    settings: EngineSettings,
+    gate: Arc<CallGate>,
+    roster: RwLock<Option<(u64, Arc<Roster>)>>,
+    silences: RwLock<Arc<SilenceIndex>>,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    wakes: Mutex<BTreeSet<(DateTime<Utc>, String)>>,
+    wake: Notify,
+    outcomes: tokio::sync::Mutex<mpsc::UnboundedReceiver<OutcomeReport>>,
+    tracker: TaskTracker,
+    seq: AtomicU64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("incident {0} kept changing underneath; gave up after retries")]
+    Contended(String),
+}
+
+const MAX_RETRIES: usize = 16;
+
+impl Engine {
+    pub fn new(
+        store: Arc<dyn Store>,
+        dialer: Arc<dyn Dialer>,
+        notifier: Arc<dyn Notifier>,
+        clock: Arc<dyn Clock>,
+        gate: Arc<CallGate>,
+        outcomes: mpsc::UnboundedReceiver<OutcomeReport>,
+        settings: EngineSettings,
+    ) -> Engine {
+        Engine {
+            inner: Arc::new(Inner {
+                store,
+                dialer,
+                notifier,
+                clock,
+                settings,
+                gate,
+                roster: RwLock::new(None),
+                silences: RwLock::new(Arc::new(SilenceIndex::default())),
+                locks: Mutex::new(HashMap::new()),
+                wakes: Mutex::new(BTreeSet::new()),
+                wake: Notify::new(),
+                outcomes: tokio::sync::Mutex::new(outcomes),
+                tracker: TaskTracker::new(),
+                seq: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    pub fn live_calls(&self) -> usize {
+        self.inner.gate.live_calls()
+    }
+
+    /// The roster in force, if one is loaded.
+    pub fn roster(&self) -> Option<Arc<Roster>> {
+        self.inner.roster.read().expect("roster lock").as_ref().map(|(_, r)| r.clone())
+    }
+
+    /// Uses `roster` from now on (drills and tests; the daemon reads the store).
+    pub fn set_roster(&self, roster: Roster) {
+        *self.inner.roster.write().expect("roster lock") = Some((0, Arc::new(roster)));
+    }
+
+    /// Re-reads the roster from the store. An invalid stored roster is logged
+    /// and the previous one stays in force: a typo must not stop the paging.
+    pub async fn reload_roster(&self) -> Result<bool, StoreError> {
+        let Some(doc) = self.inner.store.load_roster().await? else {
+            return Ok(false);
+        };
+        let current = self.inner.roster.read().expect("roster lock").as_ref().map(|(v, _)| *v);
+        if current == Some(doc.version) {
+            return Ok(true);
+        }
+        match Roster::from_yaml(&doc.yaml) {
+            Ok(r) => {
+                info!(version = doc.version, "roster loaded");
+                *self.inner.roster.write().expect("roster lock") = Some((doc.version, Arc::new(r)));
+                Ok(true)
+            }
+            Err(errs) => {
+                error!(version = doc.version, problems = ?errs.0, "stored roster is invalid; keeping the previous one");
+                Ok(current.is_some())
+            }
+        }
+    }
+
+    pub async fn reload_silences(&self) -> Result<(), StoreError> {
+        let list = self.inner.store.silences(self.now()).await?;
+        *self.inner.silences.write().expect("silence lock") = Arc::new(SilenceIndex::new(list));
+        Ok(())
+    }
+
+    fn silences(&self) -> Arc<SilenceIndex> {
+        self.inner.silences.read().expect("silence lock").clone()
+    }
+
+    fn lock_for(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.inner
+            .locks
+            .lock()
+            .expect("locks")
+            .entry(id.to_string())
+            .or_default()
+            .clone()
+    }
+
+    fn new_incident_id(&self, group_key: &str, now: DateTime<Utc>) -> String {
+        let seq = self.inner.seq.fetch_add(1, Ordering::Relaxed);
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in group_key
+            .bytes()
+            .chain(self.inner.settings.instance.bytes())
+            .chain(seq.to_le_bytes())
+            .chain(now.timestamp_millis().to_le_bytes())
+        {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x100_0000_01b3);
+        }
+        format!("{}-{:06x}", now.format("%Y%m%d-%H%M%S"), h & 0xff_ffff)
+    }
+
+    /// Applies `event` to incident `id`: load, decide, persist, then act.
+    pub async fn apply(&self, id: &str, event: Event) -> Result<Option<Incident>, EngineError> {
+        let Some(roster) = self.roster() else {
+            warn!(incident = id, "no roster loaded; event deferred");
+            return Ok(None);
+        };
+        let lock = self.lock_for(id);
+        let _guard = lock.lock().await;
+        for _ in 0..MAX_RETRIES {
+            let Some(current) = self.inner.store.load_incident(id).await? else {
+                return Ok(None);
+            };
+            if current.phase.is_closed() {
+                // Closed incidents never change; the caller must look elsewhere
+                // (a new incident of the group) for where the event belongs.
+                return Ok(None);
+            }
+            let now = self.now();
+            let silences = self.silences();
+            let ctx = Context {
+                roster: &roster,
+                silences: &silences,
+                settings: &self.inner.settings.escalation,
+            };
+            let (mut next, effects) = decide(&current, event.clone(), &ctx, now);
+            if next == current {
+                return Ok(Some(current));
+            }
+            let effects = self.pre_effects(effects).await;
+            match self.inner.store.save_incident(&next).await {
+                Ok(v) => {
+                    next.version = v;
+                    self.release_finished_call(&current, &next);
+                    if current.acked_at.is_none() {
+                        if let Some(acked) = next.acked_at {
+                            metrics::counter!("ringdown_incidents_acked_total").increment(1);
+                            let secs = (acked - next.opened_at).num_milliseconds() as f64 / 1000.0;
+                            metrics::histogram!("ringdown_time_to_ack_seconds").record(secs);
+                        }
+                    }
+                    self.execute(&next, effects).await;
+                    if next.phase.is_closed() {
+                        self.inner.locks.lock().expect("locks").remove(id);
+                    }
+                    return Ok(Some(next));
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(EngineError::Contended(id.to_string()))
+    }
+
+    /// Effects that must be durable before the incident is saved.
+    async fn pre_effects(&self, effects: Vec<Effect>) -> Vec<Effect> {
+        let mut rest = Vec::with_capacity(effects.len());
+        for e in effects {
+            if let Effect::CreateSilence(s) = &e {
+                for attempt in 0..5u32 {
+                    match self.inner.store.put_silence(s).await {
+                        Ok(()) => break,
+                        Err(err) => {
+                            warn!(silence = %s.id, attempt, error = %err, "could not store silence; retrying");
+                            tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                        }
+                    }
+                }
+                info!(silence = %s.id, ends_at = s.ends_at, by = %s.created_by, "silence created");
+                metrics::counter!("ringdown_silences_created_total").increment(1);
+                if let Err(err) = self.reload_silences().await {
+                    warn!(error = %err, "could not refresh silences");
+                }
+            } else {
+                rest.push(e);
+            }
+        }
+        rest
+    }
+
+    fn release_finished_call(&self, before: &Incident, after: &Incident) {
+        if let Some(old) = &before.call {
+            if after.call.as_ref().map(|c| &c.call_id) != Some(&old.call_id) {
+                self.inner.gate.release(&old.call_id);
+            }
+        }
+    }
+
+    async fn execute(&self, inc: &Incident, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::PlaceCall(req) => self.spawn_call(req),
+                Effect::StopCall { call_id, contact_id } => {
+                    self.inner.gate.release(&call_id);
+                    if let Some(contact) = contact_id {
+                        let dialer = self.inner.dialer.clone();
+                        self.inner.tracker.spawn(async move {
+                            if let Err(e) = dialer.stop(&contact).await {
+                                warn!(call = %call_id, error = %e, "could not stop call");
+                            }
+                        });
+                    }
+                }
+                Effect::CreateSilence(_) => {}
+                Effect::WakeAt { at } => self.schedule(at, &inc.id),
+                Effect::Fallback { reason, .. } => {
+                    metrics::counter!("ringdown_fallbacks_total").increment(1);
+                    warn!(incident = %inc.id, reason = %reason, "incident sent to the fallback channel");
+                    if let Err(e) = self.inner.notifier.fallback(inc, &reason).await {
+                        error!(incident = %inc.id, error = %e, "fallback channel failed");
+                    }
+                }
+                Effect::OperatorAlert { message, .. } => {
+                    error!(incident = %inc.id, "{message}");
+                    if let Err(e) = self.inner.notifier.operator_alert(inc, &message).await {
+                        error!(incident = %inc.id, error = %e, "operator alert failed");
+                    }
+                }
+                Effect::ReleaseGroup { .. } => {
+                    let phase = inc.phase.as_str();
+                    metrics::counter!("ringdown_incidents_closed_total", "phase" => phase).increment(1);
+                    info!(incident = %inc.id, phase, "incident closed");
+                }
+            }
+        }
+    }
+
+    fn schedule(&self, at: DateTime<Utc>, id: &str) {
+        self.inner.wakes.lock().expect("wakes").insert((at, id.to_string()));
+        self.inner.wake.notify_one();
+    }
+
+    fn spawn_call(&self, req: CallRequest) {
+        let engine = self.clone();
+        self.inner.tracker.spawn(async move { engine.place_call(req).await });
+    }
+
+    async fn place_call(&self, req: CallRequest) {
+        let inner = &self.inner;
+        inner.gate.admit(&req.call_id).await;
+        // Waiting in line may have taken a while: do not wake anyone for an
+        // incident that was resolved or acknowledged meanwhile.
+        match inner.store.load_incident(&req.incident_id).await {
+            Ok(Some(inc)) if inc.call.as_ref().is_some_and(|c| c.call_id == req.call_id) => {}
+            Ok(_) => {
+                info!(incident = %req.incident_id, call = %req.call_id, "call no longer needed; not placed");
+                inner.gate.release(&req.call_id);
+                return;
+            }
+            Err(e) => warn!(incident = %req.incident_id, error = %e, "could not re-check incident; placing the call anyway"),
+        }
+        info!(incident = %req.incident_id, call = %req.call_id, person = %req.person, phone = %mask(&req.phone), "placing call");
+        let event = match inner.dialer.place(&req).await {
+            Ok(contact_id) => {
+                metrics::counter!("ringdown_calls_placed_total").increment(1);
+                let row = ContactRow {
+                    contact_id: contact_id.clone(),
+                    call_id: req.call_id.clone(),
+                    incident_id: req.incident_id.clone(),
+                    person: req.person.clone(),
+                    phone_masked: mask(&req.phone),
+                    placed_at: self.now(),
+                    ended_at: None,
+                    outcome: None,
+                    disconnect_reason: None,
+                };
+                if let Err(e) = inner.store.record_contact(&row).await {
+                    warn!(call = %req.call_id, error = %e, "could not record contact");
+                }
+                Event::CallPlaced {
+                    call_id: req.call_id.clone(),
+                    contact_id,
+                }
+            }
+            Err(err) => {
+                inner.gate.release(&req.call_id);
+                let kind = match err {
+                    DialError::Misconfigured(_) => RejectKind::Misconfigured,
+                    DialError::Unavailable(_) => RejectKind::Unavailable,
+                };
+                metrics::counter!("ringdown_calls_rejected_total").increment(1);
+                warn!(incident = %req.incident_id, call = %req.call_id, error = %err, "call rejected");
+                Event::CallRejected {
+                    call_id: req.call_id.clone(),
+                    kind,
+                    message: err.to_string(),
+                }
+            }
+        };
+        if let Err(e) = self.apply(&req.incident_id, event).await {
+            error!(incident = %req.incident_id, error = %e, "could not record call result");
+        }
+    }
+
+    /// Feeds a finished call's outcome to its incident.
+    pub async fn on_outcome(&self, report: OutcomeReport) -> Result<(), EngineError> {
+        info!(
+            incident = %report.incident_id, call = %report.call_id, contact = %report.contact_id,
+            outcome = report.outcome.as_str(), reason = report.disconnect_reason.as_deref().unwrap_or("-"),
+            "call ended"
+        );
+        metrics::counter!("ringdown_call_outcomes_total", "outcome" => report.outcome.as_str()).increment(1);
+        self.inner.gate.release(&report.call_id);
+        let existing = self.inner.store.contacts_for_incident(&report.incident_id).await?;
+        if let Some(mut row) = existing.into_iter().find(|r| r.contact_id == report.contact_id) {
+            row.ended_at = Some(report.ended_at);
+            row.outcome = Some(report.outcome);
+            row.disconnect_reason = report.disconnect_reason.clone();
+            self.inner.store.record_contact(&row).await?;
+        }
+        self.apply(
+            &report.incident_id,
+            Event::CallEnded {
+                call_id: report.call_id,
+                outcome: report.outcome,
+                disconnect_reason: report.disconnect_reason,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Re-arms every open incident after a start: timers for due work and a
+    /// re-issue of calls that were decided but may never have reached Connect.
+    pub async fn recover(&self) -> Result<usize, EngineError> {
+        let open: Vec<Incident> = self
+            .inner
+            .store
+            .list_incidents(&IncidentFilter::default())
+            .await?
+            .into_iter()
+            .filter(|i| !i.phase.is_closed())
+            .collect();
+        for inc in &open {
+            if let Some(at) = inc.next_action_at {
+                self.schedule(at, &inc.id);
+            }
+            if let Some(call) = &inc.call {
+                if call.contact_id.is_none() {
+                    info!(incident = %inc.id, call = %call.call_id, "re-issuing a call that may not have been placed");
+                    self.spawn_call(call.request.clone());
+                }
+            }
+        }
+        Ok(open.len())
+    }
+
+    async fn run_due(&self) {
+        let now = self.now();
+        let due: Vec<String> = {
+            let mut wakes = self.inner.wakes.lock().expect("wakes");
+            let mut due = Vec::new();
+            while let Some(first) = wakes.first().cloned() {
+                if first.0 > now {
+                    break;
+                }
+                wakes.pop_first();
+                if !due.contains(&first.1) {
+                    due.push(first.1);
+                }
+            }
+            due
+        };
+        for id in due {
+            if let Err(e) = self.apply(&id, Event::Tick).await {
+                error!(incident = %id, error = %e, "tick failed");
+            }
+        }
+    }
+
+    async fn sweep(&self) {
+        match self.inner.store.due_incidents(self.now(), 100).await {
+            Ok(ids) => {
+                for id in ids {
+                    if let Err(e) = self.apply(&id, Event::Tick).await {
+                        error!(incident = %id, error = %e, "tick failed");
+                    }
+                }
+            }
+            Err(e) => warn!(error = %e, "sweep for due incidents failed"),
+        }
+    }
+
+    /// Runs timers, outcome processing and periodic refreshes until `shutdown`
+    /// completes; then waits for calls being placed to finish.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), EngineError> {
+        if let Err(e) = self.reload_roster().await {
+            warn!(error = %e, "could not read the roster");
+        }
+        self.reload_silences().await?;
+        self.recover().await?;
+        let mut outcomes = self.inner.outcomes.lock().await;
+        let mut last_sweep = tokio::time::Instant::now();
+        let mut last_silences = tokio::time::Instant::now();
+        let mut last_roster = tokio::time::Instant::now();
+        tokio::pin!(shutdown);
+        loop {
+            let next_wake = self.inner.wakes.lock().expect("wakes").first().map(|(t, _)| *t);
+            let sweep_at = self.now() + chrono::Duration::from_std(self.inner.settings.sweep_interval).unwrap_or_default();
+            let until = next_wake.map_or(sweep_at, |w| w.min(sweep_at));
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = sleep_until(self.inner.clock.as_ref(), until) => {}
+                _ = self.inner.wake.notified() => {}
+                report = outcomes.recv() => {
+                    match report {
+                        Some(r) => {
+                            if let Err(e) = self.on_outcome(r).await {
+                                error!(error = %e, "could not apply call outcome");
+                            }
+                        }
+                        None => {
+                            // Every outcome sender is gone; keep running timers.
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                }
+            }
+            self.run_due().await;
+            if last_sweep.elapsed() >= self.inner.settings.sweep_interval {
+                last_sweep = tokio::time::Instant::now();
+                self.sweep().await;
+            }
+            if last_silences.elapsed() >= self.inner.settings.silence_refresh {
+                last_silences = tokio::time::Instant::now();
+                if let Err(e) = self.reload_silences().await {
+                    warn!(error = %e, "could not refresh silences");
+                }
+            }
+            if last_roster.elapsed() >= self.inner.settings.roster_refresh {
+                last_roster = tokio::time::Instant::now();
+                if let Err(e) = self.reload_roster().await {
+                    warn!(error = %e, "could not refresh the roster");
+                }
+            }
+        }
+        info!("engine stopping: finishing calls in progress");
+        self.inner.tracker.close();
+        self.inner.tracker.wait().await;
+        Ok(())
+    }
+
+    async fn ingest_group(
+        &self,
+        roster: &Roster,
+        group_key: &str,
+        policy: &str,
+        group_labels: &ringdown_core::Labels,
+        alerts: Vec<Alert>,
+    ) -> Result<Option<String>, EngineError> {
+        for _ in 0..MAX_RETRIES {
+            if let Some(open) = self.inner.store.open_incident_for_group(group_key).await? {
+                match self.apply(&open.id, Event::Alerts(alerts.clone())).await? {
+                    Some(inc) if inc.id == open.id => return Ok(Some(inc.id)),
+                    _ => continue,
+                }
+            }
+            if alerts.iter().all(|a| a.status == Status::Resolved) {
+                return Ok(None);
+            }
+            let Some(policy) = roster.policy(policy) else {
+                return Ok(None);
+            };
+            let now = self.now();
+            let id = self.new_incident_id(group_key, now);
+            let fresh = Incident::open(&id, group_key, policy, group_labels.clone(), now);
+            let silences = self.silences();
+            let ctx = Context {
+                roster,
+                silences: &silences,
+                settings: &self.inner.settings.escalation,
+            };
+            let (inc, effects) = decide(&fresh, Event::Alerts(alerts.clone()), &ctx, now);
+            match self.inner.store.create_incident(&inc).await? {
+                Created::Created(stored) => {
+                    info!(incident = %stored.id, group = %group_key, alerts = alerts.len(), "incident opened");
+                    metrics::counter!("ringdown_incidents_opened_total").increment(1);
+                    self.execute(&stored, effects).await;
+                    return Ok(Some(stored.id));
+                }
+                Created::Exists(_) => continue,
+            }
+        }
+        Err(EngineError::Contended(group_key.to_string()))
+    }
+}
+
+#[async_trait]
+impl Ingest for Engine {
+    /// Routes, silences and groups a batch; one incident write per group.
+    async fn ingest(&self, alerts: Vec<Alert>) -> Result<IngestReport, IngestError> {
+        let Some(roster) = self.roster() else {
+            return Err(IngestError::NoRoster);
+        };
+        let silences = self.silences();
+        let now = self.now().timestamp();
+        let mut report: Vec<Option<AlertDisposition>> = vec![None; alerts.len()];
+        // group key -> (policy, group labels, alert indices)
+        let mut groups: BTreeMap<String, (String, ringdown_core::Labels, Vec<usize>)> = BTreeMap::new();
+        for (i, alert) in alerts.iter().enumerate() {
+            metrics::counter!("ringdown_alerts_received_total", "source" => alert.source.as_str()).increment(1);
+            let Some(r) = route(&roster, alert) else {
+                metrics::counter!("ringdown_alerts_unrouted_total").increment(1);
+                warn!(fingerprint = %alert.fingerprint, labels = ?alert.labels, "no policy matches this alert; add a catch-all policy (match: {{}})");
+                report[i] = Some(AlertDisposition::Unrouted {
+                    fingerprint: alert.fingerprint.clone(),
+                });
+                continue;
+            };
+            if alert.status == Status::Firing {
+                if let Some(s) = silences.active_match(&alert.labels, now) {
+                    metrics::counter!("ringdown_alerts_silenced_total").increment(1);
+                    report[i] = Some(AlertDisposition::Silenced {
+                        fingerprint: alert.fingerprint.clone(),
+                        silence_id: s.id.clone(),
+                    });
+                    continue;
+                }
+            }
+            groups
+                .entry(r.group_key)
+                .or_insert_with(|| (r.policy.name.clone(), r.group_labels, Vec::new()))
+                .2
+                .push(i);
+        }
+        for (key, (policy, labels, idx)) in groups {
+            let batch: Vec<Alert> = idx.iter().map(|i| alerts[*i].clone()).collect();
+            let result = self.ingest_group(&roster, &key, &policy, &labels, batch).await.map_err(|e| match e {
+                EngineError::Store(s) => IngestError::Store(s),
+                EngineError::Contended(k) => IngestError::Store(StoreError::Conflict(k)),
+            })?;
+            for i in idx {
+                let fingerprint = alerts[i].fingerprint.clone();
+                report[i] = Some(match &result {
+                    Some(id) => {
+                        metrics::counter!("ringdown_alerts_grouped_total").increment(1);
+                        AlertDisposition::Grouped {
+                            fingerprint,
+                            incident_id: id.clone(),
+                        }
+                    }
+                    None => AlertDisposition::ResolvedNoIncident { fingerprint },
+                });
+            }
+        }
+        Ok(IngestReport {
+            alerts: report.into_iter().flatten().collect(),
+        })
+    }
+}

@@ -1,0 +1,183 @@
+//! The ports: what the engine needs from the outside world.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ringdown_core::escalation::{CallRequest, Incident, Phase};
+use ringdown_core::outcome::Outcome;
+use ringdown_core::silence::Silence;
+use ringdown_core::Alert;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Someone else changed the record first (optimistic lock); reload and retry.
+    #[error("conflict: {0} was changed concurrently")]
+    Conflict(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The backend failed; `retryable` says whether trying again may help.
+    #[error("store backend error: {message}")]
+    Backend { message: String, retryable: bool },
+}
+
+/// A stored roster document: the YAML the SRE applied, and its version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterDoc {
+    pub yaml: String,
+    pub version: u64,
+    pub applied_at: DateTime<Utc>,
+}
+
+/// Result of creating an incident for a group that may already have one.
+#[derive(Debug)]
+pub enum Created {
+    Created(Incident),
+    /// Another writer opened the group's incident first: here it is.
+    Exists(Incident),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct IncidentFilter {
+    pub since: Option<DateTime<Utc>>,
+    pub phase: Option<Phase>,
+    pub limit: Option<usize>,
+}
+
+/// One placed call, as kept for history and reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactRow {
+    pub contact_id: String,
+    pub call_id: String,
+    pub incident_id: String,
+    pub person: String,
+    /// Always masked.
+    pub phone_masked: String,
+    pub placed_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub outcome: Option<Outcome>,
+    pub disconnect_reason: Option<String>,
+}
+
+/// Durable state. Every method is a single atomic operation on the backend.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn load_roster(&self) -> Result<Option<RosterDoc>, StoreError>;
+    /// Stores a new roster version (the caller validated it) and returns it.
+    async fn save_roster(&self, yaml: &str, now: DateTime<Utc>) -> Result<RosterDoc, StoreError>;
+
+    /// Silences that have not ended at `now` (active or starting later).
+    async fn silences(&self, now: DateTime<Utc>) -> Result<Vec<Silence>, StoreError>;
+    async fn put_silence(&self, silence: &Silence) -> Result<(), StoreError>;
+    /// Ends a silence now; false when no such silence exists.
+    async fn expire_silence(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// The open incident of a group, if any.
+    async fn open_incident_for_group(&self, group_key: &str) -> Result<Option<Incident>, StoreError>;
+    /// Creates `incident` as its group's one open incident (conditional write).
+    /// The stored version is 1.
+    async fn create_incident(&self, incident: &Incident) -> Result<Created, StoreError>;
+    async fn load_incident(&self, id: &str) -> Result<Option<Incident>, StoreError>;
+    /// Writes `incident` if the stored version still equals `incident.version`;
+    /// returns the new version. When the incident is closed the group's pointer
+    /// to it is removed in the same write.
+    async fn save_incident(&self, incident: &Incident) -> Result<u64, StoreError>;
+    /// Ids of open incidents whose `next_action_at` is at or before `now`.
+    async fn due_incidents(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<String>, StoreError>;
+    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError>;
+
+    /// Inserts or updates a contact row (keyed by contact id).
+    async fn record_contact(&self, row: &ContactRow) -> Result<(), StoreError>;
+    async fn contacts_for_incident(&self, incident_id: &str) -> Result<Vec<ContactRow>, StoreError>;
+    async fn contacts_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<ContactRow>, StoreError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DialError {
+    /// The destination or a parameter is refused (DestinationNotAllowed,
+    /// InvalidParameter): retrying cannot help; an operator must fix it.
+    #[error("misconfigured: {0}")]
+    Misconfigured(String),
+    /// Throttled or failing after the dialer's own retries.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Places calls. Implementations retry transient errors themselves (keeping
+/// their place in line) and report only final results.
+#[async_trait]
+pub trait Dialer: Send + Sync + 'static {
+    /// Places the call; returns the contact id. Must be idempotent per
+    /// `req.call_id` (it is the `ClientToken`).
+    async fn place(&self, req: &CallRequest) -> Result<String, DialError>;
+    /// Hangs up a call that is no longer needed. Best effort.
+    async fn stop(&self, contact_id: &str) -> Result<(), DialError>;
+}
+
+/// How a call ended, from the contact record (or the simulated call).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutcomeReport {
+    pub incident_id: String,
+    pub call_id: String,
+    pub contact_id: String,
+    pub outcome: Outcome,
+    pub disconnect_reason: Option<String>,
+    pub attributes: BTreeMap<String, String>,
+    pub ended_at: DateTime<Utc>,
+}
+
+/// Where incidents go when phoning people failed (SNS topic, log file).
+#[async_trait]
+pub trait Notifier: Send + Sync + 'static {
+    async fn fallback(&self, incident: &Incident, reason: &str) -> Result<(), String>;
+    async fn operator_alert(&self, incident: &Incident, message: &str) -> Result<(), String>;
+}
+
+/// What happened to each alert of an ingested batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum AlertDisposition {
+    /// Joined (or opened) this incident.
+    Grouped { fingerprint: String, incident_id: String },
+    /// Matched an active silence: no incident, no call.
+    Silenced { fingerprint: String, silence_id: String },
+    /// A resolved alert for which no incident was open: nothing to do.
+    ResolvedNoIncident { fingerprint: String },
+    /// No policy matches its labels; reported to the fallback channel.
+    Unrouted { fingerprint: String },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestReport {
+    pub alerts: Vec<AlertDisposition>,
+}
+
+impl IngestReport {
+    /// Distinct incidents touched, in first-seen order.
+    pub fn incident_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = Vec::new();
+        for a in &self.alerts {
+            if let AlertDisposition::Grouped { incident_id, .. } = a {
+                if !ids.contains(incident_id) {
+                    ids.push(incident_id.clone());
+                }
+            }
+        }
+        ids
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no roster is loaded: apply one with `ringdown roster apply FILE`")]
+    NoRoster,
+}
+
+/// Accepts parsed alerts and makes their effects durable before returning:
+/// when `ingest` returns Ok, the source may acknowledge the message.
+#[async_trait]
+pub trait Ingest: Send + Sync + 'static {
+    async fn ingest(&self, alerts: Vec<Alert>) -> Result<IngestReport, IngestError>;
+}

@@ -1,0 +1,649 @@
+//! [`SqliteStore`]: the embedded [`Store`], one SQLite file in WAL mode.
+//!
+//! The tables mirror the DynamoDB tables of the AWS deployment (DESIGN.md,
+//! "Storage"):
+//!
+//! | table | key | notes |
+//! |---|---|---|
+//! | `roster` | `version` | every applied version is kept; the highest is current |
+//! | `silences` | `id` | the whole [`Silence`] as JSON, plus `starts_at`/`ends_at` (epoch s) |
+//! | `incidents` | `id` | the whole [`Incident`] as JSON, plus the columns queries need |
+//! | `groups` | `group_key` | points at the one open incident of the group |
+//! | `contacts` | `contact_id` | one placed call |
+//!
+//! Times in query columns are epoch milliseconds (silences: epoch seconds, as
+//! [`Silence`] keeps them); the JSON blobs hold the exact values and are what
+//! is read back.
+//!
+//! Every trait method is one SQLite transaction. Writes that check something
+//! first (`create_incident`, `save_incident`, `save_roster`, `expire_silence`)
+//! use `BEGIN IMMEDIATE`, so two processes sharing the file serialise on the
+//! write lock (waiting up to the busy timeout) instead of both passing the check.
+//!
+//! The calls into SQLite are synchronous inside the `async fn`s (no
+//! `spawn_blocking`): the queries are small, and the demo runs on a paused
+//! tokio clock that must stay deterministic.
+//!
+//! The schema version is kept in `PRAGMA user_version`; `MIGRATIONS` lists
+//! the steps from an empty file, and [`SqliteStore::open`] applies the ones a
+//! file has not seen yet.
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use ringdown_core::escalation::Incident;
+use ringdown_core::outcome::Outcome;
+use ringdown_core::silence::Silence;
+use ringdown_engine::{ContactRow, Created, IncidentFilter, RosterDoc, Store, StoreError};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Schema steps, in order; step `i` takes `user_version` from `i` to `i + 1`.
+/// Append new steps, never edit old ones.
+const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    r#"
+    CREATE TABLE roster (
+        version    INTEGER PRIMARY KEY,
+        yaml       TEXT NOT NULL,
+        applied_at TEXT NOT NULL
+    );
+    CREATE TABLE silences (
+        id        TEXT PRIMARY KEY,
+        json      TEXT NOT NULL,
+        starts_at INTEGER NOT NULL,
+        ends_at   INTEGER NOT NULL
+    );
+    CREATE INDEX silences_ends_at ON silences (ends_at);
+    CREATE TABLE incidents (
+        id             TEXT PRIMARY KEY,
+        group_key      TEXT NOT NULL,
+        phase          TEXT NOT NULL,
+        is_open        INTEGER NOT NULL,
+        opened_at      INTEGER NOT NULL,
+        closed_at      INTEGER,
+        next_action_at INTEGER,
+        version        INTEGER NOT NULL,
+        json           TEXT NOT NULL
+    );
+    CREATE INDEX incidents_due ON incidents (is_open, next_action_at);
+    CREATE INDEX incidents_opened ON incidents (opened_at);
+    CREATE INDEX incidents_group ON incidents (group_key);
+    CREATE TABLE groups (
+        group_key   TEXT PRIMARY KEY,
+        incident_id TEXT NOT NULL REFERENCES incidents (id)
+    );
+    CREATE TABLE contacts (
+        contact_id        TEXT PRIMARY KEY,
+        call_id           TEXT NOT NULL,
+        incident_id       TEXT NOT NULL,
+        person            TEXT NOT NULL,
+        phone_masked      TEXT NOT NULL,
+        placed_at         INTEGER NOT NULL,
+        ended_at          INTEGER,
+        outcome           TEXT,
+        disconnect_reason TEXT,
+        json              TEXT NOT NULL
+    );
+    CREATE INDEX contacts_incident ON contacts (incident_id, placed_at);
+    CREATE INDEX contacts_placed ON contacts (placed_at);
+    "#,
+];
+
+/// The schema version this build writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// How long a write waits for another connection's lock before giving up
+/// with a retryable error.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The embedded [`Store`]: SQLite behind a mutex.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path`, switches it to
+    /// WAL mode and brings its schema up to [`SCHEMA_VERSION`].
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref();
+        let conn = Connection::open(path).map_err(|e| StoreError::Backend {
+            message: format!("cannot open SQLite database {}: {e}", path.display()),
+            retryable: is_busy(&e),
+        })?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database (tests, `--dry-run`).
+    pub fn in_memory() -> Result<SqliteStore, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(backend)?)
+    }
+
+    fn init(mut conn: Connection) -> Result<SqliteStore, StoreError> {
+        conn.busy_timeout(DEFAULT_BUSY_TIMEOUT).map_err(backend)?;
+        // In-memory databases answer "memory"; files switch to WAL.
+        let _mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(backend)?;
+        // An acknowledged ingest must survive a power cut, not just a crash.
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .map_err(backend)?;
+        migrate(&mut conn)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        let conn = self.lock();
+        user_version(&conn)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock dropped (and so rolled back) any open
+        // transaction: the connection is still consistent.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn user_version(conn: &Connection) -> Result<u32, StoreError> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get::<_, u32>(0))
+        .map_err(backend)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(backend)?;
+    let current = user_version(&tx)?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::Backend {
+            message: format!(
+                "database schema version {current} is newer than this build supports ({SCHEMA_VERSION}): upgrade ringdown"
+            ),
+            retryable: false,
+        });
+    }
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.execute_batch(step).map_err(backend)?;
+        tx.pragma_update(None, "user_version", (i + 1) as u32)
+            .map_err(backend)?;
+        tracing::debug!(version = i + 1, "sqlite schema migrated");
+    }
+    tx.commit().map_err(backend)
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend {
+        retryable: is_busy(&e),
+        message: format!("sqlite: {e}"),
+    }
+}
+
+fn corrupt(what: &str, e: serde_json::Error) -> StoreError {
+    StoreError::Backend {
+        message: format!("sqlite: stored {what} is unreadable: {e}"),
+        retryable: false,
+    }
+}
+
+fn encode<T: serde::Serialize>(what: &str, v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Backend {
+        message: format!("cannot encode {what}: {e}"),
+        retryable: false,
+    })
+}
+
+/// Epoch milliseconds, rounded down.
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// Epoch milliseconds, rounded up: stored as `next_action_at` so that an
+/// incident is never reported due before its exact time (at most 1 ms late).
+fn ms_ceil(t: DateTime<Utc>) -> i64 {
+    let m = t.timestamp_millis();
+    if t.timestamp_subsec_nanos() % 1_000_000 != 0 {
+        m + 1
+    } else {
+        m
+    }
+}
+
+fn decode_incident(json: &str) -> Result<Incident, StoreError> {
+    serde_json::from_str(json).map_err(|e| corrupt("incident", e))
+}
+
+fn load_incident_tx(conn: &Connection, id: &str) -> Result<Option<Incident>, StoreError> {
+    let json: Option<String> = conn
+        .query_row("SELECT json FROM incidents WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(backend)?;
+    json.as_deref().map(decode_incident).transpose()
+}
+
+/// Inserts or replaces the incident row (columns + JSON) of `inc` as given.
+fn write_incident(conn: &Connection, inc: &Incident, insert: bool) -> Result<(), StoreError> {
+    let json = encode("incident", inc)?;
+    let sql = if insert {
+        "INSERT INTO incidents (id, group_key, phase, is_open, opened_at, closed_at, next_action_at, version, json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+    } else {
+        "UPDATE incidents SET group_key = ?2, phase = ?3, is_open = ?4, opened_at = ?5, closed_at = ?6,
+                next_action_at = ?7, version = ?8, json = ?9
+         WHERE id = ?1"
+    };
+    conn.execute(
+        sql,
+        params![
+            inc.id,
+            inc.group_key,
+            inc.phase.as_str(),
+            !inc.phase.is_closed(),
+            ms(inc.opened_at),
+            inc.closed_at.map(ms),
+            inc.next_action_at.map(ms_ceil),
+            inc.version as i64,
+            json,
+        ],
+    )
+    .map_err(|e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation) => {
+            StoreError::Conflict(format!("incident {} already exists", inc.id))
+        }
+        _ => backend(e),
+    })?;
+    Ok(())
+}
+
+fn contact_from_json(json: &str) -> Result<ContactRow, StoreError> {
+    serde_json::from_str(json).map_err(|e| corrupt("contact", e))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn load_roster(&self) -> Result<Option<RosterDoc>, StoreError> {
+        let conn = self.lock();
+        let row: Option<(i64, String, String)> = conn
+            .query_row(
+                "SELECT version, yaml, applied_at FROM roster ORDER BY version DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(backend)?;
+        row.map(|(version, yaml, applied_at)| {
+            let applied_at = DateTime::parse_from_rfc3339(&applied_at)
+                .map_err(|e| StoreError::Backend {
+                    message: format!(
+                        "sqlite: stored roster time {applied_at:?} is unreadable: {e}"
+                    ),
+                    retryable: false,
+                })?
+                .with_timezone(&Utc);
+            Ok(RosterDoc {
+                yaml,
+                version: version as u64,
+                applied_at,
+            })
+        })
+        .transpose()
+    }
+
+    async fn save_roster(&self, yaml: &str, now: DateTime<Utc>) -> Result<RosterDoc, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let latest: i64 = tx
+            .query_row("SELECT COALESCE(MAX(version), 0) FROM roster", [], |r| {
+                r.get(0)
+            })
+            .map_err(backend)?;
+        let version = latest + 1;
+        tx.execute(
+            "INSERT INTO roster (version, yaml, applied_at) VALUES (?1, ?2, ?3)",
+            params![
+                version,
+                yaml,
+                now.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+            ],
+        )
+        .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(RosterDoc {
+            yaml: yaml.to_string(),
+            version: version as u64,
+            applied_at: now,
+        })
+    }
+
+    async fn silences(&self, now: DateTime<Utc>) -> Result<Vec<Silence>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached("SELECT json FROM silences WHERE ends_at > ?1 ORDER BY starts_at, id")
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([now.timestamp()], |r| r.get::<_, String>(0))
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        for json in rows {
+            let json = json.map_err(backend)?;
+            out.push(serde_json::from_str(&json).map_err(|e| corrupt("silence", e))?);
+        }
+        Ok(out)
+    }
+
+    async fn put_silence(&self, silence: &Silence) -> Result<(), StoreError> {
+        let json = encode("silence", silence)?;
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO silences (id, json, starts_at, ends_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (id) DO UPDATE SET json = excluded.json, starts_at = excluded.starts_at,
+                 ends_at = excluded.ends_at",
+            params![silence.id, json, silence.starts_at, silence.ends_at],
+        )
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn expire_silence(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let json: Option<String> = tx
+            .query_row("SELECT json FROM silences WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(backend)?;
+        let Some(json) = json else {
+            return Ok(false);
+        };
+        let mut silence: Silence =
+            serde_json::from_str(&json).map_err(|e| corrupt("silence", e))?;
+        let now = now.timestamp();
+        if silence.ends_at > now {
+            silence.ends_at = now;
+            silence.starts_at = silence.starts_at.min(now);
+            tx.execute(
+                "UPDATE silences SET json = ?2, starts_at = ?3, ends_at = ?4 WHERE id = ?1",
+                params![
+                    id,
+                    encode("silence", &silence)?,
+                    silence.starts_at,
+                    silence.ends_at
+                ],
+            )
+            .map_err(backend)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn open_incident_for_group(
+        &self,
+        group_key: &str,
+    ) -> Result<Option<Incident>, StoreError> {
+        let conn = self.lock();
+        let json: Option<String> = conn
+            .query_row(
+                "SELECT i.json FROM groups g JOIN incidents i ON i.id = g.incident_id
+                 WHERE g.group_key = ?1 AND i.is_open = 1",
+                [group_key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(backend)?;
+        json.as_deref().map(decode_incident).transpose()
+    }
+
+    async fn create_incident(&self, incident: &Incident) -> Result<Created, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let current: Option<String> = tx
+            .query_row(
+                "SELECT incident_id FROM groups WHERE group_key = ?1",
+                [&incident.group_key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(backend)?;
+        if let Some(existing_id) = current {
+            match load_incident_tx(&tx, &existing_id)? {
+                Some(existing) if !existing.phase.is_closed() => {
+                    tx.commit().map_err(backend)?;
+                    return Ok(Created::Exists(existing));
+                }
+                // A pointer to a closed (or vanished) incident is stale: the
+                // group is free.
+                _ => {
+                    tx.execute(
+                        "DELETE FROM groups WHERE group_key = ?1",
+                        [&incident.group_key],
+                    )
+                    .map_err(backend)?;
+                }
+            }
+        }
+        let mut stored = incident.clone();
+        stored.version = 1;
+        write_incident(&tx, &stored, true)?;
+        if !stored.phase.is_closed() {
+            tx.execute(
+                "INSERT INTO groups (group_key, incident_id) VALUES (?1, ?2)",
+                params![stored.group_key, stored.id],
+            )
+            .map_err(backend)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(Created::Created(stored))
+    }
+
+    async fn load_incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
+        let conn = self.lock();
+        load_incident_tx(&conn, id)
+    }
+
+    async fn save_incident(&self, incident: &Incident) -> Result<u64, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let stored: Option<i64> = tx
+            .query_row(
+                "SELECT version FROM incidents WHERE id = ?1",
+                [&incident.id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(backend)?;
+        match stored {
+            None => return Err(StoreError::NotFound(format!("incident {}", incident.id))),
+            Some(v) if v as u64 != incident.version => {
+                return Err(StoreError::Conflict(format!(
+                    "incident {} (stored version {v}, written from version {})",
+                    incident.id, incident.version
+                )));
+            }
+            Some(_) => {}
+        }
+        let mut next = incident.clone();
+        next.version = incident.version + 1;
+        write_incident(&tx, &next, false)?;
+        if next.phase.is_closed() {
+            tx.execute(
+                "DELETE FROM groups WHERE group_key = ?1 AND incident_id = ?2",
+                params![next.group_key, next.id],
+            )
+            .map_err(backend)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(next.version)
+    }
+
+    async fn due_incidents(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id FROM incidents
+                 WHERE is_open = 1 AND next_action_at IS NOT NULL AND next_action_at <= ?1
+                 ORDER BY next_action_at, id LIMIT ?2",
+            )
+            .map_err(backend)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![ms(now), limit], |r| r.get::<_, String>(0))
+            .map_err(backend)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+    }
+
+    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
+        let conn = self.lock();
+        // `opened_at` is whole milliseconds: the column narrows the scan, the
+        // exact time in the JSON decides.
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT json FROM incidents
+                 WHERE (?1 IS NULL OR opened_at >= ?1) AND (?2 IS NULL OR phase = ?2)
+                 ORDER BY opened_at DESC, id DESC",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(
+                params![filter.since.map(ms), filter.phase.map(|p| p.as_str())],
+                |r| r.get::<_, String>(0),
+            )
+            .map_err(backend)?;
+        let limit = filter.limit.unwrap_or(usize::MAX);
+        let mut out = Vec::new();
+        for json in rows {
+            if out.len() >= limit {
+                break;
+            }
+            let inc = decode_incident(&json.map_err(backend)?)?;
+            if filter.since.is_some_and(|since| inc.opened_at < since) {
+                continue;
+            }
+            out.push(inc);
+        }
+        // Rows within one millisecond come back by id; order them exactly.
+        out.sort_by(|a, b| b.opened_at.cmp(&a.opened_at).then_with(|| b.id.cmp(&a.id)));
+        Ok(out)
+    }
+
+    async fn record_contact(&self, row: &ContactRow) -> Result<(), StoreError> {
+        let json = encode("contact", row)?;
+        let outcome = row
+            .outcome
+            .as_ref()
+            .map(|o: &Outcome| encode("outcome", o))
+            .transpose()?;
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO contacts (contact_id, call_id, incident_id, person, phone_masked, placed_at,
+                                   ended_at, outcome, disconnect_reason, json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (contact_id) DO UPDATE SET
+                 call_id = excluded.call_id, incident_id = excluded.incident_id,
+                 person = excluded.person, phone_masked = excluded.phone_masked,
+                 placed_at = excluded.placed_at, ended_at = excluded.ended_at,
+                 outcome = excluded.outcome, disconnect_reason = excluded.disconnect_reason,
+                 json = excluded.json",
+            params![
+                row.contact_id,
+                row.call_id,
+                row.incident_id,
+                row.person,
+                row.phone_masked,
+                ms(row.placed_at),
+                row.ended_at.map(ms),
+                outcome,
+                row.disconnect_reason,
+                json,
+            ],
+        )
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn contacts_for_incident(
+        &self,
+        incident_id: &str,
+    ) -> Result<Vec<ContactRow>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT json FROM contacts WHERE incident_id = ?1 ORDER BY placed_at, contact_id",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([incident_id], |r| r.get::<_, String>(0))
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        for json in rows {
+            out.push(contact_from_json(&json.map_err(backend)?)?);
+        }
+        out.sort_by(|a, b| {
+            a.placed_at
+                .cmp(&b.placed_at)
+                .then_with(|| a.contact_id.cmp(&b.contact_id))
+        });
+        Ok(out)
+    }
+
+    /// Contacts placed in `[from, to)`, oldest first.
+    async fn contacts_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ContactRow>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT json FROM contacts WHERE placed_at >= ?1 AND placed_at <= ?2
+                 ORDER BY placed_at, contact_id",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(params![ms(from), ms(to)], |r| r.get::<_, String>(0))
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        for json in rows {
+            let row = contact_from_json(&json.map_err(backend)?)?;
+            if row.placed_at >= from && row.placed_at < to {
+                out.push(row);
+            }
+        }
+        out.sort_by(|a, b| {
+            a.placed_at
+                .cmp(&b.placed_at)
+                .then_with(|| a.contact_id.cmp(&b.contact_id))
+        });
+        Ok(out)
+    }
+}

@@ -1,0 +1,141 @@
+//! Subcommands that read files and print: parse, validate, oncall.
+
+use crate::cli::{AlertsCommand, Cli, Command, Output, RosterCommand};
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use ringdown_core::roster::Roster;
+use ringdown_core::Labels;
+use std::io::Read;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Bad input from the person at the keyboard: exit code 2, one clear message.
+#[derive(Debug)]
+pub struct UserError(pub String);
+
+impl std::fmt::Display for UserError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for UserError {}
+
+pub fn user(msg: impl Into<String>) -> anyhow::Error {
+    UserError(msg.into()).into()
+}
+
+pub fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Run { config } => crate::local::main(config.as_deref()),
+        Command::Demo { json } => crate::demo::main(json),
+        Command::Alerts {
+            command: AlertsCommand::Parse { file },
+        } => alerts_parse(&file),
+        Command::Roster {
+            command: RosterCommand::Validate { file },
+        } => roster_validate(&file),
+        Command::Oncall {
+            roster,
+            at,
+            labels,
+            output,
+        } => oncall(&roster, at.as_deref(), &labels, output),
+    }
+}
+
+fn read_input(file: &str) -> Result<Vec<u8>> {
+    // Read one byte past the parser's limit so "too large" is reported by the
+    // parser with its own message, without reading an unbounded stream.
+    let limit = ringdown_core::parse::Limits::default().max_bytes as u64 + 1;
+    let mut buf = Vec::new();
+    if file == "-" {
+        std::io::stdin().take(limit).read_to_end(&mut buf).context("reading standard input")?;
+    } else {
+        std::fs::File::open(file)
+            .map_err(|e| user(format!("cannot read {file}: {e}")))?
+            .take(limit)
+            .read_to_end(&mut buf)
+            .map_err(|e| user(format!("cannot read {file}: {e}")))?;
+    }
+    Ok(buf)
+}
+
+fn alerts_parse(file: &str) -> Result<ExitCode> {
+    let bytes = read_input(file)?;
+    let alerts = ringdown_core::parse::parse(&bytes).map_err(|e| user(format!("{} ({})", e, e.reason_code())))?;
+    println!("{}", serde_json::to_string_pretty(&alerts)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn load_roster(path: &Path) -> Result<Roster> {
+    let text = std::fs::read_to_string(path).map_err(|e| user(format!("cannot read {}: {e}", path.display())))?;
+    Roster::from_yaml(&text).map_err(|errs| {
+        let mut msg = format!("{} is not a valid roster ({} problem(s)):", path.display(), errs.0.len());
+        for e in &errs.0 {
+            msg.push_str("\n  - ");
+            msg.push_str(e);
+        }
+        user(msg)
+    })
+}
+
+fn roster_validate(file: &Path) -> Result<ExitCode> {
+    let roster = load_roster(file)?;
+    println!(
+        "{}: ok ({} people, {} rotations, {} policies)",
+        file.display(),
+        roster.people.len(),
+        roster.rotations.len(),
+        roster.policies.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn parse_at(at: Option<&str>) -> Result<DateTime<Utc>> {
+    match at {
+        None => Ok(Utc::now()),
+        Some(s) => DateTime::parse_from_rfc3339(s)
+            .map(|d| d.with_timezone(&Utc))
+            .map_err(|e| user(format!("--at {s:?} is not an RFC 3339 time (e.g. 2026-11-23T03:00:00+09:00): {e}"))),
+    }
+}
+
+pub fn parse_labels(pairs: &[String]) -> Result<Labels> {
+    pairs
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| user(format!("--label {p:?} must look like name=value")))
+        })
+        .collect()
+}
+
+fn oncall(roster: &Path, at: Option<&str>, labels: &[String], output: Output) -> Result<ExitCode> {
+    let roster = load_roster(roster)?;
+    let now = parse_at(at)?;
+    let labels = parse_labels(labels)?;
+    let plan = roster.plan(&labels, now);
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
+        Output::Text => {
+            let Some(policy) = roster.policy_for(&labels) else {
+                println!("No policy matches {labels:?}: nobody would be called. Add a catch-all policy (match: {{}}).");
+                return Ok(ExitCode::SUCCESS);
+            };
+            let local = now.with_timezone(&roster.timezone);
+            println!("At {} ({}), policy `{}` calls:", local.format("%Y-%m-%d %H:%M %Z"), now.format("%H:%MZ"), policy.name);
+            for e in &plan {
+                let phone = e.phone.as_deref().map(ringdown_core::phone::mask).unwrap_or_else(|| "skipped".into());
+                println!("  step {} attempt {}  {:<12} {:<15} {}", e.step, e.attempt, e.person, phone, e.reason);
+            }
+            if policy.repeat > 0 {
+                println!("then the whole policy again, {} more time(s); then the fallback channel.", policy.repeat);
+            } else {
+                println!("then the fallback channel.");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
