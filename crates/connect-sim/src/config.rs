@@ -161,7 +161,10 @@ fn default_account() -> String {
     "123456789012".into()
 }
 fn default_blocked() -> Vec<String> {
-    DEFAULT_BLOCKED_PREFIXES.iter().map(|s| s.to_string()).collect()
+    DEFAULT_BLOCKED_PREFIXES
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 /// Resolved configuration: flows parsed, personas loaded.
@@ -210,10 +213,10 @@ impl Default for SimConfig {
 impl SimConfig {
     /// Load a YAML config; relative paths are relative to the file's directory.
     pub fn load(path: &Path) -> anyhow::Result<SimConfig> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        let file: SimConfigFile = serde_yaml::from_str(&text)
-            .with_context(|| format!("parsing {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let file: SimConfigFile =
+            serde_yaml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         SimConfig::from_file(file, base)
     }
@@ -265,9 +268,10 @@ impl SimConfig {
 
 /// Read, parse and (optionally) validate one flow file.
 pub fn load_flow(path: &Path, validate_it: bool) -> anyhow::Result<Flow> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading flow {}", path.display()))?;
-    let flow = Flow::from_json(&text).with_context(|| format!("parsing flow {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading flow {}", path.display()))?;
+    let flow =
+        Flow::from_json(&text).with_context(|| format!("parsing flow {}", path.display()))?;
     if validate_it {
         if let Err(errs) = validate(&flow, &AttributeContract::default()) {
             let list: Vec<String> = errs.iter().map(|e| e.to_string()).collect();

@@ -79,8 +79,9 @@ pub fn bump_last_update(ctr: &Value, secs: i64) -> Value {
     let mut c = ctr.clone();
     if let Some(ts) = ctr["LastUpdateTimestamp"].as_str() {
         if let Ok(t) = DateTime::parse_from_rfc3339(ts) {
-            c["LastUpdateTimestamp"] =
-                json!(ctr_timestamp(t.with_timezone(&Utc) + chrono::Duration::seconds(secs)));
+            c["LastUpdateTimestamp"] = json!(ctr_timestamp(
+                t.with_timezone(&Utc) + chrono::Duration::seconds(secs)
+            ));
         }
     }
     c

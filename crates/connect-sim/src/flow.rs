@@ -150,7 +150,12 @@ impl Action {
                     .iter()
                     .map(|c| c.next_action.as_str()),
             )
-            .chain(self.transitions.errors.iter().map(|e| e.next_action.as_str()))
+            .chain(
+                self.transitions
+                    .errors
+                    .iter()
+                    .map(|e| e.next_action.as_str()),
+            )
     }
 }
 
@@ -235,7 +240,10 @@ pub fn validate(flow: &Flow, contract: &AttributeContract) -> Result<(), Vec<Val
     if flow.version != FLOW_VERSION {
         push(
             None,
-            format!("Version must be \"{FLOW_VERSION}\", got \"{}\"", flow.version),
+            format!(
+                "Version must be \"{FLOW_VERSION}\", got \"{}\"",
+                flow.version
+            ),
         );
     }
     let mut ids: BTreeMap<&str, &Action> = BTreeMap::new();
@@ -246,11 +254,7 @@ pub fn validate(flow: &Flow, contract: &AttributeContract) -> Result<(), Vec<Val
                 "Identifier must be 1 to 50 characters".into(),
             );
         }
-        if a
-            .identifier
-            .chars()
-            .any(|c| "%:(\\/)=$,;[]{}".contains(c))
-        {
+        if a.identifier.chars().any(|c| "%:(\\/)=$,;[]{}".contains(c)) {
             push(
                 Some(&a.identifier),
                 "Identifier contains a character Amazon Connect forbids (% : ( \\ / ) = $ , ; [ ] { })"
@@ -331,7 +335,8 @@ pub fn validate(flow: &Flow, contract: &AttributeContract) -> Result<(), Vec<Val
                     if has_err("NoMatchingCondition") {
                         push(
                             id,
-                            "NoMatchingCondition may only be defined when StoreInput is False".into(),
+                            "NoMatchingCondition may only be defined when StoreInput is False"
+                                .into(),
                         );
                     }
                     if !has_next {
@@ -357,7 +362,11 @@ pub fn validate(flow: &Flow, contract: &AttributeContract) -> Result<(), Vec<Val
                             );
                         }
                     }
-                    for e in ["InputTimeLimitExceeded", "NoMatchingCondition", "NoMatchingError"] {
+                    for e in [
+                        "InputTimeLimitExceeded",
+                        "NoMatchingCondition",
+                        "NoMatchingError",
+                    ] {
                         require_err(e, &mut push);
                     }
                 }
@@ -410,10 +419,7 @@ pub fn validate(flow: &Flow, contract: &AttributeContract) -> Result<(), Vec<Val
             }
             "DisconnectParticipant" => {
                 if a.targets().next().is_some() {
-                    push(
-                        id,
-                        "DisconnectParticipant must not have transitions".into(),
-                    );
+                    push(id, "DisconnectParticipant must not have transitions".into());
                 }
             }
             other => push(
@@ -452,7 +458,10 @@ pub fn validate(flow: &Flow, contract: &AttributeContract) -> Result<(), Vec<Val
             .iter()
             .any(|a| a.action_type == "DisconnectParticipant")
         {
-            push(None, "no DisconnectParticipant action: calls would never end in the flow".into());
+            push(
+                None,
+                "no DisconnectParticipant action: calls would never end in the flow".into(),
+            );
         }
     }
 

@@ -242,7 +242,9 @@ pub fn simulate_with(
     };
     let ms = |s: f64| (s.max(0.0) * 1000.0).round() as u64;
     let answer_at = match persona {
-        Persona::NeverAnswers => return run.unanswered(ring_ms, DisconnectReason::TelecomUnanswered),
+        Persona::NeverAnswers => {
+            return run.unanswered(ring_ms, DisconnectReason::TelecomUnanswered)
+        }
         Persona::Busy => {
             return run.unanswered(
                 (opts.busy_after.as_millis() as u64).min(ring_ms),
@@ -399,7 +401,10 @@ impl Run<'_> {
                     return self.error(a, "NoMatchingError", "no Attributes");
                 };
                 for (k, v) in map {
-                    let raw = v.as_str().map(String::from).unwrap_or_else(|| v.to_string());
+                    let raw = v
+                        .as_str()
+                        .map(String::from)
+                        .unwrap_or_else(|| v.to_string());
                     let value = self.substitute(&raw);
                     self.attrs.insert(k.clone(), value.clone());
                     self.event(EventKind::AttributeSet {
@@ -412,7 +417,12 @@ impl Run<'_> {
             "Compare" => {
                 let value = self.substitute(&a.param_str("ComparisonValue").unwrap_or_default());
                 for c in &a.transitions.conditions {
-                    let operand = c.condition.operands.first().map(String::as_str).unwrap_or("");
+                    let operand = c
+                        .condition
+                        .operands
+                        .first()
+                        .map(String::as_str)
+                        .unwrap_or("");
                     if compare(&c.condition.operator, &value, operand) {
                         return Step::Goto(c.next_action.clone());
                     }
@@ -513,9 +523,7 @@ impl Run<'_> {
             // One DTMF digit decides; anything typed with it is ignored.
             let digit: String = keys.chars().take(1).collect();
             for c in &a.transitions.conditions {
-                if c.condition.operator == "Equals"
-                    && c.condition.operands.iter().any(|o| *o == digit)
-                {
+                if c.condition.operator == "Equals" && c.condition.operands.contains(&digit) {
                     return Step::Goto(c.next_action.clone());
                 }
             }

@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use connect_sim::{validate_json, CallView, EventKind, SimConfig, SimServer};
 
 #[derive(Parser)]
-#[command(name = "connect-sim", about = "Amazon Connect simulator for ringdown tests", version)]
+#[command(
+    name = "connect-sim",
+    about = "Amazon Connect simulator for ringdown tests",
+    version
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,

@@ -243,9 +243,9 @@ impl Shared {
     fn rate_limit(&self, op: &'static str) -> Result<(), ApiError> {
         let now = self.clock.now();
         let mut b = self.buckets.lock().unwrap();
-        let bucket = b
-            .entry(op)
-            .or_insert_with(|| TokenBucket::new(self.cfg.quotas.rate_per_sec, self.cfg.quotas.burst, now));
+        let bucket = b.entry(op).or_insert_with(|| {
+            TokenBucket::new(self.cfg.quotas.rate_per_sec, self.cfg.quotas.burst, now)
+        });
         if bucket.try_take(now) {
             Ok(())
         } else {
@@ -267,9 +267,8 @@ impl Shared {
                 let at = self.virtual_elapsed(e.started);
                 let mut r = e.planned.stopped_at(&e.initial, at);
                 // still live: no disconnect yet
-                r.events.retain(|ev| {
-                    !matches!(ev.kind, crate::interp::EventKind::Disconnected { .. })
-                });
+                r.events
+                    .retain(|ev| !matches!(ev.kind, crate::interp::EventKind::Disconnected { .. }));
                 (r, true)
             }
         };
@@ -421,8 +420,8 @@ impl CtrSink {
 async fn kinesis_client(k: &KinesisConfig) -> aws_sdk_kinesis::Client {
     use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
     if k.default_credentials {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(k.region.clone()));
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).region(Region::new(k.region.clone()));
         if let Some(ep) = &k.endpoint {
             loader = loader.endpoint_url(ep);
         }
@@ -588,7 +587,10 @@ fn router(shared: Arc<Shared>) -> Router {
             "/contact/attributes/{instance_id}/{contact_id}",
             get(get_contact_attributes),
         )
-        .route("/contacts/{instance_id}/{contact_id}", get(describe_contact))
+        .route(
+            "/contacts/{instance_id}/{contact_id}",
+            get(describe_contact),
+        )
         .route("/contact/stop", post(stop_contact))
         .route("/_sim/calls", get(list_calls))
         .route("/_sim/ctrs", get(list_ctrs))
@@ -619,17 +621,19 @@ fn last_segment(s: &str) -> &str {
 
 fn is_e164(s: &str) -> bool {
     let d = s.strip_prefix('+').unwrap_or("");
-    (2..=15).contains(&d.len())
-        && d.chars().all(|c| c.is_ascii_digit())
-        && !d.starts_with('0')
+    (2..=15).contains(&d.len()) && d.chars().all(|c| c.is_ascii_digit()) && !d.starts_with('0')
 }
 
 fn parse_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
     if body.is_empty() {
         return Ok(T::default());
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::new("InvalidRequestException", format!("malformed request body: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            "InvalidRequestException",
+            format!("malformed request body: {e}"),
+        )
+    })
 }
 
 async fn start_outbound_voice_contact(State(s): State<Arc<Shared>>, body: Bytes) -> ApiResult {
@@ -649,18 +653,20 @@ async fn start_outbound_voice_contact(State(s): State<Arc<Shared>>, body: Bytes)
         }
     }
 
-    let missing = |name: &str| {
-        ApiError::new(
-            "InvalidParameterException",
-            format!("{name} is required"),
-        )
-    };
+    let missing =
+        |name: &str| ApiError::new("InvalidParameterException", format!("{name} is required"));
     let dest = req
         .destination_phone_number
         .clone()
         .ok_or_else(|| missing("DestinationPhoneNumber"))?;
-    let flow_id = req.contact_flow_id.clone().ok_or_else(|| missing("ContactFlowId"))?;
-    let instance = req.instance_id.clone().ok_or_else(|| missing("InstanceId"))?;
+    let flow_id = req
+        .contact_flow_id
+        .clone()
+        .ok_or_else(|| missing("ContactFlowId"))?;
+    let instance = req
+        .instance_id
+        .clone()
+        .ok_or_else(|| missing("InstanceId"))?;
     if !is_e164(&dest) {
         return Err(ApiError::new(
             "InvalidParameterException",
@@ -696,11 +702,12 @@ async fn start_outbound_voice_contact(State(s): State<Arc<Shared>>, body: Bytes)
             format!("Attributes are {attr_bytes} bytes; the limit is 32768"),
         ));
     }
-    if let Some(bad) = req
-        .attributes
-        .keys()
-        .find(|k| k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-    {
+    if let Some(bad) = req.attributes.keys().find(|k| {
+        k.is_empty()
+            || !k
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    }) {
         return Err(ApiError::new(
             "InvalidParameterException",
             format!("attribute key `{bad}` may contain only A-Z a-z 0-9 _ -"),
@@ -722,7 +729,11 @@ async fn start_outbound_voice_contact(State(s): State<Arc<Shared>>, body: Bytes)
     if let Some(code) = s.cfg.api_errors.get(&dest) {
         return Err(ApiError::new(code, format!("injected {code} for {dest}")));
     }
-    let allowed = s.cfg.allow_list.iter().any(|p| dest.starts_with(p.as_str()));
+    let allowed = s
+        .cfg
+        .allow_list
+        .iter()
+        .any(|p| dest.starts_with(p.as_str()));
     if !allowed {
         if let Some(p) = s
             .cfg
@@ -800,7 +811,12 @@ async fn start_outbound_voice_contact(State(s): State<Arc<Shared>>, body: Bytes)
 }
 
 /// Play a planned call in scaled real time, then end it and emit its record.
-async fn play(s: Arc<Shared>, contact_id: String, planned: CallResult, stop_rx: oneshot::Receiver<()>) {
+async fn play(
+    s: Arc<Shared>,
+    contact_id: String,
+    planned: CallResult,
+    stop_rx: oneshot::Receiver<()>,
+) {
     let real = planned.ended_at_offset.div_f64(s.cfg.time_scale);
     let stopped = tokio::select! {
         _ = tokio::time::sleep(real) => false,
@@ -941,12 +957,12 @@ struct StopRequest {
 async fn stop_contact(State(s): State<Arc<Shared>>, body: Bytes) -> ApiResult {
     s.rate_limit("StopContact")?;
     let req: StopRequest = parse_body(&body)?;
-    let instance = req.instance_id.ok_or_else(|| {
-        ApiError::new("InvalidParameterException", "InstanceId is required")
-    })?;
-    let contact = req.contact_id.ok_or_else(|| {
-        ApiError::new("InvalidParameterException", "ContactId is required")
-    })?;
+    let instance = req
+        .instance_id
+        .ok_or_else(|| ApiError::new("InvalidParameterException", "InstanceId is required"))?;
+    let contact = req
+        .contact_id
+        .ok_or_else(|| ApiError::new("InvalidParameterException", "ContactId is required"))?;
     check_instance(&s, &instance)?;
     let stop = {
         let mut calls = s.calls.lock().unwrap();

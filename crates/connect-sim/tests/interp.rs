@@ -60,7 +60,9 @@ fn assert_monotonic(r: &connect_sim::CallResult) {
         EventKind::Disconnected { .. }
     ));
     assert!(
-        !r.events.iter().any(|e| matches!(e.kind, EventKind::FlowError { .. })),
+        !r.events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::FlowError { .. })),
         "flow error: {:?}",
         r.events
     );
@@ -74,7 +76,11 @@ fn voicemail_is_contact_flow_disconnect_without_rd_human() {
         assert!(r.answered, "{lang}");
         assert_eq!(r.connected_at_offset, Some(Duration::from_secs(8)));
         assert_eq!(r.disconnect_reason, DisconnectReason::ContactFlowDisconnect);
-        assert!(!r.attributes.contains_key("rd_human"), "{lang}: {:?}", r.attributes);
+        assert!(
+            !r.attributes.contains_key("rd_human"),
+            "{lang}: {:?}",
+            r.attributes
+        );
         assert!(set_keys(&r).is_empty());
         assert!(r.pressed().is_empty());
         // Only the guard prompt was played; the alert was never read to a machine.
@@ -82,7 +88,10 @@ fn voicemail_is_contact_flow_disconnect_without_rd_human() {
         assert!(!r.said().iter().any(|s| s.contains("Disk full")));
         // guard timeout = 5 s after the prompt
         let guard_len = r.said()[0].chars().count() as u64 * 60;
-        assert_eq!(r.ended_at_offset.as_millis() as u64, 8000 + guard_len + 5000);
+        assert_eq!(
+            r.ended_at_offset.as_millis() as u64,
+            8000 + guard_len + 5000
+        );
     }
 }
 
@@ -96,19 +105,39 @@ fn acknowledged_call_is_also_contact_flow_disconnect_but_with_rd_ack() {
         assert_eq!(r.attributes["rd_ack"], "1");
         assert_eq!(r.attributes["rd_incident"], "inc-42");
         // The SSML message is read with attributes substituted and entities decoded.
-        assert!(r.said().contains(&"Disk full on db-1 & db-2"), "{:?}", r.said());
+        assert!(
+            r.said().contains(&"Disk full on db-1 & db-2"),
+            "{:?}",
+            r.said()
+        );
         assert_eq!(r.pressed(), vec!["1", "1"]);
     }
-    let r = simulate(&flow("en-US"), &attrs("en-US"), &human(&[("1", 1.0), ("1", 2.0)]), RING);
-    assert_eq!(r.said().last().unwrap(), &"Acknowledged. Thank you. Goodbye.");
+    let r = simulate(
+        &flow("en-US"),
+        &attrs("en-US"),
+        &human(&[("1", 1.0), ("1", 2.0)]),
+        RING,
+    );
+    assert_eq!(
+        r.said().last().unwrap(),
+        &"Acknowledged. Thank you. Goodbye."
+    );
     let voice = r.events.iter().find_map(|e| match &e.kind {
         EventKind::VoiceSet { voice } => Some(voice.clone()),
         _ => None,
     });
     assert_eq!(voice.as_deref(), Some("Joanna"));
-    let r = simulate(&flow("ja-JP"), &attrs("ja-JP"), &human(&[("1", 1.0), ("1", 2.0)]), RING);
+    let r = simulate(
+        &flow("ja-JP"),
+        &attrs("ja-JP"),
+        &human(&[("1", 1.0), ("1", 2.0)]),
+        RING,
+    );
     assert!(r.said().last().unwrap().contains("確認を受け付けました"));
-    assert!(r.events.iter().any(|e| matches!(&e.kind, EventKind::VoiceSet { voice } if voice == "Kazuha")));
+    assert!(r
+        .events
+        .iter()
+        .any(|e| matches!(&e.kind, EventKind::VoiceSet { voice } if voice == "Kazuha")));
 }
 
 #[test]
@@ -127,7 +156,9 @@ fn default_persona_presses_1_once_so_menu_times_out_twice() {
             .filter(|e| matches!(&e.kind, EventKind::Said { action, .. } if action.starts_with("menu-")))
             .count();
         assert_eq!(menus, 2, "{lang}");
-        assert!(r.events.iter().any(|e| matches!(&e.kind, EventKind::Said { action, .. } if action == "say-no-choice")));
+        assert!(r.events.iter().any(
+            |e| matches!(&e.kind, EventKind::Said { action, .. } if action == "say-no-choice")
+        ));
     }
 }
 
@@ -165,34 +196,81 @@ fn silence_9_then_2_hash_sets_two_hours() {
 fn hours_typed_digit_by_digit_and_max_length() {
     let f = flow("en-US");
     // "7", then "2" one second later, then "#": 72 is the maximum allowed.
-    let r = simulate(&f, &attrs("en-US"), &human(&[("1", 1.0), ("9", 1.0), ("7", 1.0), ("2", 1.0), ("#", 1.0)]), RING);
-    assert_eq!(r.attributes.get("rd_silence_hours").map(String::as_str), Some("72"));
+    let r = simulate(
+        &f,
+        &attrs("en-US"),
+        &human(&[("1", 1.0), ("9", 1.0), ("7", 1.0), ("2", 1.0), ("#", 1.0)]),
+        RING,
+    );
+    assert_eq!(
+        r.attributes.get("rd_silence_hours").map(String::as_str),
+        Some("72")
+    );
     // MaximumLength 2 ends collection without '#'.
-    let r = simulate(&f, &attrs("en-US"), &human(&[("1", 1.0), ("9", 1.0), ("24", 1.0)]), RING);
-    assert_eq!(r.attributes.get("rd_silence_hours").map(String::as_str), Some("24"));
+    let r = simulate(
+        &f,
+        &attrs("en-US"),
+        &human(&[("1", 1.0), ("9", 1.0), ("24", 1.0)]),
+        RING,
+    );
+    assert_eq!(
+        r.attributes.get("rd_silence_hours").map(String::as_str),
+        Some("24")
+    );
     // '*' cancels what was typed so far.
-    let r = simulate(&f, &attrs("en-US"), &human(&[("1", 1.0), ("9", 1.0), ("8*4#", 1.0)]), RING);
-    assert_eq!(r.attributes.get("rd_silence_hours").map(String::as_str), Some("4"));
+    let r = simulate(
+        &f,
+        &attrs("en-US"),
+        &human(&[("1", 1.0), ("9", 1.0), ("8*4#", 1.0)]),
+        RING,
+    );
+    assert_eq!(
+        r.attributes.get("rd_silence_hours").map(String::as_str),
+        Some("4")
+    );
 }
 
 #[test]
 fn invalid_hours_twice_falls_back_to_ack() {
     for (lang, f) in both() {
-        let r = simulate(&f, &attrs(lang), &human(&[("1", 1.0), ("9", 1.0), ("99#", 2.0), ("0#", 2.0)]), RING);
+        let r = simulate(
+            &f,
+            &attrs(lang),
+            &human(&[("1", 1.0), ("9", 1.0), ("99#", 2.0), ("0#", 2.0)]),
+            RING,
+        );
         assert_monotonic(&r);
         assert_eq!(set_keys(&r), vec!["rd_human=1", "rd_ack=1"], "{lang}");
         assert!(!r.attributes.contains_key("rd_silence_hours"));
         assert_eq!(r.disconnect_reason, DisconnectReason::ContactFlowDisconnect);
     }
-    let r = simulate(&flow("en-US"), &attrs("en-US"), &human(&[("1", 1.0), ("9", 1.0), ("99#", 2.0), ("0#", 2.0)]), RING);
-    assert!(r.said().last().unwrap().contains("acknowledged, without a silence"));
+    let r = simulate(
+        &flow("en-US"),
+        &attrs("en-US"),
+        &human(&[("1", 1.0), ("9", 1.0), ("99#", 2.0), ("0#", 2.0)]),
+        RING,
+    );
+    assert!(r
+        .said()
+        .last()
+        .unwrap()
+        .contains("acknowledged, without a silence"));
 }
 
 #[test]
 fn invalid_hours_once_then_valid() {
     for (lang, f) in both() {
-        let r = simulate(&f, &attrs(lang), &human(&[("1", 1.0), ("9", 1.0), ("80#", 2.0), ("12#", 2.0)]), RING);
-        assert_eq!(set_keys(&r), vec!["rd_human=1", "rd_silence_hours=12"], "{lang}");
+        let r = simulate(
+            &f,
+            &attrs(lang),
+            &human(&[("1", 1.0), ("9", 1.0), ("80#", 2.0), ("12#", 2.0)]),
+            RING,
+        );
+        assert_eq!(
+            set_keys(&r),
+            vec!["rd_human=1", "rd_silence_hours=12"],
+            "{lang}"
+        );
     }
 }
 
@@ -208,7 +286,12 @@ fn no_hours_entered_times_out_twice_then_ack() {
 #[test]
 fn star_repeats_the_message() {
     for (lang, f) in both() {
-        let r = simulate(&f, &attrs(lang), &human(&[("1", 1.0), ("*", 1.0), ("1", 1.0)]), RING);
+        let r = simulate(
+            &f,
+            &attrs(lang),
+            &human(&[("1", 1.0), ("*", 1.0), ("1", 1.0)]),
+            RING,
+        );
         assert_monotonic(&r);
         let reads = r.said().iter().filter(|s| s.contains("Disk full")).count();
         assert_eq!(reads, 2, "{lang}");
@@ -219,9 +302,19 @@ fn star_repeats_the_message() {
 #[test]
 fn invalid_menu_key_repeats_menu_once() {
     for (lang, f) in both() {
-        let r = simulate(&f, &attrs(lang), &human(&[("1", 1.0), ("5", 1.0), ("1", 1.0)]), RING);
+        let r = simulate(
+            &f,
+            &attrs(lang),
+            &human(&[("1", 1.0), ("5", 1.0), ("1", 1.0)]),
+            RING,
+        );
         assert_eq!(set_keys(&r), vec!["rd_human=1", "rd_ack=1"], "{lang}");
-        let r = simulate(&f, &attrs(lang), &human(&[("1", 1.0), ("5", 1.0), ("6", 1.0)]), RING);
+        let r = simulate(
+            &f,
+            &attrs(lang),
+            &human(&[("1", 1.0), ("5", 1.0), ("6", 1.0)]),
+            RING,
+        );
         assert_eq!(set_keys(&r), vec!["rd_human=1"], "{lang}");
         assert_eq!(r.disconnect_reason, DisconnectReason::ContactFlowDisconnect);
     }
@@ -248,7 +341,12 @@ fn never_answers_busy_and_failure() {
         assert_eq!(r.disconnect_reason, DisconnectReason::TelecomUnanswered);
         assert_eq!(r.attributes, attrs(lang));
 
-        let r = simulate(&f, &attrs(lang), &Persona::NeverAnswers, Duration::from_secs(20));
+        let r = simulate(
+            &f,
+            &attrs(lang),
+            &Persona::NeverAnswers,
+            Duration::from_secs(20),
+        );
         assert_eq!(r.ended_at_offset, Duration::from_secs(20));
 
         let r = simulate(&f, &attrs(lang), &Persona::Busy, RING);
@@ -265,7 +363,12 @@ fn never_answers_busy_and_failure() {
 #[test]
 fn answering_after_the_ring_timeout_is_unanswered() {
     let f = flow("en-US");
-    let r = simulate(&f, &attrs("en-US"), &human(&[]).with_answer(30.0), Duration::from_secs(20));
+    let r = simulate(
+        &f,
+        &attrs("en-US"),
+        &human(&[]).with_answer(30.0),
+        Duration::from_secs(20),
+    );
     assert!(!r.answered);
     assert_eq!(r.disconnect_reason, DisconnectReason::TelecomUnanswered);
 }
@@ -296,11 +399,17 @@ fn hang_up_during_the_alert_message() {
     for (lang, f) in both() {
         let r = simulate(&f, &attrs(lang), &p, RING);
         assert_monotonic(&r);
-        assert_eq!(r.disconnect_reason, DisconnectReason::CustomerDisconnect, "{lang}");
+        assert_eq!(
+            r.disconnect_reason,
+            DisconnectReason::CustomerDisconnect,
+            "{lang}"
+        );
         assert_eq!(set_keys(&r), vec!["rd_human=1"]);
         // hung up in the middle of the message: it was started, the menu never was
         assert!(r.said().iter().any(|s| s.contains("Disk full")));
-        assert!(!r.events.iter().any(|e| matches!(&e.kind, EventKind::Said { action, .. } if action.starts_with("menu"))));
+        assert!(!r.events.iter().any(
+            |e| matches!(&e.kind, EventKind::Said { action, .. } if action.starts_with("menu"))
+        ));
     }
     // Hanging up after N seconds, during the menu wait.
     let p = Persona::Human(HumanPersona {
@@ -318,7 +427,10 @@ fn hang_up_during_the_alert_message() {
 fn simulate_is_pure() {
     let f = flow("ja-JP");
     let p = human(&[("5", 1.0), ("9", 3.0), ("2#", 2.0)]);
-    assert_eq!(simulate(&f, &attrs("ja-JP"), &p, RING), simulate(&f, &attrs("ja-JP"), &p, RING));
+    assert_eq!(
+        simulate(&f, &attrs("ja-JP"), &p, RING),
+        simulate(&f, &attrs("ja-JP"), &p, RING)
+    );
 }
 
 #[test]
@@ -350,8 +462,13 @@ personas:
     assert_eq!(book.lookup("+14155550100"), &Persona::NeverAnswers);
     assert_eq!(book.lookup("+14155550101"), &Persona::Busy);
     assert_eq!(book.lookup("+14155550103"), &Persona::TelecomFailure);
-    assert_eq!(book.lookup("+10000000000"), &Persona::human(3.0, &[("1", 1.0)]));
-    assert!(matches!(book.lookup("+14155550102"), Persona::Human(h) if h.hang_up_after_prompt == Some(1)));
+    assert_eq!(
+        book.lookup("+10000000000"),
+        &Persona::human(3.0, &[("1", 1.0)])
+    );
+    assert!(
+        matches!(book.lookup("+14155550102"), Persona::Human(h) if h.hang_up_after_prompt == Some(1))
+    );
     // typo'd field is an error, not a silent default
     assert!(connect_sim::PersonaBook::from_yaml("personas: {\"+1\": {answer_after: 2}}").is_err());
     // round trip

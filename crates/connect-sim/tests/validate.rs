@@ -142,13 +142,19 @@ fn broken_flows_are_rejected_naming_the_action() {
         ),
         (
             "multi-key menu condition",
-            |f| action(f, "menu-1")["Transitions"]["Conditions"][0]["Condition"]["Operands"] = json!(["12"]),
+            |f| {
+                action(f, "menu-1")["Transitions"]["Conditions"][0]["Condition"]["Operands"] =
+                    json!(["12"])
+            },
             "menu-1",
             "Equals on one key",
         ),
         (
             "bad compare operator",
-            |f| action(f, "check-min-1")["Transitions"]["Conditions"][0]["Condition"]["Operator"] = json!("Between"),
+            |f| {
+                action(f, "check-min-1")["Transitions"]["Conditions"][0]["Condition"]["Operator"] =
+                    json!("Between")
+            },
             "check-min-1",
             "unsupported Compare operator",
         ),
@@ -176,7 +182,8 @@ fn broken_flows_are_rejected_naming_the_action() {
             "{name}: expected an error on `{id}` containing {needle:?}, got {msgs:#?}"
         );
         assert!(
-            msgs.iter().any(|m| m.starts_with(&format!("action `{id}`"))),
+            msgs.iter()
+                .any(|m| m.starts_with(&format!("action `{id}`"))),
             "{name}: message must name the action: {msgs:?}"
         );
     }

@@ -42,7 +42,10 @@ fn repo_root() -> PathBuf {
 
 fn base_config() -> SimConfig {
     let mut flows = BTreeMap::new();
-    for (id, file) in [(FLOW_EN, "ringdown-en-US.json"), (FLOW_JA, "ringdown-ja-JP.json")] {
+    for (id, file) in [
+        (FLOW_EN, "ringdown-en-US.json"),
+        (FLOW_JA, "ringdown-ja-JP.json"),
+    ] {
         let flow = load_flow(&repo_root().join("contact-flows").join(file), true).unwrap();
         flows.insert(id.to_string(), flow);
     }
@@ -117,7 +120,9 @@ async fn create_stream(k: &aws_sdk_kinesis::Client, name: &str) {
             .send()
             .await
             .unwrap();
-        let status = d.stream_description_summary().map(|s| s.stream_status().as_str().to_string());
+        let status = d
+            .stream_description_summary()
+            .map(|s| s.stream_status().as_str().to_string());
         if status.as_deref() == Some("ACTIVE") {
             return;
         }
@@ -180,8 +185,12 @@ async fn place(
     dest: &str,
     token: &str,
     lang: &str,
-) -> Result<String, aws_sdk_connect::error::SdkError<aws_sdk_connect::operation::start_outbound_voice_contact::StartOutboundVoiceContactError>>
-{
+) -> Result<
+    String,
+    aws_sdk_connect::error::SdkError<
+        aws_sdk_connect::operation::start_outbound_voice_contact::StartOutboundVoiceContactError,
+    >,
+> {
     c.start_outbound_voice_contact()
         .instance_id(instance)
         .contact_flow_id(flow)
@@ -205,16 +214,76 @@ struct Expect {
 const EXPECTATIONS: &[Expect] = &[
     // The seed scenario: voicemail and a normal ack both end CONTACT_FLOW_DISCONNECT;
     // only the flags tell them apart.
-    Expect { number: "+81312345678", reason: "CONTACT_FLOW_DISCONNECT", answered: true, set: &[], unset: &["rd_human", "rd_ack"] },
-    Expect { number: "+14155550104", reason: "CONTACT_FLOW_DISCONNECT", answered: true, set: &[("rd_human", "1"), ("rd_ack", "1")], unset: &["rd_next", "rd_silence_hours"] },
-    Expect { number: "+819011112222", reason: "CONTACT_FLOW_DISCONNECT", answered: true, set: &[("rd_human", "1"), ("rd_silence_hours", "2")], unset: &["rd_ack"] },
-    Expect { number: "+14155550106", reason: "CONTACT_FLOW_DISCONNECT", answered: true, set: &[("rd_human", "1"), ("rd_ack", "1")], unset: &["rd_silence_hours"] },
-    Expect { number: "+14155550105", reason: "CONTACT_FLOW_DISCONNECT", answered: true, set: &[("rd_human", "1"), ("rd_next", "1")], unset: &["rd_ack"] },
-    Expect { number: "+14155550199", reason: "CONTACT_FLOW_DISCONNECT", answered: true, set: &[("rd_human", "1")], unset: &["rd_ack", "rd_next", "rd_silence_hours"] },
-    Expect { number: "+14155550102", reason: "CUSTOMER_DISCONNECT", answered: true, set: &[("rd_human", "1")], unset: &["rd_ack"] },
-    Expect { number: "+14155550100", reason: "TELECOM_UNANSWERED", answered: false, set: &[], unset: &["rd_human"] },
-    Expect { number: "+14155550101", reason: "TELECOM_BUSY", answered: false, set: &[], unset: &["rd_human"] },
-    Expect { number: "+14155550103", reason: "TELECOM_PROBLEM", answered: false, set: &[], unset: &["rd_human"] },
+    Expect {
+        number: "+81312345678",
+        reason: "CONTACT_FLOW_DISCONNECT",
+        answered: true,
+        set: &[],
+        unset: &["rd_human", "rd_ack"],
+    },
+    Expect {
+        number: "+14155550104",
+        reason: "CONTACT_FLOW_DISCONNECT",
+        answered: true,
+        set: &[("rd_human", "1"), ("rd_ack", "1")],
+        unset: &["rd_next", "rd_silence_hours"],
+    },
+    Expect {
+        number: "+819011112222",
+        reason: "CONTACT_FLOW_DISCONNECT",
+        answered: true,
+        set: &[("rd_human", "1"), ("rd_silence_hours", "2")],
+        unset: &["rd_ack"],
+    },
+    Expect {
+        number: "+14155550106",
+        reason: "CONTACT_FLOW_DISCONNECT",
+        answered: true,
+        set: &[("rd_human", "1"), ("rd_ack", "1")],
+        unset: &["rd_silence_hours"],
+    },
+    Expect {
+        number: "+14155550105",
+        reason: "CONTACT_FLOW_DISCONNECT",
+        answered: true,
+        set: &[("rd_human", "1"), ("rd_next", "1")],
+        unset: &["rd_ack"],
+    },
+    Expect {
+        number: "+14155550199",
+        reason: "CONTACT_FLOW_DISCONNECT",
+        answered: true,
+        set: &[("rd_human", "1")],
+        unset: &["rd_ack", "rd_next", "rd_silence_hours"],
+    },
+    Expect {
+        number: "+14155550102",
+        reason: "CUSTOMER_DISCONNECT",
+        answered: true,
+        set: &[("rd_human", "1")],
+        unset: &["rd_ack"],
+    },
+    Expect {
+        number: "+14155550100",
+        reason: "TELECOM_UNANSWERED",
+        answered: false,
+        set: &[],
+        unset: &["rd_human"],
+    },
+    Expect {
+        number: "+14155550101",
+        reason: "TELECOM_BUSY",
+        answered: false,
+        set: &[],
+        unset: &["rd_human"],
+    },
+    Expect {
+        number: "+14155550103",
+        reason: "TELECOM_PROBLEM",
+        answered: false,
+        set: &[],
+        unset: &["rd_human"],
+    },
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,7 +306,9 @@ async fn every_persona_against_both_flows() {
     }
     let jsonl = std::env::temp_dir().join(format!("{}.jsonl", unique("connect-sim-ctr")));
     cfg.jsonl = Some(jsonl.clone());
-    let sim = SimServer::start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let sim = SimServer::start(cfg, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let c = connect_client(&sim.url());
     let instance = sim.instance_id().to_string();
 
@@ -247,7 +318,9 @@ async fn every_persona_against_both_flows() {
             let token = format!("inc-7:{lang}:{}", e.number);
             let cid = place(&c, &instance, flow, e.number, &token, lang)
                 .await
-                .unwrap_or_else(|err| panic!("{} {lang}: {:?}", e.number, err.into_service_error()));
+                .unwrap_or_else(|err| {
+                    panic!("{} {lang}: {:?}", e.number, err.into_service_error())
+                });
             placed.push((cid, e, lang, token));
         }
     }
@@ -257,7 +330,11 @@ async fn every_persona_against_both_flows() {
             .wait_ended(cid, Duration::from_secs(20))
             .await
             .unwrap_or_else(|| panic!("{ctx}: call did not end"));
-        assert_eq!(view.disconnect_reason.as_deref(), Some(e.reason), "{ctx}: {view:#?}");
+        assert_eq!(
+            view.disconnect_reason.as_deref(),
+            Some(e.reason),
+            "{ctx}: {view:#?}"
+        );
         assert_eq!(view.client_token.as_deref(), Some(token.as_str()));
         assert_eq!(view.destination_phone_number, e.number);
 
@@ -270,7 +347,11 @@ async fn every_persona_against_both_flows() {
             .await
             .unwrap();
         let a = got.attributes().unwrap();
-        assert_eq!(a.get("rd_incident").map(String::as_str), Some("inc-7"), "{ctx}");
+        assert_eq!(
+            a.get("rd_incident").map(String::as_str),
+            Some("inc-7"),
+            "{ctx}"
+        );
         for (k, v) in e.set {
             assert_eq!(a.get(*k).map(String::as_str), Some(*v), "{ctx}: {a:?}");
         }
@@ -291,8 +372,15 @@ async fn every_persona_against_both_flows() {
         assert_eq!(contact.initiation_method().map(|m| m.as_str()), Some("API"));
         assert_eq!(contact.channel().map(|m| m.as_str()), Some("VOICE"));
         assert_eq!(contact.disconnect_reason(), Some(e.reason), "{ctx}");
-        assert_eq!(contact.connected_to_system_timestamp().is_some(), e.answered, "{ctx}");
-        assert!(contact.disconnect_timestamp().unwrap().secs() >= contact.initiation_timestamp().unwrap().secs());
+        assert_eq!(
+            contact.connected_to_system_timestamp().is_some(),
+            e.answered,
+            "{ctx}"
+        );
+        assert!(
+            contact.disconnect_timestamp().unwrap().secs()
+                >= contact.initiation_timestamp().unwrap().secs()
+        );
 
         // Transcript sanity.
         let said: Vec<String> = view
@@ -303,7 +391,9 @@ async fn every_persona_against_both_flows() {
                 _ => None,
             })
             .collect();
-        let message_read = said.iter().any(|s| s.contains("Latency p99 over 4 s on web"));
+        let message_read = said
+            .iter()
+            .any(|s| s.contains("Latency p99 over 4 s on web"));
         let expect_read = e.set.iter().any(|(k, _)| *k == "rd_human");
         assert_eq!(message_read, expect_read, "{ctx}: {said:?}");
         if *lang == "ja-JP" && e.answered {
@@ -335,12 +425,17 @@ fn check_ctrs(ctrs: &[Value], placed: &[(String, &Expect, &str, String)]) {
         .collect();
     for (cid, e, lang, _) in placed {
         let ctx = format!("{} {lang}", e.number);
-        let r = by_id.get(cid.as_str()).unwrap_or_else(|| panic!("{ctx}: no CTR"));
+        let r = by_id
+            .get(cid.as_str())
+            .unwrap_or_else(|| panic!("{ctx}: no CTR"));
         assert_eq!(r["AWSContactTraceRecordFormatVersion"], "2017-03-10");
         assert_eq!(r["InitiationMethod"], "API");
         assert_eq!(r["Channel"], "VOICE");
         assert!(r["InitialContactId"].is_null());
-        assert!(r["InstanceARN"].as_str().unwrap().starts_with("arn:aws:connect:us-east-1:"));
+        assert!(r["InstanceARN"]
+            .as_str()
+            .unwrap()
+            .starts_with("arn:aws:connect:us-east-1:"));
         assert_eq!(r["DisconnectReason"], e.reason, "{ctx}");
         assert_eq!(r["CustomerEndpoint"]["Address"], e.number);
         assert_eq!(r["CustomerEndpoint"]["Type"], "TELEPHONE_NUMBER");
@@ -350,7 +445,11 @@ fn check_ctrs(ctrs: &[Value], placed: &[(String, &Expect, &str, String)]) {
             e.answered,
             "{ctx}: ConnectedToSystemTimestamp only when answered"
         );
-        for ts in ["InitiationTimestamp", "DisconnectTimestamp", "LastUpdateTimestamp"] {
+        for ts in [
+            "InitiationTimestamp",
+            "DisconnectTimestamp",
+            "LastUpdateTimestamp",
+        ] {
             let s = r[ts].as_str().unwrap();
             assert!(
                 s.len() == 20 && s.ends_with('Z') && s.as_bytes()[10] == b'T',
@@ -375,9 +474,15 @@ async fn client_token_is_idempotent() {
         .unwrap();
     let c = connect_client(&sim.url());
     let i = sim.instance_id().to_string();
-    let a = place(&c, &i, FLOW_EN, "+14155550104", "inc-1:s0:a1", "en-US").await.unwrap();
-    let b = place(&c, &i, FLOW_EN, "+14155550104", "inc-1:s0:a1", "en-US").await.unwrap();
-    let other = place(&c, &i, FLOW_EN, "+14155550104", "inc-1:s0:a2", "en-US").await.unwrap();
+    let a = place(&c, &i, FLOW_EN, "+14155550104", "inc-1:s0:a1", "en-US")
+        .await
+        .unwrap();
+    let b = place(&c, &i, FLOW_EN, "+14155550104", "inc-1:s0:a1", "en-US")
+        .await
+        .unwrap();
+    let other = place(&c, &i, FLOW_EN, "+14155550104", "inc-1:s0:a2", "en-US")
+        .await
+        .unwrap();
     assert_eq!(a, b, "same ClientToken → same ContactId");
     assert_ne!(a, other);
     assert_eq!(sim.calls().len(), 2, "no second call for a repeated token");
@@ -420,7 +525,16 @@ async fn burst_of_20_gets_exactly_the_2_per_s_burst_5_bucket() {
     let mut ok = 0;
     let mut throttled = 0;
     for n in 0..20 {
-        match place(&c, &i, FLOW_EN, "+14155550104", &format!("burst-{n}"), "en-US").await {
+        match place(
+            &c,
+            &i,
+            FLOW_EN,
+            "+14155550104",
+            &format!("burst-{n}"),
+            "en-US",
+        )
+        .await
+        {
             Ok(_) => ok += 1,
             Err(e) => {
                 let e = e.into_service_error();
@@ -437,13 +551,28 @@ async fn burst_of_20_gets_exactly_the_2_per_s_burst_5_bucket() {
     clock.advance(Duration::from_secs(1));
     let mut later = Vec::new();
     for n in 0..3 {
-        later.push(place(&c, &i, FLOW_EN, "+14155550104", &format!("later-{n}"), "en-US").await.is_ok());
+        later.push(
+            place(
+                &c,
+                &i,
+                FLOW_EN,
+                "+14155550104",
+                &format!("later-{n}"),
+                "en-US",
+            )
+            .await
+            .is_ok(),
+        );
     }
     assert_eq!(later, vec![true, true, false]);
     // A replayed ClientToken still costs a rate token (like real Connect).
     clock.advance(Duration::from_millis(500));
-    assert!(place(&c, &i, FLOW_EN, "+14155550104", "burst-0", "en-US").await.is_ok());
-    assert!(place(&c, &i, FLOW_EN, "+14155550104", "burst-0", "en-US").await.is_err());
+    assert!(place(&c, &i, FLOW_EN, "+14155550104", "burst-0", "en-US")
+        .await
+        .is_ok());
+    assert!(place(&c, &i, FLOW_EN, "+14155550104", "burst-0", "en-US")
+        .await
+        .is_err());
     sim.shutdown().await;
 }
 
@@ -452,7 +581,9 @@ async fn eleventh_concurrent_call_is_limit_exceeded() {
     let mut cfg = base_config();
     cfg.time_scale = 1.0; // calls ring for a real minute
     cfg.quotas.burst = 100;
-    let sim = SimServer::start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let sim = SimServer::start(cfg, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let c = connect_client(&sim.url());
     let i = sim.instance_id().to_string();
     let mut ids = Vec::new();
@@ -471,12 +602,26 @@ async fn eleventh_concurrent_call_is_limit_exceeded() {
     assert!(err.message().unwrap().contains("concurrent"));
 
     // A live call: DescribeContact has no DisconnectTimestamp yet.
-    let d = c.describe_contact().instance_id(&i).contact_id(&ids[0]).send().await.unwrap();
+    let d = c
+        .describe_contact()
+        .instance_id(&i)
+        .contact_id(&ids[0])
+        .send()
+        .await
+        .unwrap();
     assert!(d.contact().unwrap().disconnect_timestamp().is_none());
 
     // StopContact frees a slot.
-    c.stop_contact().instance_id(&i).contact_id(&ids[0]).send().await.unwrap();
-    let v = sim.wait_ended(&ids[0], Duration::from_secs(5)).await.unwrap();
+    c.stop_contact()
+        .instance_id(&i)
+        .contact_id(&ids[0])
+        .send()
+        .await
+        .unwrap();
+    let v = sim
+        .wait_ended(&ids[0], Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(v.disconnect_reason.as_deref(), Some("API"));
     place(&c, &i, FLOW_EN, "+14155550100", "cc-11", "en-US")
         .await
@@ -503,7 +648,9 @@ async fn errors_map_to_the_sdk_typed_variants() {
     cfg.quotas.burst = 100;
     cfg.api_errors
         .insert("+14155550666".into(), "InternalServiceException".into());
-    let sim = SimServer::start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let sim = SimServer::start(cfg, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let c = connect_client(&sim.url());
     let i = sim.instance_id().to_string();
     let start_err = |dest: &'static str, flow: &'static str, instance: String| {
@@ -530,7 +677,12 @@ async fn errors_map_to_the_sdk_typed_variants() {
 
     let e = start_err("+14155550104", "no-such-flow", i.clone()).await;
     assert!(e.is_resource_not_found_exception(), "{e:?}");
-    let e = start_err("+14155550104", FLOW_EN, "00000000-0000-0000-0000-000000000000".into()).await;
+    let e = start_err(
+        "+14155550104",
+        FLOW_EN,
+        "00000000-0000-0000-0000-000000000000".into(),
+    )
+    .await;
     assert!(e.is_resource_not_found_exception(), "{e:?}");
     let e = start_err("0312345678", FLOW_EN, i.clone()).await;
     assert!(e.is_invalid_parameter_exception(), "{e:?}");
@@ -546,7 +698,10 @@ async fn errors_map_to_the_sdk_typed_variants() {
         .await
         .unwrap_err()
         .into_service_error();
-    assert!(e.is_invalid_request_exception(), "no source nor queue: {e:?}");
+    assert!(
+        e.is_invalid_request_exception(),
+        "no source nor queue: {e:?}"
+    );
 
     let e = c
         .start_outbound_voice_contact()
@@ -601,15 +756,25 @@ async fn ctr_fault_injection_duplicate_delay_drop() {
     cfg.quotas.burst = 100;
     cfg.ctr_faults.numbers.insert(
         "+14155550104".into(),
-        NumberFaults { duplicate: 2, bump_last_update_secs: 5, ..Default::default() },
+        NumberFaults {
+            duplicate: 2,
+            bump_last_update_secs: 5,
+            ..Default::default()
+        },
     );
     cfg.ctr_faults.numbers.insert(
         "+14155550101".into(),
-        NumberFaults { drop: true, ..Default::default() },
+        NumberFaults {
+            drop: true,
+            ..Default::default()
+        },
     );
     cfg.ctr_faults.numbers.insert(
         "+14155550105".into(),
-        NumberFaults { delay_secs: 300.0, ..Default::default() }, // 0.3 s real at 1000x
+        NumberFaults {
+            delay_secs: 1500.0,
+            ..Default::default()
+        }, // 1.5 s real at 1000x
     );
     let kin = moto.as_ref().map(|u| kinesis_client(u));
     if let (Some(u), Some(k)) = (&moto, &kin) {
@@ -621,12 +786,20 @@ async fn ctr_fault_injection_duplicate_delay_drop() {
             default_credentials: false,
         });
     }
-    let sim = SimServer::start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let sim = SimServer::start(cfg, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let c = connect_client(&sim.url());
     let i = sim.instance_id().to_string();
-    let dup = place(&c, &i, FLOW_EN, "+14155550104", "f-dup", "en-US").await.unwrap();
-    let dropped = place(&c, &i, FLOW_EN, "+14155550101", "f-drop", "en-US").await.unwrap();
-    let delayed = place(&c, &i, FLOW_EN, "+14155550105", "f-delay", "en-US").await.unwrap();
+    let dup = place(&c, &i, FLOW_EN, "+14155550104", "f-dup", "en-US")
+        .await
+        .unwrap();
+    let dropped = place(&c, &i, FLOW_EN, "+14155550101", "f-drop", "en-US")
+        .await
+        .unwrap();
+    let delayed = place(&c, &i, FLOW_EN, "+14155550105", "f-delay", "en-US")
+        .await
+        .unwrap();
     for id in [&dup, &dropped, &delayed] {
         sim.wait_ended(id, Duration::from_secs(20)).await.unwrap();
     }
@@ -639,12 +812,29 @@ async fn ctr_fault_injection_duplicate_delay_drop() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let ctrs = if ctrs.len() < 4 { sim.ctrs() } else { ctrs };
     let check = |ctrs: &[Value]| {
-        let dups: Vec<&Value> = ctrs.iter().filter(|r| r["ContactId"] == dup.as_str()).collect();
+        let dups: Vec<&Value> = ctrs
+            .iter()
+            .filter(|r| r["ContactId"] == dup.as_str())
+            .collect();
         assert_eq!(dups.len(), 3, "1 record + 2 duplicates");
-        let ts: Vec<&str> = dups.iter().map(|r| r["LastUpdateTimestamp"].as_str().unwrap()).collect();
-        assert!(ts[0] < ts[1] && ts[1] < ts[2], "later LastUpdateTimestamp on copies: {ts:?}");
-        assert!(!ctrs.iter().any(|r| r["ContactId"] == dropped.as_str()), "dropped");
-        assert_eq!(ctrs.iter().filter(|r| r["ContactId"] == delayed.as_str()).count(), 1);
+        let ts: Vec<&str> = dups
+            .iter()
+            .map(|r| r["LastUpdateTimestamp"].as_str().unwrap())
+            .collect();
+        assert!(
+            ts[0] < ts[1] && ts[1] < ts[2],
+            "later LastUpdateTimestamp on copies: {ts:?}"
+        );
+        assert!(
+            !ctrs.iter().any(|r| r["ContactId"] == dropped.as_str()),
+            "dropped"
+        );
+        assert_eq!(
+            ctrs.iter()
+                .filter(|r| r["ContactId"] == delayed.as_str())
+                .count(),
+            1
+        );
         assert_eq!(ctrs.len(), 4);
     };
     check(&ctrs);

@@ -207,7 +207,11 @@ impl SilenceIndex {
             }
         };
         for (i, pre) in &self.unindexed {
-            if pre.as_ref().map_or(true, |p| p.admits(labels)) {
+            let admitted = match pre {
+                Some(p) => p.admits(labels),
+                None => true,
+            };
+            if admitted {
                 consider(*i);
             }
         }

@@ -19,7 +19,9 @@ use crate::gate::CallGate;
 use crate::ports::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ringdown_core::escalation::{decide, CallRequest, Context, Effect, Event, Incident, RejectKind, Settings};
+use ringdown_core::escalation::{
+    decide, CallRequest, Context, Effect, Event, Incident, RejectKind, Settings,
+};
 use ringdown_core::grouping::route;
 use ringdown_core::phone::mask;
 use ringdown_core::roster::Roster;
@@ -140,7 +142,12 @@ impl Engine {
 
     /// The roster in force, if one is loaded.
     pub fn roster(&self) -> Option<Arc<Roster>> {
-        self.inner.roster.read().expect("roster lock").as_ref().map(|(_, r)| r.clone())
+        self.inner
+            .roster
+            .read()
+            .expect("roster lock")
+            .as_ref()
+            .map(|(_, r)| r.clone())
     }
 
     /// Uses `roster` from now on (drills and tests; the daemon reads the store).
@@ -154,7 +161,13 @@ impl Engine {
         let Some(doc) = self.inner.store.load_roster().await? else {
             return Ok(false);
         };
-        let current = self.inner.roster.read().expect("roster lock").as_ref().map(|(v, _)| *v);
+        let current = self
+            .inner
+            .roster
+            .read()
+            .expect("roster lock")
+            .as_ref()
+            .map(|(v, _)| *v);
         if current == Some(doc.version) {
             return Ok(true);
         }
@@ -297,7 +310,10 @@ impl Engine {
         for effect in effects {
             match effect {
                 Effect::PlaceCall(req) => self.spawn_call(req),
-                Effect::StopCall { call_id, contact_id } => {
+                Effect::StopCall {
+                    call_id,
+                    contact_id,
+                } => {
                     self.inner.gate.release(&call_id);
                     if let Some(contact) = contact_id {
                         let dialer = self.inner.dialer.clone();
@@ -325,7 +341,8 @@ impl Engine {
                 }
                 Effect::ReleaseGroup { .. } => {
                     let phase = inc.phase.as_str();
-                    metrics::counter!("ringdown_incidents_closed_total", "phase" => phase).increment(1);
+                    metrics::counter!("ringdown_incidents_closed_total", "phase" => phase)
+                        .increment(1);
                     info!(incident = %inc.id, phase, "incident closed");
                 }
             }
@@ -333,13 +350,19 @@ impl Engine {
     }
 
     fn schedule(&self, at: DateTime<Utc>, id: &str) {
-        self.inner.wakes.lock().expect("wakes").insert((at, id.to_string()));
+        self.inner
+            .wakes
+            .lock()
+            .expect("wakes")
+            .insert((at, id.to_string()));
         self.inner.wake.notify_one();
     }
 
     fn spawn_call(&self, req: CallRequest) {
         let engine = self.clone();
-        self.inner.tracker.spawn(async move { engine.place_call(req).await });
+        self.inner
+            .tracker
+            .spawn(async move { engine.place_call(req).await });
     }
 
     async fn place_call(&self, req: CallRequest) {
@@ -354,7 +377,9 @@ impl Engine {
                 inner.gate.release(&req.call_id);
                 return;
             }
-            Err(e) => warn!(incident = %req.incident_id, error = %e, "could not re-check incident; placing the call anyway"),
+            Err(e) => {
+                warn!(incident = %req.incident_id, error = %e, "could not re-check incident; placing the call anyway")
+            }
         }
         info!(incident = %req.incident_id, call = %req.call_id, person = %req.person, phone = %mask(&req.phone), "placing call");
         let event = match inner.dialer.place(&req).await {
@@ -406,10 +431,18 @@ impl Engine {
             outcome = report.outcome.as_str(), reason = report.disconnect_reason.as_deref().unwrap_or("-"),
             "call ended"
         );
-        metrics::counter!("ringdown_call_outcomes_total", "outcome" => report.outcome.as_str()).increment(1);
+        metrics::counter!("ringdown_call_outcomes_total", "outcome" => report.outcome.as_str())
+            .increment(1);
         self.inner.gate.release(&report.call_id);
-        let existing = self.inner.store.contacts_for_incident(&report.incident_id).await?;
-        if let Some(mut row) = existing.into_iter().find(|r| r.contact_id == report.contact_id) {
+        let existing = self
+            .inner
+            .store
+            .contacts_for_incident(&report.incident_id)
+            .await?;
+        if let Some(mut row) = existing
+            .into_iter()
+            .find(|r| r.contact_id == report.contact_id)
+        {
             row.ended_at = Some(report.ended_at);
             row.outcome = Some(report.outcome);
             row.disconnect_reason = report.disconnect_reason.clone();
@@ -502,8 +535,16 @@ impl Engine {
         let mut last_roster = tokio::time::Instant::now();
         tokio::pin!(shutdown);
         loop {
-            let next_wake = self.inner.wakes.lock().expect("wakes").first().map(|(t, _)| *t);
-            let sweep_at = self.now() + chrono::Duration::from_std(self.inner.settings.sweep_interval).unwrap_or_default();
+            let next_wake = self
+                .inner
+                .wakes
+                .lock()
+                .expect("wakes")
+                .first()
+                .map(|(t, _)| *t);
+            let sweep_at = self.now()
+                + chrono::Duration::from_std(self.inner.settings.sweep_interval)
+                    .unwrap_or_default();
             let until = next_wake.map_or(sweep_at, |w| w.min(sweep_at));
             tokio::select! {
                 _ = &mut shutdown => break,
@@ -603,9 +644,11 @@ impl Ingest for Engine {
         let now = self.now().timestamp();
         let mut report: Vec<Option<AlertDisposition>> = vec![None; alerts.len()];
         // group key -> (policy, group labels, alert indices)
-        let mut groups: BTreeMap<String, (String, ringdown_core::Labels, Vec<usize>)> = BTreeMap::new();
+        let mut groups: BTreeMap<String, (String, ringdown_core::Labels, Vec<usize>)> =
+            BTreeMap::new();
         for (i, alert) in alerts.iter().enumerate() {
-            metrics::counter!("ringdown_alerts_received_total", "source" => alert.source.as_str()).increment(1);
+            metrics::counter!("ringdown_alerts_received_total", "source" => alert.source.as_str())
+                .increment(1);
             let Some(r) = route(&roster, alert) else {
                 metrics::counter!("ringdown_alerts_unrouted_total").increment(1);
                 warn!(fingerprint = %alert.fingerprint, labels = ?alert.labels, "no policy matches this alert; add a catch-all policy (match: {{}})");
@@ -632,10 +675,13 @@ impl Ingest for Engine {
         }
         for (key, (policy, labels, idx)) in groups {
             let batch: Vec<Alert> = idx.iter().map(|i| alerts[*i].clone()).collect();
-            let result = self.ingest_group(&roster, &key, &policy, &labels, batch).await.map_err(|e| match e {
-                EngineError::Store(s) => IngestError::Store(s),
-                EngineError::Contended(k) => IngestError::Store(StoreError::Conflict(k)),
-            })?;
+            let result = self
+                .ingest_group(&roster, &key, &policy, &labels, batch)
+                .await
+                .map_err(|e| match e {
+                    EngineError::Store(s) => IngestError::Store(s),
+                    EngineError::Contended(k) => IngestError::Store(StoreError::Conflict(k)),
+                })?;
             for i in idx {
                 let fingerprint = alerts[i].fingerprint.clone();
                 report[i] = Some(match &result {

@@ -73,7 +73,10 @@ pub trait Store: Send + Sync + 'static {
     async fn expire_silence(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
 
     /// The open incident of a group, if any.
-    async fn open_incident_for_group(&self, group_key: &str) -> Result<Option<Incident>, StoreError>;
+    async fn open_incident_for_group(
+        &self,
+        group_key: &str,
+    ) -> Result<Option<Incident>, StoreError>;
     /// Creates `incident` as its group's one open incident (conditional write).
     /// The stored version is 1.
     async fn create_incident(&self, incident: &Incident) -> Result<Created, StoreError>;
@@ -83,13 +86,22 @@ pub trait Store: Send + Sync + 'static {
     /// to it is removed in the same write.
     async fn save_incident(&self, incident: &Incident) -> Result<u64, StoreError>;
     /// Ids of open incidents whose `next_action_at` is at or before `now`.
-    async fn due_incidents(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<String>, StoreError>;
+    async fn due_incidents(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError>;
 
     /// Inserts or updates a contact row (keyed by contact id).
     async fn record_contact(&self, row: &ContactRow) -> Result<(), StoreError>;
-    async fn contacts_for_incident(&self, incident_id: &str) -> Result<Vec<ContactRow>, StoreError>;
-    async fn contacts_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<ContactRow>, StoreError>;
+    async fn contacts_for_incident(&self, incident_id: &str)
+        -> Result<Vec<ContactRow>, StoreError>;
+    async fn contacts_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ContactRow>, StoreError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -138,9 +150,15 @@ pub trait Notifier: Send + Sync + 'static {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum AlertDisposition {
     /// Joined (or opened) this incident.
-    Grouped { fingerprint: String, incident_id: String },
+    Grouped {
+        fingerprint: String,
+        incident_id: String,
+    },
     /// Matched an active silence: no incident, no call.
-    Silenced { fingerprint: String, silence_id: String },
+    Silenced {
+        fingerprint: String,
+        silence_id: String,
+    },
     /// A resolved alert for which no incident was open: nothing to do.
     ResolvedNoIncident { fingerprint: String },
     /// No policy matches its labels; reported to the fallback channel.

@@ -3,9 +3,16 @@
 //! - [`store::SqliteStore`]: the durable state in one SQLite file (WAL mode),
 //!   the same records as the DynamoDB tables of the AWS deployment.
 //! - [`http`]: the HTTP ingest endpoint (`POST /v1/alerts`, `GET /healthz`).
+//! - [`simdial::SimDialer`]: phones simulated by running the real contact flows
+//!   through connect-sim's interpreter against scripted callers.
+//! - [`notify::FileNotifier`]: the fallback channel as a log and a file.
 
 pub mod http;
+pub mod notify;
+pub mod simdial;
 pub mod store;
 
 pub use http::{router, router_with, serve, HttpLimits};
+pub use notify::FileNotifier;
+pub use simdial::{SimCall, SimDialer};
 pub use store::SqliteStore;

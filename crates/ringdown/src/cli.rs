@@ -4,7 +4,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "ringdown", version, about = "Phones the on-call engineer until a human acknowledges the alert.")]
+#[command(
+    name = "ringdown",
+    version,
+    about = "Phones the on-call engineer until a human acknowledges the alert."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -46,10 +46,13 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
 fn read_input(file: &str) -> Result<Vec<u8>> {
     // Read one byte past the parser's limit so "too large" is reported by the
     // parser with its own message, without reading an unbounded stream.
-    let limit = ringdown_core::parse::Limits::default().max_bytes as u64 + 1;
+    let limit = ringdown_core::parse::Limits::default().max_message_bytes as u64 + 1;
     let mut buf = Vec::new();
     if file == "-" {
-        std::io::stdin().take(limit).read_to_end(&mut buf).context("reading standard input")?;
+        std::io::stdin()
+            .take(limit)
+            .read_to_end(&mut buf)
+            .context("reading standard input")?;
     } else {
         std::fs::File::open(file)
             .map_err(|e| user(format!("cannot read {file}: {e}")))?
@@ -62,15 +65,21 @@ fn read_input(file: &str) -> Result<Vec<u8>> {
 
 fn alerts_parse(file: &str) -> Result<ExitCode> {
     let bytes = read_input(file)?;
-    let alerts = ringdown_core::parse::parse(&bytes).map_err(|e| user(format!("{} ({})", e, e.reason_code())))?;
+    let alerts = ringdown_core::parse::parse(&bytes)
+        .map_err(|e| user(format!("{} ({})", e, e.reason_code())))?;
     println!("{}", serde_json::to_string_pretty(&alerts)?);
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn load_roster(path: &Path) -> Result<Roster> {
-    let text = std::fs::read_to_string(path).map_err(|e| user(format!("cannot read {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| user(format!("cannot read {}: {e}", path.display())))?;
     Roster::from_yaml(&text).map_err(|errs| {
-        let mut msg = format!("{} is not a valid roster ({} problem(s)):", path.display(), errs.0.len());
+        let mut msg = format!(
+            "{} is not a valid roster ({} problem(s)):",
+            path.display(),
+            errs.0.len()
+        );
         for e in &errs.0 {
             msg.push_str("\n  - ");
             msg.push_str(e);
@@ -96,7 +105,11 @@ pub fn parse_at(at: Option<&str>) -> Result<DateTime<Utc>> {
         None => Ok(Utc::now()),
         Some(s) => DateTime::parse_from_rfc3339(s)
             .map(|d| d.with_timezone(&Utc))
-            .map_err(|e| user(format!("--at {s:?} is not an RFC 3339 time (e.g. 2026-11-23T03:00:00+09:00): {e}"))),
+            .map_err(|e| {
+                user(format!(
+                    "--at {s:?} is not an RFC 3339 time (e.g. 2026-11-23T03:00:00+09:00): {e}"
+                ))
+            }),
     }
 }
 
@@ -125,13 +138,28 @@ fn oncall(roster: &Path, at: Option<&str>, labels: &[String], output: Output) ->
                 return Ok(ExitCode::SUCCESS);
             };
             let local = now.with_timezone(&roster.timezone);
-            println!("At {} ({}), policy `{}` calls:", local.format("%Y-%m-%d %H:%M %Z"), now.format("%H:%MZ"), policy.name);
+            println!(
+                "At {} ({}), policy `{}` calls:",
+                local.format("%Y-%m-%d %H:%M %Z"),
+                now.format("%H:%MZ"),
+                policy.name
+            );
             for e in &plan {
-                let phone = e.phone.as_deref().map(ringdown_core::phone::mask).unwrap_or_else(|| "skipped".into());
-                println!("  step {} attempt {}  {:<12} {:<15} {}", e.step, e.attempt, e.person, phone, e.reason);
+                let phone = e
+                    .phone
+                    .as_deref()
+                    .map(ringdown_core::phone::mask)
+                    .unwrap_or_else(|| "skipped".into());
+                println!(
+                    "  step {} attempt {}  {:<12} {:<15} {}",
+                    e.step, e.attempt, e.person, phone, e.reason
+                );
             }
             if policy.repeat > 0 {
-                println!("then the whole policy again, {} more time(s); then the fallback channel.", policy.repeat);
+                println!(
+                    "then the whole policy again, {} more time(s); then the fallback channel.",
+                    policy.repeat
+                );
             } else {
                 println!("then the fallback channel.");
             }

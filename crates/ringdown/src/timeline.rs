@@ -11,7 +11,12 @@ pub struct Line {
 
 /// Short label for an incident: its group labels' values, else its id.
 pub fn incident_label(inc: &Incident) -> String {
-    let vals: Vec<&str> = inc.group_labels.values().map(String::as_str).filter(|v| !v.is_empty()).collect();
+    let vals: Vec<&str> = inc
+        .group_labels
+        .values()
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+        .collect();
     if vals.is_empty() {
         inc.id.clone()
     } else {
@@ -22,7 +27,11 @@ pub fn incident_label(inc: &Incident) -> String {
 pub fn describe(kind: &HistoryKind) -> String {
     match kind {
         HistoryKind::Opened { policy, .. } => format!("incident opened (policy {policy})"),
-        HistoryKind::Alerts { firing, resolved, titles } => {
+        HistoryKind::Alerts {
+            firing,
+            resolved,
+            titles,
+        } => {
             let mut s = format!("{firing} firing, {resolved} resolved alert(s) grouped");
             if !titles.is_empty() {
                 s.push_str(&format!(" — {}", titles.join("; ")));
@@ -31,20 +40,48 @@ pub fn describe(kind: &HistoryKind) -> String {
         }
         HistoryKind::Skipped { person, reason } => format!("skip {person}: {reason}"),
         HistoryKind::Suppressed { silence_id, until } => {
-            format!("silenced by {silence_id} until {}: no call", until.format("%H:%M:%SZ"))
+            format!(
+                "silenced by {silence_id} until {}: no call",
+                until.format("%H:%M:%SZ")
+            )
         }
-        HistoryKind::CallPlaced { person, phone, step, attempt, pass, .. } => {
-            let pass = if *pass > 0 { format!(", repeat {pass}") } else { String::new() };
+        HistoryKind::CallPlaced {
+            person,
+            phone,
+            step,
+            attempt,
+            pass,
+            ..
+        } => {
+            let pass = if *pass > 0 {
+                format!(", repeat {pass}")
+            } else {
+                String::new()
+            };
             format!("call {person} at {phone} (step {step}, attempt {attempt}{pass})")
         }
-        HistoryKind::CallOutcome { person, outcome, disconnect_reason, .. } => format!(
+        HistoryKind::CallOutcome {
+            person,
+            outcome,
+            disconnect_reason,
+            ..
+        } => format!(
             "{person}: {}{}",
             outcome.as_str(),
-            disconnect_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+            disconnect_reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
         ),
-        HistoryKind::CallRejected { person, error, .. } => format!("call to {person} refused: {error}"),
-        HistoryKind::SilenceCreated { hours, by, .. } => format!("silence for {hours} h created by {by}"),
-        HistoryKind::NumberFlagged { person, phone } => format!("{person}'s number {phone} flagged after repeated failures"),
+        HistoryKind::CallRejected { person, error, .. } => {
+            format!("call to {person} refused: {error}")
+        }
+        HistoryKind::SilenceCreated { hours, by, .. } => {
+            format!("silence for {hours} h created by {by}")
+        }
+        HistoryKind::NumberFlagged { person, phone } => {
+            format!("{person}'s number {phone} flagged after repeated failures")
+        }
         HistoryKind::Acknowledged { by } => format!("acknowledged by {by}: escalation stops"),
         HistoryKind::Resolved => "all alerts resolved: incident closed".into(),
         HistoryKind::Exhausted => "nobody acknowledged: sent to the fallback channel".into(),

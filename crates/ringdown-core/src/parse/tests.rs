@@ -796,9 +796,15 @@ fn slow(text: &str) -> Result<Vec<Alert>, ParseError> {
 
 #[test]
 fn fast_path_agrees_with_general_path_on_samples() {
-    for v in [alertmanager(), grafana(), json!({"alerts": []}), json!({"status": "resolved", "alerts": [{"labels": {"a": "b"}}]})] {
+    for v in [
+        alertmanager(),
+        grafana(),
+        json!({"alerts": []}),
+        json!({"status": "resolved", "alerts": [{"labels": {"a": "b"}}]}),
+    ] {
         let text = v.to_string();
-        let fast = fast::webhook(&text, &Path::ROOT, &Limits::default()).expect("fast path takes it");
+        let fast =
+            fast::webhook(&text, &Path::ROOT, &Limits::default()).expect("fast path takes it");
         assert_eq!(Ok(fast), slow(&text));
     }
     // Unusual shapes are left to the general path.
@@ -808,7 +814,10 @@ fn fast_path_agrees_with_general_path_on_samples() {
         json!({"Type": "Notification", "Message": "x", "alerts": []}),
         json!({"alerts": [], "version": 4}),
     ] {
-        assert_eq!(fast::webhook(&v.to_string(), &Path::ROOT, &Limits::default()), None);
+        assert_eq!(
+            fast::webhook(&v.to_string(), &Path::ROOT, &Limits::default()),
+            None
+        );
     }
 }
 

@@ -1,0 +1,213 @@
+//! The simulated dialer of the embedded default.
+//!
+//! Calls are not faked with a canned outcome: each one runs ringdown's real
+//! contact flow (`contact-flows/*.json`, embedded at build time) through
+//! connect-sim's interpreter against a scripted caller (persona), and its
+//! outcome is classified from the attributes the flow set and the disconnect
+//! reason, exactly as a contact record from Amazon Connect would be. Calls
+//! take their simulated duration on tokio's clock (divided by `time_scale`),
+//! so under a paused runtime the demo plays hours in milliseconds.
+
+use async_trait::async_trait;
+use connect_sim::interp::{simulate_with, CallResult, SimOptions};
+use connect_sim::{Flow, PersonaBook};
+use ringdown_core::escalation::CallRequest;
+use ringdown_core::outcome::classify;
+use ringdown_core::phone::mask;
+use ringdown_core::Language;
+use ringdown_engine::{Clock, DialError, Dialer, OutcomeReport};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// The contact flows ringdown ships, as imported into Amazon Connect.
+pub const FLOW_JA_JP: &str = include_str!("../../../contact-flows/ringdown-ja-JP.json");
+pub const FLOW_EN_US: &str = include_str!("../../../contact-flows/ringdown-en-US.json");
+
+/// One simulated call, kept for transcripts and the demo.
+#[derive(Debug, Clone)]
+pub struct SimCall {
+    pub call_id: String,
+    pub contact_id: String,
+    pub incident_id: String,
+    pub person: String,
+    pub phone: String,
+    pub persona: &'static str,
+    pub placed_at: chrono::DateTime<chrono::Utc>,
+    pub result: CallResult,
+}
+
+pub struct SimDialer {
+    flow_ja: Flow,
+    flow_en: Flow,
+    personas: PersonaBook,
+    time_scale: f64,
+    blocked_prefixes: Vec<String>,
+    clock: Arc<dyn Clock>,
+    outcomes: mpsc::UnboundedSender<OutcomeReport>,
+    /// ClientToken idempotency: call id → contact id.
+    placed: Mutex<HashMap<String, String>>,
+    stopped: Arc<Mutex<HashSet<String>>>,
+    calls: Arc<Mutex<Vec<SimCall>>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimDialerError {
+    #[error("contact flow {name} is invalid: {problems}")]
+    Flow {
+        name: &'static str,
+        problems: String,
+    },
+}
+
+fn load(name: &'static str, text: &str) -> Result<Flow, SimDialerError> {
+    connect_sim::validate_json(text).map_err(|errs| SimDialerError::Flow {
+        name,
+        problems: errs
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; "),
+    })
+}
+
+impl SimDialer {
+    pub fn new(
+        personas: PersonaBook,
+        time_scale: f64,
+        clock: Arc<dyn Clock>,
+        outcomes: mpsc::UnboundedSender<OutcomeReport>,
+    ) -> Result<SimDialer, SimDialerError> {
+        Ok(SimDialer {
+            flow_ja: load("ringdown-ja-JP.json", FLOW_JA_JP)?,
+            flow_en: load("ringdown-en-US.json", FLOW_EN_US)?,
+            personas,
+            time_scale: if time_scale > 0.0 { time_scale } else { 1.0 },
+            blocked_prefixes: Vec::new(),
+            clock,
+            outcomes,
+            placed: Mutex::new(HashMap::new()),
+            stopped: Arc::new(Mutex::new(HashSet::new())),
+            calls: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    /// Numbers starting with these prefixes are refused as Amazon Connect
+    /// refuses destinations that are not allow-listed.
+    pub fn with_blocked_prefixes(mut self, prefixes: Vec<String>) -> Self {
+        self.blocked_prefixes = prefixes;
+        self
+    }
+
+    /// Every call placed so far, in order.
+    pub fn calls(&self) -> Vec<SimCall> {
+        self.calls.lock().expect("calls lock").clone()
+    }
+
+    fn contact_id(call_id: &str) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in call_id.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x100_0000_01b3);
+        }
+        format!("sim-{:016x}", h)
+    }
+}
+
+#[async_trait]
+impl Dialer for SimDialer {
+    async fn place(&self, req: &CallRequest) -> Result<String, DialError> {
+        if let Err(e) = ringdown_core::phone::validate_e164(&req.phone) {
+            return Err(DialError::Misconfigured(format!(
+                "InvalidParameterException: {e}"
+            )));
+        }
+        if self
+            .blocked_prefixes
+            .iter()
+            .any(|p| req.phone.starts_with(p.as_str()))
+        {
+            let advice = if ringdown_core::phone::is_japanese_mobile(&req.phone) {
+                "Japanese mobile numbers must be allow-listed for this instance (AWS Support: country code allow list)"
+            } else {
+                "this destination is not allowed for the instance"
+            };
+            return Err(DialError::Misconfigured(format!(
+                "DestinationNotAllowedException for {}: {advice}",
+                mask(&req.phone)
+            )));
+        }
+        if let Some(existing) = self.placed.lock().expect("placed lock").get(&req.call_id) {
+            // Same ClientToken, same contact: the call is not placed twice.
+            return Ok(existing.clone());
+        }
+        let contact_id = Self::contact_id(&req.call_id);
+        self.placed
+            .lock()
+            .expect("placed lock")
+            .insert(req.call_id.clone(), contact_id.clone());
+        let attributes: BTreeMap<String, String> = [
+            ("rd_incident", req.incident_id.as_str()),
+            ("rd_call", req.call_id.as_str()),
+            ("rd_message", req.message.as_str()),
+            ("rd_lang", req.language.code()),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let flow = match req.language {
+            Language::JaJp => &self.flow_ja,
+            Language::EnUs => &self.flow_en,
+        };
+        let persona = self.personas.lookup(&req.phone);
+        let result = simulate_with(flow, &attributes, persona, &SimOptions::default());
+        let placed_at = self.clock.now();
+        self.calls.lock().expect("calls lock").push(SimCall {
+            call_id: req.call_id.clone(),
+            contact_id: contact_id.clone(),
+            incident_id: req.incident_id.clone(),
+            person: req.person.clone(),
+            phone: req.phone.clone(),
+            persona: persona.kind(),
+            placed_at,
+            result: result.clone(),
+        });
+        let wait = Duration::from_secs_f64(result.ended_at_offset.as_secs_f64() / self.time_scale);
+        let outcomes = self.outcomes.clone();
+        let stopped = self.stopped.clone();
+        let clock = self.clock.clone();
+        let report = OutcomeReport {
+            incident_id: req.incident_id.clone(),
+            call_id: req.call_id.clone(),
+            contact_id: contact_id.clone(),
+            outcome: classify(&result.attributes, Some(result.disconnect_reason.as_str())),
+            disconnect_reason: Some(result.disconnect_reason.as_str().to_string()),
+            attributes: result.attributes.clone(),
+            ended_at: placed_at,
+        };
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            if stopped
+                .lock()
+                .expect("stopped lock")
+                .contains(&report.contact_id)
+            {
+                return;
+            }
+            let _ = outcomes.send(OutcomeReport {
+                ended_at: clock.now(),
+                ..report
+            });
+        });
+        Ok(contact_id)
+    }
+
+    async fn stop(&self, contact_id: &str) -> Result<(), DialError> {
+        self.stopped
+            .lock()
+            .expect("stopped lock")
+            .insert(contact_id.to_string());
+        Ok(())
+    }
+}

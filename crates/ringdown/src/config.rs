@@ -1,0 +1,261 @@
+//! Configuration: one TOML file, every field optional, plus `RINGDOWN_*`
+//! environment overrides for the settings operators change per deployment.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Roster file applied to the store at start when it differs from the
+    /// stored one. Without it, the stored roster is used, or the built-in
+    /// example roster on a fresh store.
+    pub roster_file: Option<PathBuf>,
+    pub store: StoreConfig,
+    pub http: HttpConfig,
+    pub dialer: DialerConfig,
+    pub simulator: SimulatorConfig,
+    pub escalation: EscalationConfig,
+    pub fallback: FallbackConfig,
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            roster_file: None,
+            store: StoreConfig::default(),
+            http: HttpConfig::default(),
+            dialer: DialerConfig::default(),
+            simulator: SimulatorConfig::default(),
+            escalation: EscalationConfig::default(),
+            fallback: FallbackConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// SQLite file of the embedded store (created if missing).
+    pub sqlite_path: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            sqlite_path: PathBuf::from("ringdown.sqlite"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Where `POST /v1/alerts` and `/healthz` listen. Loopback by default:
+    /// expose it deliberately, behind your own authentication.
+    pub listen: String,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "127.0.0.1:9095".into(),
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DialerConfig {
+    /// Sustained Amazon Connect API requests per second for this process
+    /// (the account quota is 2/s per region unless raised).
+    pub rate_per_sec: u32,
+    /// Requests allowed at once above the sustained rate (quota: 5).
+    pub burst: u32,
+    /// Calls alive at once (Connect's concurrent-calls quota: 10 per instance).
+    pub max_live_calls: usize,
+}
+
+impl Default for DialerConfig {
+    fn default() -> Self {
+        DialerConfig {
+            rate_per_sec: 2,
+            burst: 5,
+            max_live_calls: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimulatorConfig {
+    /// Personas (scripted callers) YAML keyed by phone number. Without it the
+    /// built-in example personas answer.
+    pub personas_file: Option<PathBuf>,
+    /// Simulated calls run this many times faster than real time.
+    pub time_scale: f64,
+    /// Destination prefixes refused like a new Tokyo instance refuses Japanese
+    /// mobiles until allow-listed (e.g. ["+8190"]). Empty: all allowed.
+    pub blocked_prefixes: Vec<String>,
+}
+
+impl Default for SimulatorConfig {
+    fn default() -> Self {
+        SimulatorConfig {
+            personas_file: None,
+            time_scale: 1.0,
+            blocked_prefixes: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EscalationConfig {
+    /// Seconds after placing a call before a missing outcome counts as
+    /// UNKNOWN (treated as unreachable).
+    pub outcome_timeout_secs: u64,
+    /// First wait before retrying a number after a telecom failure; doubles.
+    pub call_failed_backoff_secs: u64,
+    /// Telecom failures in a row before moving on and flagging the number.
+    pub max_call_failures: u32,
+    /// Longest message read on the call (characters of SSML).
+    pub message_max_chars: usize,
+}
+
+impl Default for EscalationConfig {
+    fn default() -> Self {
+        let s = ringdown_core::escalation::Settings::default();
+        EscalationConfig {
+            outcome_timeout_secs: s.outcome_timeout_secs,
+            call_failed_backoff_secs: s.call_failed_backoff_secs,
+            max_call_failures: s.max_call_failures,
+            message_max_chars: s.message_max_chars,
+        }
+    }
+}
+
+impl EscalationConfig {
+    pub fn settings(&self) -> ringdown_core::escalation::Settings {
+        ringdown_core::escalation::Settings {
+            outcome_timeout_secs: self.outcome_timeout_secs,
+            call_failed_backoff_secs: self.call_failed_backoff_secs,
+            max_call_failures: self.max_call_failures,
+            message_max_chars: self.message_max_chars,
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FallbackConfig {
+    /// JSON-lines file receiving incidents nobody acknowledged and operator
+    /// alerts (the embedded default's fallback channel).
+    pub file: Option<PathBuf>,
+}
+
+impl Default for FallbackConfig {
+    fn default() -> Self {
+        FallbackConfig {
+            file: Some(PathBuf::from("ringdown-fallback.jsonl")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` for people, `json` for log pipelines.
+    pub format: String,
+    /// `tracing` filter, e.g. `info` or `ringdown_engine=debug,info`.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: "text".into(),
+            filter: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the file (if any), then applies `RINGDOWN_*` overrides.
+    pub fn load(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
+        let mut cfg = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    crate::commands::user(format!("cannot read config {}: {e}", p.display()))
+                })?;
+                toml::from_str(&text).map_err(|e| {
+                    crate::commands::user(format!("config {} is invalid: {e}", p.display()))
+                })?
+            }
+            None => Config::default(),
+        };
+        cfg.apply_env(|k| std::env::var(k).ok())?;
+        Ok(cfg)
+    }
+
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        let bad = |k: &str, v: &str| crate::commands::user(format!("{k}={v:?} is not valid"));
+        if let Some(v) = get("RINGDOWN_ROSTER_FILE") {
+            self.roster_file = Some(v.into());
+        }
+        if let Some(v) = get("RINGDOWN_STORE_SQLITE_PATH") {
+            self.store.sqlite_path = v.into();
+        }
+        if let Some(v) = get("RINGDOWN_HTTP_LISTEN") {
+            self.http.listen = v;
+        }
+        if let Some(v) = get("RINGDOWN_SIMULATOR_PERSONAS_FILE") {
+            self.simulator.personas_file = Some(v.into());
+        }
+        if let Some(v) = get("RINGDOWN_SIMULATOR_TIME_SCALE") {
+            self.simulator.time_scale = v
+                .parse()
+                .map_err(|_| bad("RINGDOWN_SIMULATOR_TIME_SCALE", &v))?;
+        }
+        if let Some(v) = get("RINGDOWN_DIALER_RATE_PER_SEC") {
+            self.dialer.rate_per_sec = v
+                .parse()
+                .map_err(|_| bad("RINGDOWN_DIALER_RATE_PER_SEC", &v))?;
+        }
+        if let Some(v) = get("RINGDOWN_LOG_FORMAT") {
+            self.log.format = v;
+        }
+        if let Some(v) = get("RINGDOWN_LOG_FILTER") {
+            self.log.filter = v;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_are_refused_with_their_name() {
+        let err = toml::from_str::<Config>("[dialer]\nrate = 3\n").unwrap_err();
+        assert!(err.to_string().contains("rate"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_the_file() {
+        let mut cfg: Config = toml::from_str("[http]\nlisten = \"127.0.0.1:1\"\n").unwrap();
+        cfg.apply_env(|k| (k == "RINGDOWN_HTTP_LISTEN").then(|| "127.0.0.1:2".to_string()))
+            .unwrap();
+        assert_eq!(cfg.http.listen, "127.0.0.1:2");
+        assert!(cfg
+            .apply_env(|k| (k == "RINGDOWN_DIALER_RATE_PER_SEC").then(|| "fast".to_string()))
+            .is_err());
+    }
+}
