@@ -1,7 +1,7 @@
 //! The unmodified `aws-sdk-connect` client against `connect-sim` (in-process, on
 //! 127.0.0.1:0), contact records read back from Kinesis in moto.
 //!
-//! Kinesis read-back needs `RINGDOWN_TEST_MOTO_URL` (see scripts/emulators.sh);
+//! Kinesis read-back needs `RINGDOWN_TEST_MOTO_URL` (see tests/emulators.sh);
 //! without it those parts print a loud skip notice, unless
 //! `RINGDOWN_REQUIRE_EMULATORS=1`, in which case they fail.
 
@@ -88,10 +88,10 @@ fn moto_url(test: &str) -> Option<String> {
         Ok(u) if !u.is_empty() => Some(u),
         _ => {
             if std::env::var("RINGDOWN_REQUIRE_EMULATORS").as_deref() == Ok("1") {
-                panic!("{test}: RINGDOWN_REQUIRE_EMULATORS=1 but RINGDOWN_TEST_MOTO_URL is not set (run scripts/emulators.sh start)");
+                panic!("{test}: RINGDOWN_REQUIRE_EMULATORS=1 but RINGDOWN_TEST_MOTO_URL is not set (run tests/emulators.sh start)");
             }
             eprintln!(
-                "\n!!!!!!!! {test}: Kinesis part SKIPPED: needs moto (eval \"$(scripts/emulators.sh start)\") !!!!!!!!\n"
+                "\n!!!!!!!! {test}: Kinesis part SKIPPED: needs moto (eval \"$(tests/emulators.sh start)\") !!!!!!!!\n"
             );
             None
         }

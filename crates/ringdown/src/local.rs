@@ -193,3 +193,252 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     info!("ringdown stopped");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    //! The embedded default end to end, on a virtual clock: alerts in, the real
+    //! contact flows against scripted callers, outcomes back, decisions made.
+
+    use super::*;
+    use crate::demo::webhook;
+    use ringdown_core::escalation::{Incident, Phase};
+    use ringdown_engine::{IncidentFilter, TokioClock};
+    use std::time::Duration;
+
+    const ROSTER: &str = r#"
+timezone: Asia/Tokyo
+people:
+  first:  { phones: [{ number: "+81300000001" }] }
+  second: { phones: [{ number: "+81300000002" }] }
+  third:  { phones: [{ number: "+81300000003" }] }
+policies:
+  - name: default
+    group_by: [systemname]
+    group_wait_secs: 0
+    steps:
+      - targets: [person:first]
+        attempts: 2
+        retry_after_secs: 60
+      - targets: [person:second, person:third]
+"#;
+
+    struct Scenario {
+        stack: LocalStack,
+        token: CancellationToken,
+        runner: tokio::task::JoinHandle<Result<(), ringdown_engine::engine::EngineError>>,
+    }
+
+    async fn scenario(first: &str, second: &str, third: &str, blocked: &[&str]) -> Scenario {
+        let personas = format!(
+            "default: never_answers\npersonas:\n  \"+81300000001\": {first}\n  \"+81300000002\": {second}\n  \"+81300000003\": {third}\n"
+        );
+        let clock = Arc::new(TokioClock::starting_at(crate::demo::demo_start()));
+        let store = SqliteStore::in_memory().unwrap();
+        store.save_roster(ROSTER, crate::demo::demo_start()).await.unwrap();
+        let stack = build(
+            store,
+            clock,
+            LocalOptions {
+                personas: PersonaBook::from_yaml(&personas).unwrap(),
+                time_scale: 1.0,
+                blocked_prefixes: blocked.iter().map(|s| s.to_string()).collect(),
+                fallback_file: None,
+                settings: EngineSettings::default(),
+                rate_per_sec: 2,
+                burst: 5,
+            },
+        )
+        .unwrap();
+        stack.engine.reload_roster().await.unwrap();
+        let token = CancellationToken::new();
+        let runner = {
+            let e = stack.engine.clone();
+            let t = token.clone();
+            tokio::spawn(async move { e.run(t.cancelled()).await })
+        };
+        Scenario { stack, token, runner }
+    }
+
+    impl Scenario {
+        async fn alert(&self, system: &str) {
+            let alerts = ringdown_core::parse::parse(webhook(system, 0, 1).as_bytes()).unwrap();
+            self.stack.engine.ingest(alerts).await.unwrap();
+        }
+
+        async fn settle(self, minutes: u64) -> (Vec<String>, Incident, LocalStack) {
+            tokio::time::sleep(Duration::from_secs(minutes * 60)).await;
+            self.token.cancel();
+            self.runner.await.unwrap().unwrap();
+            let called = self.stack.dialer.calls().iter().map(|c| c.person.clone()).collect();
+            let inc = self
+                .stack
+                .store
+                .list_incidents(&IncidentFilter::default())
+                .await
+                .unwrap()
+                .remove(0);
+            (called, inc, self.stack)
+        }
+    }
+
+    const PRESS_1: &str = "{ answer_after_secs: 2, keys: [{key: \"5\", delay_secs: 1}, {key: \"1\", delay_secs: 1}] }";
+    const PRESS_2: &str = "{ answer_after_secs: 2, keys: [{key: \"5\", delay_secs: 1}, {key: \"2\", delay_secs: 1}] }";
+    const HANG_UP: &str = "{ answer_after_secs: 2, keys: [{key: \"5\", delay_secs: 1}], hang_up_after_prompt: 2 }";
+
+    #[tokio::test(start_paused = true)]
+    async fn first_engineer_presses_1_and_nobody_else_is_called() {
+        let s = scenario(PRESS_1, PRESS_1, PRESS_1, &[]).await;
+        s.alert("web").await;
+        let (called, inc, _) = s.settle(30).await;
+        assert_eq!(called, ["first"]);
+        assert_eq!(inc.phase, Phase::Acknowledged);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn voicemail_twice_then_the_second_presses_1_and_the_third_is_never_called() {
+        let s = scenario("voicemail", PRESS_1, PRESS_1, &[]).await;
+        s.alert("web").await;
+        let (called, inc, stack) = s.settle(30).await;
+        assert_eq!(called, ["first", "first", "second"]);
+        assert_eq!(inc.phase, Phase::Acknowledged);
+        let calls = stack.dialer.calls();
+        // The seed case: the voicemail ended CONTACT_FLOW_DISCONNECT with no rd_human.
+        assert_eq!(calls[0].result.disconnect_reason.as_str(), "CONTACT_FLOW_DISCONNECT");
+        assert!(!calls[0].result.attributes.contains_key("rd_human"));
+        // retry_after_secs: 60 between the two attempts of step 1.
+        assert!(calls[1].placed_at - calls[0].placed_at >= chrono::Duration::seconds(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hearing_the_message_and_hanging_up_is_a_next_attempt() {
+        let s = scenario(HANG_UP, PRESS_1, PRESS_1, &[]).await;
+        s.alert("web").await;
+        let (called, _, stack) = s.settle(30).await;
+        assert_eq!(called, ["first", "first", "second"]);
+        assert_eq!(stack.dialer.calls()[0].result.disconnect_reason.as_str(), "CUSTOMER_DISCONNECT");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pressing_2_passes_to_the_next_person_at_once() {
+        let s = scenario(PRESS_2, PRESS_2, PRESS_1, &[]).await;
+        s.alert("web").await;
+        let (called, inc, _) = s.settle(30).await;
+        assert_eq!(called, ["first", "first", "second", "third"]);
+        assert_eq!(inc.acked_by.as_deref(), Some("third"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn busy_and_no_answer_are_unreachable() {
+        let s = scenario("busy", "never_answers", PRESS_1, &[]).await;
+        s.alert("web").await;
+        let (called, inc, stack) = s.settle(30).await;
+        assert_eq!(called, ["first", "first", "second", "third"]);
+        let reasons: Vec<&str> = stack.dialer.calls().iter().map(|c| c.result.disconnect_reason.as_str()).collect();
+        assert_eq!(reasons, ["TELECOM_BUSY", "TELECOM_BUSY", "TELECOM_UNANSWERED", "CONTACT_FLOW_DISCONNECT"]);
+        assert_eq!(inc.phase, Phase::Acknowledged);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn telecom_failure_is_retried_after_a_backoff_then_the_number_is_flagged() {
+        let s = scenario("telecom_failure", PRESS_1, PRESS_1, &[]).await;
+        s.alert("web").await;
+        let (called, inc, _) = s.settle(30).await;
+        // 2 attempts x 2 tries each, then step 2.
+        assert_eq!(called, ["first", "first", "first", "first", "second"]);
+        assert!(inc
+            .history
+            .iter()
+            .any(|h| matches!(h.kind, ringdown_core::escalation::HistoryKind::NumberFlagged { .. })));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_destination_alerts_the_operator_and_calls_the_next_person() {
+        let s = scenario(PRESS_1, PRESS_1, PRESS_1, &["+81300000001"]).await;
+        s.alert("web").await;
+        let (called, inc, stack) = s.settle(30).await;
+        assert_eq!(called, ["second"], "the refused number never rang");
+        assert_eq!(inc.phase, Phase::Acknowledged);
+        let sent = stack.notifier.sent();
+        assert!(sent.iter().any(|v| v["kind"] == "operator"), "{sent:?}");
+        assert!(!serde_json::to_string(&sent).unwrap().contains("+81300000001"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nobody_answers_and_the_incident_goes_to_the_fallback_channel() {
+        let s = scenario("never_answers", "voicemail", "busy", &[]).await;
+        s.alert("web").await;
+        let (called, inc, stack) = s.settle(60).await;
+        assert_eq!(called, ["first", "first", "second", "third"]);
+        assert_eq!(inc.phase, Phase::Exhausted);
+        assert!(stack.notifier.sent().iter().any(|v| v["kind"] == "fallback"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pressing_9_silences_the_system_and_a_later_alert_places_no_call() {
+        let silence = "{ answer_after_secs: 2, keys: [{key: \"5\", delay_secs: 1}, {key: \"9\", delay_secs: 1}, {key: \"2#\", delay_secs: 1}] }";
+        let s = scenario(silence, PRESS_1, PRESS_1, &[]).await;
+        s.alert("web").await;
+        tokio::time::sleep(Duration::from_secs(5 * 60)).await;
+        s.alert("web").await;
+        let (called, inc, stack) = s.settle(10).await;
+        assert_eq!(called, ["first"]);
+        let silences = stack.store.silences(stack.engine.now()).await.unwrap();
+        assert_eq!(silences.len(), 1);
+        assert_eq!(silences[0].ends_at - silences[0].starts_at, 2 * 3600);
+        let _ = inc;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_alert_resolves_before_anyone_acknowledges_and_no_more_calls_are_placed() {
+        let s = scenario("never_answers", PRESS_1, PRESS_1, &[]).await;
+        s.alert("web").await;
+        tokio::time::sleep(Duration::from_secs(70)).await;
+        let resolved = webhook("web", 0, 1).replace("\"firing\"", "\"resolved\"");
+        let alerts = ringdown_core::parse::parse(resolved.as_bytes()).unwrap();
+        s.stack.engine.ingest(alerts).await.unwrap();
+        let (called, inc, _) = s.settle(30).await;
+        assert_eq!(called, ["first"]);
+        assert_eq!(inc.phase, Phase::Resolved);
+    }
+
+    #[tokio::test]
+    async fn ringdown_run_accepts_alerts_over_http_and_stops_on_shutdown() {
+        let dir = std::env::temp_dir().join(format!("ringdown-run-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let mut cfg = Config::default();
+        cfg.store.sqlite_path = dir.join("run.sqlite");
+        cfg.fallback.file = Some(dir.join("fallback.jsonl"));
+        cfg.http.listen = format!("127.0.0.1:{port}");
+        cfg.simulator.time_scale = 50.0;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let daemon = tokio::spawn(run(cfg.clone(), async move {
+            let _ = stop_rx.await;
+        }));
+        let body = webhook("web", 0, 3);
+        let mut response = String::new();
+        for _ in 0..100 {
+            if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let req = format!(
+                    "POST /v1/alerts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                s.write_all(req.as_bytes()).await.unwrap();
+                s.read_to_string(&mut response).await.unwrap();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(response.starts_with("HTTP/1.1 202"), "{response}");
+        let _ = stop_tx.send(());
+        daemon.await.unwrap().unwrap();
+        let store = SqliteStore::open(&cfg.store.sqlite_path).unwrap();
+        let incidents = store.list_incidents(&IncidentFilter::default()).await.unwrap();
+        assert_eq!(incidents.len(), 1);
+        assert_eq!(incidents[0].alerts_received, 3);
+    }
+}

@@ -3,12 +3,6 @@
 use chrono::{DateTime, Utc};
 use ringdown_core::escalation::{HistoryKind, Incident};
 
-pub struct Line {
-    pub at: DateTime<Utc>,
-    pub incident: String,
-    pub text: String,
-}
-
 /// Short label for an incident: its group labels' values, else its id.
 pub fn incident_label(inc: &Incident) -> String {
     let vals: Vec<&str> = inc
@@ -87,23 +81,6 @@ pub fn describe(kind: &HistoryKind) -> String {
         HistoryKind::Exhausted => "nobody acknowledged: sent to the fallback channel".into(),
         HistoryKind::Note { text } => text.clone(),
     }
-}
-
-/// Every history entry of every incident, in time order.
-pub fn lines(incidents: &[Incident]) -> Vec<Line> {
-    let mut out: Vec<Line> = incidents
-        .iter()
-        .flat_map(|inc| {
-            let label = incident_label(inc);
-            inc.history.iter().map(move |h| Line {
-                at: h.at,
-                incident: label.clone(),
-                text: describe(&h.kind),
-            })
-        })
-        .collect();
-    out.sort_by(|a, b| a.at.cmp(&b.at));
-    out
 }
 
 /// `+MM:SS` (or `+H:MM:SS`) since `t0`.

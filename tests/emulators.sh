@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Local AWS emulators for ringdown's tests.
 #
-#   scripts/emulators.sh install        # create .venv (if missing) with moto[server]
-#   eval "$(scripts/emulators.sh start)" # start moto_server, export RINGDOWN_TEST_MOTO_URL
-#   scripts/emulators.sh status
-#   scripts/emulators.sh stop
+#   tests/emulators.sh install        # create .venv (if missing) with moto[server]
+#   eval "$(tests/emulators.sh start)" # start moto_server, export RINGDOWN_TEST_MOTO_URL
+#   tests/emulators.sh status
+#   tests/emulators.sh stop
 #
-# or `source scripts/emulators.sh` and call emulators_install / emulators_start /
+# or `source tests/emulators.sh` and call emulators_install / emulators_start /
 # emulators_stop (emulators_start then exports RINGDOWN_TEST_MOTO_URL itself).
 #
 # moto keeps all state in one process: tests use unique resource names.
@@ -31,6 +31,18 @@ emulators_install() {
     fi
 }
 
+# True when an HTTP GET of $1 answers 2xx (python: curl may be absent).
+_emu_http_ok() {
+    "$EMU_VENV/bin/python" - "$1" <<'PY' 2>/dev/null
+import sys, urllib.request
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=2) as r:
+        sys.exit(0 if 200 <= r.status < 300 else 1)
+except Exception:
+    sys.exit(1)
+PY
+}
+
 _emu_free_port() {
     "$EMU_VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
@@ -42,7 +54,7 @@ emulators_start() {
     mkdir -p "$EMU_RUN_DIR"
     local pidf="$EMU_RUN_DIR/moto.pid" urlf="$EMU_RUN_DIR/moto.url"
     if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null && [ -f "$urlf" ] \
-        && curl -fsS -o /dev/null "$(cat "$urlf")/moto-api/" 2>/dev/null; then
+        && _emu_http_ok "$(cat "$urlf")/moto-api/"; then
         export RINGDOWN_TEST_MOTO_URL="$(cat "$urlf")"
         echo "export RINGDOWN_TEST_MOTO_URL=$RINGDOWN_TEST_MOTO_URL"
         return 0
@@ -54,7 +66,7 @@ emulators_start() {
     pid=$!
     echo "$pid" >"$pidf"
     for i in $(seq 1 100); do
-        if curl -fsS -o /dev/null "$url/moto-api/" 2>/dev/null; then
+        if _emu_http_ok "$url/moto-api/"; then
             echo "$url" >"$urlf"
             export RINGDOWN_TEST_MOTO_URL="$url"
             _emu_log "moto_server $MOTO_VERSION up at $url (pid $pid)"
@@ -89,7 +101,7 @@ emulators_stop() {
 
 emulators_status() {
     local urlf="$EMU_RUN_DIR/moto.url"
-    if [ -f "$urlf" ] && curl -fsS -o /dev/null "$(cat "$urlf")/moto-api/" 2>/dev/null; then
+    if [ -f "$urlf" ] && _emu_http_ok "$(cat "$urlf")/moto-api/"; then
         echo "moto: up at $(cat "$urlf")"
     else
         echo "moto: down"; return 1
