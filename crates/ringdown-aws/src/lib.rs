@@ -1,7 +1,11 @@
-//! AWS adapters for ringdown (SQS source, DynamoDB store, Connect dialer,
-//! Kinesis CTR reader). A later task fills this crate in; for now it only
-//! re-exports the SDK crates so the integration tests against `connect-sim`
-//! build with the exact same client versions the daemon will use.
+//! AWS adapters for ringdown: one file per service, each converting SDK errors
+//! to [`AwsError`] at its boundary. No business rules live here: every decision
+//! is `ringdown-core`'s, every loop the engine's.
+
+pub mod error;
+pub mod lease;
+
+pub use error::AwsError;
 
 pub use aws_sdk_connect;
 pub use aws_sdk_kinesis;
