@@ -14,7 +14,10 @@ pub enum AwsError {
     },
     /// A conditional write lost the race (DynamoDB ConditionalCheckFailed).
     #[error("{service} {operation}: condition failed")]
-    ConditionFailed { service: &'static str, operation: &'static str },
+    ConditionFailed {
+        service: &'static str,
+        operation: &'static str,
+    },
     /// The resource does not exist (queue, table, stream, instance, flow).
     #[error("{service} {operation}: not found ({code}): {message}")]
     NotFound {
@@ -63,16 +66,18 @@ impl AwsError {
         match self {
             AwsError::Throttled { .. } | AwsError::Transport { .. } => true,
             AwsError::Service { retryable, .. } => *retryable,
-            AwsError::ConditionFailed { .. } | AwsError::NotFound { .. } | AwsError::InvalidData(_) => false,
+            AwsError::ConditionFailed { .. }
+            | AwsError::NotFound { .. }
+            | AwsError::InvalidData(_) => false,
         }
     }
 
     /// The service's error code, when it sent one.
     pub fn code(&self) -> Option<&str> {
         match self {
-            AwsError::Throttled { code, .. } | AwsError::NotFound { code, .. } | AwsError::Service { code, .. } => {
-                Some(code)
-            }
+            AwsError::Throttled { code, .. }
+            | AwsError::NotFound { code, .. }
+            | AwsError::Service { code, .. } => Some(code),
             _ => None,
         }
     }
@@ -80,7 +85,11 @@ impl AwsError {
     /// Classifies any SDK error. Services' typed variants are matched where
     /// they exist (in each service file); this is the common fallback by code
     /// and HTTP status.
-    pub fn from_sdk<E, R>(service: &'static str, operation: &'static str, err: SdkError<E, R>) -> AwsError
+    pub fn from_sdk<E, R>(
+        service: &'static str,
+        operation: &'static str,
+        err: SdkError<E, R>,
+    ) -> AwsError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
@@ -93,13 +102,13 @@ impl AwsError {
                 let status = http_status(se.raw());
                 Self::classify(service, operation, code, message, status)
             }
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-                AwsError::Transport {
-                    service,
-                    operation,
-                    message: format!("{}", aws_sdk_sqs::error::DisplayErrorContext(&err)),
-                }
-            }
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => AwsError::Transport {
+                service,
+                operation,
+                message: format!("{}", aws_sdk_sqs::error::DisplayErrorContext(&err)),
+            },
             _ => AwsError::Service {
                 service,
                 operation,
@@ -118,7 +127,10 @@ impl AwsError {
         status: Option<u16>,
     ) -> AwsError {
         let short = code.rsplit('.').next().unwrap_or(&code);
-        if THROTTLE_CODES.contains(&code.as_str()) || THROTTLE_CODES.contains(&short) || status == Some(429) {
+        if THROTTLE_CODES.contains(&code.as_str())
+            || THROTTLE_CODES.contains(&short)
+            || status == Some(429)
+        {
             return AwsError::Throttled {
                 service,
                 operation,
@@ -126,10 +138,13 @@ impl AwsError {
                 message,
             };
         }
-        if short == "ConditionalCheckFailedException" || short == "TransactionCanceledException" && message.contains("ConditionalCheckFailed") {
+        if short == "ConditionalCheckFailedException"
+            || short == "TransactionCanceledException" && message.contains("ConditionalCheckFailed")
+        {
             return AwsError::ConditionFailed { service, operation };
         }
-        if short.contains("NotFound") || short == "NonExistentQueue" || short == "QueueDoesNotExist" {
+        if short.contains("NotFound") || short == "NonExistentQueue" || short == "QueueDoesNotExist"
+        {
             return AwsError::NotFound {
                 service,
                 operation,
@@ -138,7 +153,13 @@ impl AwsError {
             };
         }
         let retryable = status.is_some_and(|s| s >= 500)
-            || matches!(short, "InternalServiceException" | "InternalServerError" | "InternalFailure" | "ServiceUnavailable");
+            || matches!(
+                short,
+                "InternalServiceException"
+                    | "InternalServerError"
+                    | "InternalFailure"
+                    | "ServiceUnavailable"
+            );
         AwsError::Service {
             service,
             operation,
@@ -163,15 +184,45 @@ mod tests {
 
     #[test]
     fn classification() {
-        let t = AwsError::classify("connect", "StartOutboundVoiceContact", "TooManyRequestsException".into(), "".into(), Some(429));
+        let t = AwsError::classify(
+            "connect",
+            "StartOutboundVoiceContact",
+            "TooManyRequestsException".into(),
+            "".into(),
+            Some(429),
+        );
         assert!(matches!(t, AwsError::Throttled { .. }) && t.is_retryable());
-        let q = AwsError::classify("sqs", "ReceiveMessage", "AWS.SimpleQueueService.NonExistentQueue".into(), "".into(), Some(400));
+        let q = AwsError::classify(
+            "sqs",
+            "ReceiveMessage",
+            "AWS.SimpleQueueService.NonExistentQueue".into(),
+            "".into(),
+            Some(400),
+        );
         assert!(matches!(q, AwsError::NotFound { .. }) && !q.is_retryable());
-        let c = AwsError::classify("dynamodb", "PutItem", "ConditionalCheckFailedException".into(), "".into(), Some(400));
+        let c = AwsError::classify(
+            "dynamodb",
+            "PutItem",
+            "ConditionalCheckFailedException".into(),
+            "".into(),
+            Some(400),
+        );
         assert!(matches!(c, AwsError::ConditionFailed { .. }));
-        let i = AwsError::classify("connect", "StartOutboundVoiceContact", "InternalServiceException".into(), "".into(), Some(500));
+        let i = AwsError::classify(
+            "connect",
+            "StartOutboundVoiceContact",
+            "InternalServiceException".into(),
+            "".into(),
+            Some(500),
+        );
         assert!(i.is_retryable());
-        let d = AwsError::classify("connect", "StartOutboundVoiceContact", "DestinationNotAllowedException".into(), "".into(), Some(403));
+        let d = AwsError::classify(
+            "connect",
+            "StartOutboundVoiceContact",
+            "DestinationNotAllowedException".into(),
+            "".into(),
+            Some(403),
+        );
         assert!(!d.is_retryable());
     }
 }

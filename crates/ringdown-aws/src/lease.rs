@@ -20,11 +20,24 @@ pub struct Lease {
 pub trait LeaseStore: Send + Sync + 'static {
     /// Takes the lease if it is free, expired, or already ours; returns it
     /// (with its checkpoint) or `None` when another owner holds it.
-    async fn try_acquire(&self, name: &str, owner: &str, now_ms: i64, ttl_ms: i64) -> Result<Option<Lease>, AwsError>;
+    async fn try_acquire(
+        &self,
+        name: &str,
+        owner: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<Option<Lease>, AwsError>;
     /// Extends our lease; false when we lost it.
-    async fn renew(&self, name: &str, owner: &str, now_ms: i64, ttl_ms: i64) -> Result<bool, AwsError>;
+    async fn renew(
+        &self,
+        name: &str,
+        owner: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<bool, AwsError>;
     /// Records progress, only while we own the lease; false when we lost it.
-    async fn checkpoint(&self, name: &str, owner: &str, checkpoint: &str) -> Result<bool, AwsError>;
+    async fn checkpoint(&self, name: &str, owner: &str, checkpoint: &str)
+        -> Result<bool, AwsError>;
     /// Gives the lease up (graceful shutdown) so another replica takes over at once.
     async fn release(&self, name: &str, owner: &str) -> Result<(), AwsError>;
     /// Every lease whose name starts with `prefix`.
@@ -39,7 +52,13 @@ pub struct MemoryLeases {
 
 #[async_trait]
 impl LeaseStore for MemoryLeases {
-    async fn try_acquire(&self, name: &str, owner: &str, now_ms: i64, ttl_ms: i64) -> Result<Option<Lease>, AwsError> {
+    async fn try_acquire(
+        &self,
+        name: &str,
+        owner: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<Option<Lease>, AwsError> {
         let mut m = self.inner.lock().expect("leases");
         let entry = m.entry(name.to_string()).or_insert_with(|| Lease {
             name: name.to_string(),
@@ -56,7 +75,13 @@ impl LeaseStore for MemoryLeases {
         }
     }
 
-    async fn renew(&self, name: &str, owner: &str, now_ms: i64, ttl_ms: i64) -> Result<bool, AwsError> {
+    async fn renew(
+        &self,
+        name: &str,
+        owner: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<bool, AwsError> {
         let mut m = self.inner.lock().expect("leases");
         match m.get_mut(name) {
             Some(l) if l.owner == owner => {
@@ -67,7 +92,12 @@ impl LeaseStore for MemoryLeases {
         }
     }
 
-    async fn checkpoint(&self, name: &str, owner: &str, checkpoint: &str) -> Result<bool, AwsError> {
+    async fn checkpoint(
+        &self,
+        name: &str,
+        owner: &str,
+        checkpoint: &str,
+    ) -> Result<bool, AwsError> {
         let mut m = self.inner.lock().expect("leases");
         match m.get_mut(name) {
             Some(l) if l.owner == owner => {
@@ -91,6 +121,9 @@ impl LeaseStore for MemoryLeases {
 
     async fn list(&self, prefix: &str) -> Result<Vec<Lease>, AwsError> {
         let m = self.inner.lock().expect("leases");
-        Ok(m.values().filter(|l| l.name.starts_with(prefix)).cloned().collect())
+        Ok(m.values()
+            .filter(|l| l.name.starts_with(prefix))
+            .cloned()
+            .collect())
     }
 }

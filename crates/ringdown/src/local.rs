@@ -234,7 +234,10 @@ policies:
         );
         let clock = Arc::new(TokioClock::starting_at(crate::demo::demo_start()));
         let store = SqliteStore::in_memory().unwrap();
-        store.save_roster(ROSTER, crate::demo::demo_start()).await.unwrap();
+        store
+            .save_roster(ROSTER, crate::demo::demo_start())
+            .await
+            .unwrap();
         let stack = build(
             store,
             clock,
@@ -256,7 +259,11 @@ policies:
             let t = token.clone();
             tokio::spawn(async move { e.run(t.cancelled()).await })
         };
-        Scenario { stack, token, runner }
+        Scenario {
+            stack,
+            token,
+            runner,
+        }
     }
 
     impl Scenario {
@@ -269,7 +276,13 @@ policies:
             tokio::time::sleep(Duration::from_secs(minutes * 60)).await;
             self.token.cancel();
             self.runner.await.unwrap().unwrap();
-            let called = self.stack.dialer.calls().iter().map(|c| c.person.clone()).collect();
+            let called = self
+                .stack
+                .dialer
+                .calls()
+                .iter()
+                .map(|c| c.person.clone())
+                .collect();
             let inc = self
                 .stack
                 .store
@@ -283,7 +296,8 @@ policies:
 
     const PRESS_1: &str = "{ answer_after_secs: 2, keys: [{key: \"5\", delay_secs: 1}, {key: \"1\", delay_secs: 1}] }";
     const PRESS_2: &str = "{ answer_after_secs: 2, keys: [{key: \"5\", delay_secs: 1}, {key: \"2\", delay_secs: 1}] }";
-    const HANG_UP: &str = "{ answer_after_secs: 2, keys: [{key: \"5\", delay_secs: 1}], hang_up_after_prompt: 2 }";
+    const HANG_UP: &str =
+        "{ answer_after_secs: 2, keys: [{key: \"5\", delay_secs: 1}], hang_up_after_prompt: 2 }";
 
     #[tokio::test(start_paused = true)]
     async fn first_engineer_presses_1_and_nobody_else_is_called() {
@@ -303,7 +317,10 @@ policies:
         assert_eq!(inc.phase, Phase::Acknowledged);
         let calls = stack.dialer.calls();
         // The seed case: the voicemail ended CONTACT_FLOW_DISCONNECT with no rd_human.
-        assert_eq!(calls[0].result.disconnect_reason.as_str(), "CONTACT_FLOW_DISCONNECT");
+        assert_eq!(
+            calls[0].result.disconnect_reason.as_str(),
+            "CONTACT_FLOW_DISCONNECT"
+        );
         assert!(!calls[0].result.attributes.contains_key("rd_human"));
         // retry_after_secs: 60 between the two attempts of step 1.
         assert!(calls[1].placed_at - calls[0].placed_at >= chrono::Duration::seconds(60));
@@ -315,7 +332,10 @@ policies:
         s.alert("web").await;
         let (called, _, stack) = s.settle(30).await;
         assert_eq!(called, ["first", "first", "second"]);
-        assert_eq!(stack.dialer.calls()[0].result.disconnect_reason.as_str(), "CUSTOMER_DISCONNECT");
+        assert_eq!(
+            stack.dialer.calls()[0].result.disconnect_reason.as_str(),
+            "CUSTOMER_DISCONNECT"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -333,8 +353,21 @@ policies:
         s.alert("web").await;
         let (called, inc, stack) = s.settle(30).await;
         assert_eq!(called, ["first", "first", "second", "third"]);
-        let reasons: Vec<&str> = stack.dialer.calls().iter().map(|c| c.result.disconnect_reason.as_str()).collect();
-        assert_eq!(reasons, ["TELECOM_BUSY", "TELECOM_BUSY", "TELECOM_UNANSWERED", "CONTACT_FLOW_DISCONNECT"]);
+        let reasons: Vec<&str> = stack
+            .dialer
+            .calls()
+            .iter()
+            .map(|c| c.result.disconnect_reason.as_str())
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                "TELECOM_BUSY",
+                "TELECOM_BUSY",
+                "TELECOM_UNANSWERED",
+                "CONTACT_FLOW_DISCONNECT"
+            ]
+        );
         assert_eq!(inc.phase, Phase::Acknowledged);
     }
 
@@ -345,10 +378,10 @@ policies:
         let (called, inc, _) = s.settle(30).await;
         // 2 attempts x 2 tries each, then step 2.
         assert_eq!(called, ["first", "first", "first", "first", "second"]);
-        assert!(inc
-            .history
-            .iter()
-            .any(|h| matches!(h.kind, ringdown_core::escalation::HistoryKind::NumberFlagged { .. })));
+        assert!(inc.history.iter().any(|h| matches!(
+            h.kind,
+            ringdown_core::escalation::HistoryKind::NumberFlagged { .. }
+        )));
     }
 
     #[tokio::test(start_paused = true)]
@@ -360,7 +393,9 @@ policies:
         assert_eq!(inc.phase, Phase::Acknowledged);
         let sent = stack.notifier.sent();
         assert!(sent.iter().any(|v| v["kind"] == "operator"), "{sent:?}");
-        assert!(!serde_json::to_string(&sent).unwrap().contains("+81300000001"));
+        assert!(!serde_json::to_string(&sent)
+            .unwrap()
+            .contains("+81300000001"));
     }
 
     #[tokio::test(start_paused = true)]
@@ -370,7 +405,11 @@ policies:
         let (called, inc, stack) = s.settle(60).await;
         assert_eq!(called, ["first", "first", "second", "third"]);
         assert_eq!(inc.phase, Phase::Exhausted);
-        assert!(stack.notifier.sent().iter().any(|v| v["kind"] == "fallback"));
+        assert!(stack
+            .notifier
+            .sent()
+            .iter()
+            .any(|v| v["kind"] == "fallback"));
     }
 
     #[tokio::test(start_paused = true)]
@@ -437,7 +476,10 @@ policies:
         let _ = stop_tx.send(());
         daemon.await.unwrap().unwrap();
         let store = SqliteStore::open(&cfg.store.sqlite_path).unwrap();
-        let incidents = store.list_incidents(&IncidentFilter::default()).await.unwrap();
+        let incidents = store
+            .list_incidents(&IncidentFilter::default())
+            .await
+            .unwrap();
         assert_eq!(incidents.len(), 1);
         assert_eq!(incidents[0].alerts_received, 3);
     }

@@ -35,21 +35,36 @@ const ROSTER: &str = include_str!("../assets/example-roster.yaml");
 fn alerts_parse_prints_normalised_alerts() {
     let body = r#"{"input": "{\"alertinfo\": [{\"host\": \"Serve1\", \"service\": \"CPU Utilization\", \"lastcheck\": \"2023-10-03 13:20:52\", \"systemname\": \"XYZ\"}]}"}"#;
     let out = ringdown(&["alerts", "parse", "-"], Some(body.as_bytes()));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let a = &v[0];
     assert_eq!(a["source"], "alertinfo");
     assert_eq!(a["status"], "firing");
     assert_eq!(a["labels"]["systemname"], "XYZ");
     assert_eq!(a["labels"]["host"], "Serve1");
-    for key in ["fingerprint", "labels", "annotations", "starts_at", "ends_at", "source"] {
+    for key in [
+        "fingerprint",
+        "labels",
+        "annotations",
+        "starts_at",
+        "ends_at",
+        "source",
+    ] {
         assert!(a.get(key).is_some(), "missing {key}: {a}");
     }
 }
 
 #[test]
 fn alerts_parse_rejects_bad_input_with_exit_2_and_one_line() {
-    for bad in [&b"not json"[..], &b"{\"hello\": 1}"[..], &[0xff, 0xfe, 0x00][..]] {
+    for bad in [
+        &b"not json"[..],
+        &b"{\"hello\": 1}"[..],
+        &[0xff, 0xfe, 0x00][..],
+    ] {
         let out = ringdown(&["alerts", "parse"], Some(bad));
         assert_eq!(out.status.code(), Some(2));
         let err = String::from_utf8_lossy(&out.stderr);
@@ -65,7 +80,11 @@ fn alerts_parse_rejects_bad_input_with_exit_2_and_one_line() {
 fn roster_validate_accepts_the_example_and_lists_every_problem_of_a_broken_one() {
     let ok = temp_file("ok.yaml", ROSTER);
     let out = ringdown(&["roster", "validate", ok.to_str().unwrap()], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let broken = ROSTER
         .replace("\"+819012340002\"", "\"09012340002\"")
@@ -76,7 +95,10 @@ fn roster_validate_accepts_the_example_and_lists_every_problem_of_a_broken_one()
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("people.suzuki.phones[0].number"), "{err}");
     assert!(err.contains("nobody"), "{err}");
-    assert!(!err.contains("09012340002"), "numbers are masked in errors: {err}");
+    assert!(
+        !err.contains("09012340002"),
+        "numbers are masked in errors: {err}"
+    );
 }
 
 #[test]
@@ -85,26 +107,57 @@ fn oncall_json_lists_who_is_called_in_order_and_why() {
     // Tuesday 03:12 Tokyo: tanaka's week, night → mobile.
     let out = ringdown(
         &[
-            "oncall", "--roster", roster.to_str().unwrap(), "--at", "2026-11-24T03:12:00+09:00",
-            "--label", "systemname=web", "--output", "json",
+            "oncall",
+            "--roster",
+            roster.to_str().unwrap(),
+            "--at",
+            "2026-11-24T03:12:00+09:00",
+            "--label",
+            "systemname=web",
+            "--output",
+            "json",
         ],
         None,
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let plan: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     let people: Vec<(&str, u64, u64)> = plan
         .iter()
-        .map(|e| (e["person"].as_str().unwrap(), e["step"].as_u64().unwrap(), e["attempt"].as_u64().unwrap()))
+        .map(|e| {
+            (
+                e["person"].as_str().unwrap(),
+                e["step"].as_u64().unwrap(),
+                e["attempt"].as_u64().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(people, [("tanaka", 1, 1), ("suzuki", 2, 1), ("suzuki", 2, 2)]);
+    assert_eq!(
+        people,
+        [("tanaka", 1, 1), ("suzuki", 2, 1), ("suzuki", 2, 2)]
+    );
     assert_eq!(plan[0]["phone"], "+819012340001");
-    assert!(plan[0]["reason"].as_str().unwrap().contains("primary"), "{}", plan[0]);
+    assert!(
+        plan[0]["reason"].as_str().unwrap().contains("primary"),
+        "{}",
+        plan[0]
+    );
 
     // Same moment at 10:00 on a business day: the office landline.
     let out = ringdown(
         &[
-            "oncall", "--roster", roster.to_str().unwrap(), "--at", "2026-11-24T10:00:00+09:00",
-            "--label", "systemname=web", "--output", "json",
+            "oncall",
+            "--roster",
+            roster.to_str().unwrap(),
+            "--at",
+            "2026-11-24T10:00:00+09:00",
+            "--label",
+            "systemname=web",
+            "--output",
+            "json",
         ],
         None,
     );
@@ -113,17 +166,37 @@ fn oncall_json_lists_who_is_called_in_order_and_why() {
 
     // Text form masks numbers.
     let out = ringdown(
-        &["oncall", "--roster", roster.to_str().unwrap(), "--at", "2026-11-24T03:12:00+09:00", "--label", "systemname=payments"],
+        &[
+            "oncall",
+            "--roster",
+            roster.to_str().unwrap(),
+            "--at",
+            "2026-11-24T03:12:00+09:00",
+            "--label",
+            "systemname=payments",
+        ],
         None,
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("sato") && text.contains("+81******0003"), "{text}");
+    assert!(
+        text.contains("sato") && text.contains("+81******0003"),
+        "{text}"
+    );
 }
 
 #[test]
 fn oncall_rejects_a_bad_time_with_exit_2() {
     let roster = temp_file("oncall2.yaml", ROSTER);
-    let out = ringdown(&["oncall", "--roster", roster.to_str().unwrap(), "--at", "yesterday"], None);
+    let out = ringdown(
+        &[
+            "oncall",
+            "--roster",
+            roster.to_str().unwrap(),
+            "--at",
+            "yesterday",
+        ],
+        None,
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
 }
@@ -132,7 +205,11 @@ fn oncall_rejects_a_bad_time_with_exit_2() {
 fn demo_plays_the_story_and_exits_0() {
     let out = ringdown(&["demo"], None);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("300 alerts"), "{text}");
     assert!(text.contains("into 2 incidents"), "{text}");
 }
