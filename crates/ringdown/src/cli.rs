@@ -39,6 +39,19 @@ pub enum Command {
         #[command(subcommand)]
         command: RosterCommand,
     },
+    /// Manage silences in the configured store.
+    Silence {
+        /// Configuration file (selects the store).
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: SilenceCommand,
+    },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Who would be called for an alert at a given moment, in order, and why.
     Oncall {
         /// Roster file (YAML).
@@ -70,6 +83,52 @@ pub enum AlertsCommand {
 pub enum RosterCommand {
     /// Check a roster file; exit 2 listing every problem.
     Validate { file: PathBuf },
+    /// Validate a roster file and store it as the roster in force (the daemon
+    /// picks it up at its next refresh).
+    Apply {
+        file: PathBuf,
+        /// Configuration file (selects the store).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SilenceCommand {
+    /// Silence alerts matching every matcher for a while.
+    Add {
+        /// Label matcher, repeatable: systemname=web, severity=~"warn|info", team!=db
+        #[arg(long = "matcher", short = 'm', required = true)]
+        matchers: Vec<String>,
+        /// How long: 30m, 2h, 1d.
+        #[arg(long, conflicts_with = "until")]
+        duration: Option<String>,
+        /// Until when (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// Why (shown in listings and incident timelines).
+        #[arg(long)]
+        reason: String,
+        /// Who (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// List silences that have not ended.
+    List {
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// End a silence now.
+    Expire { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (file + environment), secrets hidden.
+    Check {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! Subcommands that read files and print: parse, validate, oncall.
 
-use crate::cli::{AlertsCommand, Cli, Command, Output, RosterCommand};
+use crate::cli::{AlertsCommand, Cli, Command, ConfigCommand, Output, RosterCommand};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use ringdown_core::roster::Roster;
@@ -34,6 +34,13 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Roster {
             command: RosterCommand::Validate { file },
         } => roster_validate(&file),
+        Command::Roster {
+            command: RosterCommand::Apply { file, config },
+        } => crate::admin::roster_apply(&file, config.as_deref()),
+        Command::Silence { config, command } => crate::admin::silence(config.as_deref(), command),
+        Command::Config {
+            command: ConfigCommand::Check { config },
+        } => crate::admin::config_check(config.as_deref()),
         Command::Oncall {
             roster,
             at,

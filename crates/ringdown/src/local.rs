@@ -25,6 +25,8 @@ pub struct LocalStack {
     pub engine: Engine,
     pub store: Arc<SqliteStore>,
     pub dialer: Arc<SimDialer>,
+    /// What went to the fallback channel (read by the scenario tests).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub notifier: Arc<FileNotifier>,
 }
 
