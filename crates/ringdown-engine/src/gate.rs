@@ -74,19 +74,32 @@ pub struct CallGate {
     bucket: Arc<Bucket>,
     line: tokio::sync::Mutex<()>,
     live: Arc<Semaphore>,
-    held: Mutex<HashMap<String, OwnedSemaphorePermit>>,
+    held: Mutex<HashMap<String, (OwnedSemaphorePermit, tokio::time::Instant)>>,
     max_live: usize,
+    max_hold: std::time::Duration,
 }
 
 impl CallGate {
-    pub fn new(bucket: Arc<Bucket>, max_live_calls: usize) -> Self {
+    /// `max_hold`: a slot whose release never came (the outcome was applied
+    /// by another replica, or lost) is reclaimed after this long, so a lost
+    /// event can never wedge the dialer.
+    pub fn new(bucket: Arc<Bucket>, max_live_calls: usize, max_hold: std::time::Duration) -> Self {
         CallGate {
             bucket,
             line: tokio::sync::Mutex::new(()),
             live: Arc::new(Semaphore::new(max_live_calls.max(1))),
             held: Mutex::new(HashMap::new()),
             max_live: max_live_calls.max(1),
+            max_hold,
         }
+    }
+
+    fn reclaim_stale(&self) {
+        let now = tokio::time::Instant::now();
+        self.held
+            .lock()
+            .expect("gate lock")
+            .retain(|_, (_, since)| now.duration_since(*since) < self.max_hold);
     }
 
     /// The shared bucket, for other Connect API calls of the process.
@@ -102,17 +115,19 @@ impl CallGate {
             take_token(&self.bucket, &self.line).await;
             return;
         }
-        let permit = self
-            .live
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
+        self.reclaim_stale();
+        let permit = loop {
+            // Wake up now and then to reclaim slots whose release never came.
+            match tokio::time::timeout(self.max_hold.max(std::time::Duration::from_secs(1)), self.live.clone().acquire_owned()).await {
+                Ok(p) => break p.expect("the semaphore is never closed"),
+                Err(_) => self.reclaim_stale(),
+            }
+        };
         take_token(&self.bucket, &self.line).await;
         self.held
             .lock()
             .expect("gate lock")
-            .insert(call_id.to_string(), permit);
+            .insert(call_id.to_string(), (permit, tokio::time::Instant::now()));
     }
 
     /// Frees the call's live slot (outcome known, rejected, or timed out).
@@ -131,7 +146,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn twenty_calls_go_out_at_the_quota_rate_and_never_past_the_cap() {
-        let gate = Arc::new(CallGate::new(bucket(2, 5), 10));
+        let gate = Arc::new(CallGate::new(bucket(2, 5), 10, std::time::Duration::from_secs(600)));
         let start = tokio::time::Instant::now();
         let mut handles = Vec::new();
         for i in 0..20 {
@@ -160,7 +175,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_eleventh_live_call_waits_for_a_slot() {
-        let gate = Arc::new(CallGate::new(bucket(1000, 1000), 10));
+        let gate = Arc::new(CallGate::new(bucket(1000, 1000), 10, std::time::Duration::from_secs(600)));
         for i in 0..10 {
             gate.admit(&format!("c{i}")).await;
         }
@@ -172,5 +187,17 @@ mod tests {
         gate.release("c3");
         eleventh.await.unwrap();
         assert_eq!(gate.live_calls(), 10);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_whose_release_never_comes_is_reclaimed_after_max_hold() {
+        let gate = Arc::new(CallGate::new(bucket(1000, 1000), 1, std::time::Duration::from_secs(300)));
+        gate.admit("lost").await;
+        let g = gate.clone();
+        let next = tokio::spawn(async move { g.admit("next").await });
+        tokio::time::sleep(std::time::Duration::from_secs(200)).await;
+        assert!(!next.is_finished());
+        tokio::time::sleep(std::time::Duration::from_secs(400)).await;
+        assert!(next.is_finished(), "the lost slot was reclaimed");
     }
 }

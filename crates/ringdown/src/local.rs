@@ -48,9 +48,11 @@ pub fn build(store: SqliteStore, clock: Arc<dyn Clock>, opts: LocalOptions) -> R
             .with_blocked_prefixes(opts.blocked_prefixes),
     );
     let notifier = Arc::new(FileNotifier::new(opts.fallback_file, clock.clone()));
+    let max_hold = std::time::Duration::from_secs(opts.settings.escalation.outcome_timeout_secs + 60);
     let gate = Arc::new(CallGate::new(
         bucket(opts.rate_per_sec, opts.burst),
         opts.settings.max_live_calls,
+        max_hold,
     ));
     let engine = Engine::new(
         store.clone(),
