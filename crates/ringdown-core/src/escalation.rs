@@ -275,6 +275,10 @@ pub struct Incident {
     pub history: Vec<HistoryEntry>,
     /// Optimistic-lock version, owned by the store.
     pub version: u64,
+    /// The process driving this incident (set by the shell; `decide` ignores
+    /// it). Another process takes over only when the owner is overdue.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 /// What happened, as the shell reports it.
@@ -376,6 +380,7 @@ impl Incident {
             calls_placed: 0,
             history: Vec::new(),
             version: 0,
+            owner: None,
         };
         inc.history.push(HistoryEntry {
             at: now,

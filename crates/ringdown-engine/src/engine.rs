@@ -49,8 +49,11 @@ pub struct EngineSettings {
     pub silence_refresh: Duration,
     /// How often the roster is re-read from the store.
     pub roster_refresh: Duration,
-    /// Identifies this process in incident ids and logs.
+    /// Identifies this process in incident ids, logs and incident ownership.
     pub instance: String,
+    /// How long past an incident's due time other replicas wait for its owner
+    /// before taking it over (the owner died or is partitioned away).
+    pub takeover_after: Duration,
 }
 
 impl Default for EngineSettings {
@@ -62,6 +65,7 @@ impl Default for EngineSettings {
             silence_refresh: Duration::from_secs(5),
             roster_refresh: Duration::from_secs(30),
             instance: "local".into(),
+            takeover_after: Duration::from_secs(30),
         }
     }
 }
@@ -221,6 +225,13 @@ impl Engine {
 
     /// Applies `event` to incident `id`: load, decide, persist, then act.
     pub async fn apply(&self, id: &str, event: Event) -> Result<Option<Incident>, EngineError> {
+        self.apply_as(id, event, false).await
+    }
+
+    /// `from_sweep`: the tick comes from scanning the store rather than from
+    /// this process's own timer, so an incident another live replica owns is
+    /// left to it until it is overdue by `takeover_after`.
+    async fn apply_as(&self, id: &str, event: Event, from_sweep: bool) -> Result<Option<Incident>, EngineError> {
         let Some(roster) = self.roster() else {
             warn!(incident = id, "no roster loaded; event deferred");
             return Ok(None);
@@ -237,6 +248,9 @@ impl Engine {
                 return Ok(None);
             }
             let now = self.now();
+            if from_sweep && self.owned_by_live_peer(&current, now) {
+                return Ok(Some(current));
+            }
             let silences = self.silences();
             let ctx = Context {
                 roster: &roster,
@@ -246,6 +260,12 @@ impl Engine {
             let (mut next, effects) = decide(&current, event.clone(), &ctx, now);
             if next == current {
                 return Ok(Some(current));
+            }
+            if next.owner.as_deref() != Some(self.inner.settings.instance.as_str()) {
+                if let Some(prev) = &next.owner {
+                    info!(incident = %id, previous = %prev, "taking over the incident");
+                }
+                next.owner = Some(self.inner.settings.instance.clone());
             }
             let effects = self.pre_effects(effects).await;
             match self.inner.store.save_incident(&next).await {
@@ -296,6 +316,15 @@ impl Engine {
             }
         }
         rest
+    }
+
+    fn owned_by_live_peer(&self, inc: &Incident, now: DateTime<Utc>) -> bool {
+        let me = self.inner.settings.instance.as_str();
+        let takeover = chrono::Duration::from_std(self.inner.settings.takeover_after).unwrap_or_default();
+        match (&inc.owner, inc.next_action_at) {
+            (Some(owner), Some(due)) if owner != me => now < due + takeover,
+            _ => false,
+        }
     }
 
     fn release_finished_call(&self, before: &Incident, after: &Incident) {
@@ -471,7 +500,8 @@ impl Engine {
             .into_iter()
             .filter(|i| !i.phase.is_closed())
             .collect();
-        for inc in &open {
+        let me = self.inner.settings.instance.as_str();
+        for inc in open.iter().filter(|i| i.owner.as_deref().is_none_or(|o| o == me)) {
             if let Some(at) = inc.next_action_at {
                 self.schedule(at, &inc.id);
             }
@@ -512,7 +542,7 @@ impl Engine {
         match self.inner.store.due_incidents(self.now(), 100).await {
             Ok(ids) => {
                 for id in ids {
-                    if let Err(e) = self.apply(&id, Event::Tick).await {
+                    if let Err(e) = self.apply_as(&id, Event::Tick, true).await {
                         error!(incident = %id, error = %e, "tick failed");
                     }
                 }
