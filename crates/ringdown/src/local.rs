@@ -138,6 +138,49 @@ pub async fn apply_roster(store: &dyn Store, file: Option<&std::path::Path>) -> 
     Ok(())
 }
 
+/// The process-wide Prometheus recorder (installed once).
+fn prometheus() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Fails only if a recorder is already installed (tests): keep theirs.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// `/metrics` (Prometheus text format) and `/readyz` (a roster is loaded).
+pub fn ops_router(engine: Engine) -> axum::Router {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let handle = prometheus();
+    axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let h = handle.clone();
+                async move { h.render() }
+            }),
+        )
+        .route(
+            "/readyz",
+            get(move || {
+                let engine = engine.clone();
+                async move {
+                    metrics::gauge!("ringdown_live_calls").set(engine.live_calls() as f64);
+                    if engine.roster().is_some() {
+                        (StatusCode::OK, "ready")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "no roster loaded")
+                    }
+                }
+            }),
+        )
+}
+
 /// Runs the daemon until `shutdown` completes.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
     let store = SqliteStore::open(&cfg.store.sqlite_path)
@@ -182,11 +225,12 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         stop.cancel();
     });
     let ingest: Arc<dyn Ingest> = Arc::new(stack.engine.clone());
-    let router = ringdown_local::router(
+    let router = ringdown_local::router_with(
         ingest,
         ringdown_local::HttpLimits {
             max_body_bytes: cfg.http.max_body_bytes,
         },
+        ops_router(stack.engine.clone()),
     );
     let http_stop = token.clone();
     let http = tokio::spawn(ringdown_local::serve(listener, router, async move {
@@ -477,6 +521,19 @@ policies:
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert!(response.starts_with("HTTP/1.1 202"), "{response}");
+        let get = |path: &'static str| async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            s.write_all(req.as_bytes()).await.unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).await.unwrap();
+            out
+        };
+        let metrics = get("/metrics").await;
+        assert!(metrics.contains("ringdown_alerts_received_total"), "{metrics}");
+        assert!(metrics.contains("ringdown_incidents_opened_total"), "{metrics}");
+        assert!(get("/readyz").await.starts_with("HTTP/1.1 200"));
         let _ = stop_tx.send(());
         daemon.await.unwrap().unwrap();
         let store = SqliteStore::open(&cfg.store.sqlite_path).unwrap();
