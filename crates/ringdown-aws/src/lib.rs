@@ -2,8 +2,15 @@
 //! to [`AwsError`] at its boundary. No business rules live here: every decision
 //! is `ringdown-core`'s, every loop the engine's.
 
+pub mod bootstrap;
+pub mod clients;
+pub mod connect;
+pub mod dynamodb;
 pub mod error;
+pub mod kinesis;
 pub mod lease;
+pub mod sns;
+pub mod sqs;
 
 pub use error::AwsError;
 

@@ -231,7 +231,12 @@ impl Engine {
     /// `from_sweep`: the tick comes from scanning the store rather than from
     /// this process's own timer, so an incident another live replica owns is
     /// left to it until it is overdue by `takeover_after`.
-    async fn apply_as(&self, id: &str, event: Event, from_sweep: bool) -> Result<Option<Incident>, EngineError> {
+    async fn apply_as(
+        &self,
+        id: &str,
+        event: Event,
+        from_sweep: bool,
+    ) -> Result<Option<Incident>, EngineError> {
         let Some(roster) = self.roster() else {
             warn!(incident = id, "no roster loaded; event deferred");
             return Ok(None);
@@ -320,7 +325,8 @@ impl Engine {
 
     fn owned_by_live_peer(&self, inc: &Incident, now: DateTime<Utc>) -> bool {
         let me = self.inner.settings.instance.as_str();
-        let takeover = chrono::Duration::from_std(self.inner.settings.takeover_after).unwrap_or_default();
+        let takeover =
+            chrono::Duration::from_std(self.inner.settings.takeover_after).unwrap_or_default();
         match (&inc.owner, inc.next_action_at) {
             (Some(owner), Some(due)) if owner != me => now < due + takeover,
             _ => false,
@@ -501,7 +507,10 @@ impl Engine {
             .filter(|i| !i.phase.is_closed())
             .collect();
         let me = self.inner.settings.instance.as_str();
-        for inc in open.iter().filter(|i| i.owner.as_deref().is_none_or(|o| o == me)) {
+        for inc in open
+            .iter()
+            .filter(|i| i.owner.as_deref().is_none_or(|o| o == me))
+        {
             if let Some(at) = inc.next_action_at {
                 self.schedule(at, &inc.id);
             }

@@ -118,7 +118,12 @@ impl CallGate {
         self.reclaim_stale();
         let permit = loop {
             // Wake up now and then to reclaim slots whose release never came.
-            match tokio::time::timeout(self.max_hold.max(std::time::Duration::from_secs(1)), self.live.clone().acquire_owned()).await {
+            match tokio::time::timeout(
+                self.max_hold.max(std::time::Duration::from_secs(1)),
+                self.live.clone().acquire_owned(),
+            )
+            .await
+            {
                 Ok(p) => break p.expect("the semaphore is never closed"),
                 Err(_) => self.reclaim_stale(),
             }
@@ -146,7 +151,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn twenty_calls_go_out_at_the_quota_rate_and_never_past_the_cap() {
-        let gate = Arc::new(CallGate::new(bucket(2, 5), 10, std::time::Duration::from_secs(600)));
+        let gate = Arc::new(CallGate::new(
+            bucket(2, 5),
+            10,
+            std::time::Duration::from_secs(600),
+        ));
         let start = tokio::time::Instant::now();
         let mut handles = Vec::new();
         for i in 0..20 {
@@ -175,7 +184,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_eleventh_live_call_waits_for_a_slot() {
-        let gate = Arc::new(CallGate::new(bucket(1000, 1000), 10, std::time::Duration::from_secs(600)));
+        let gate = Arc::new(CallGate::new(
+            bucket(1000, 1000),
+            10,
+            std::time::Duration::from_secs(600),
+        ));
         for i in 0..10 {
             gate.admit(&format!("c{i}")).await;
         }
@@ -191,7 +204,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_slot_whose_release_never_comes_is_reclaimed_after_max_hold() {
-        let gate = Arc::new(CallGate::new(bucket(1000, 1000), 1, std::time::Duration::from_secs(300)));
+        let gate = Arc::new(CallGate::new(
+            bucket(1000, 1000),
+            1,
+            std::time::Duration::from_secs(300),
+        ));
         gate.admit("lost").await;
         let g = gate.clone();
         let next = tokio::spawn(async move { g.admit("next").await });

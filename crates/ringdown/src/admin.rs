@@ -15,12 +15,16 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// The store the configuration points at.
 pub async fn open_store(cfg: &Config) -> Result<Arc<dyn Store>> {
-    Ok(Arc::new(ringdown_local::SqliteStore::open(&cfg.store.sqlite_path)?))
+    Ok(Arc::new(ringdown_local::SqliteStore::open(
+        &cfg.store.sqlite_path,
+    )?))
 }
 
 pub fn roster_apply(file: &Path, config: Option<&Path>) -> Result<ExitCode> {
@@ -45,9 +49,11 @@ pub fn roster_apply(file: &Path, config: Option<&Path>) -> Result<ExitCode> {
 pub fn parse_duration(s: &str) -> Result<chrono::Duration> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num
-        .parse()
-        .map_err(|_| user(format!("duration {s:?}: write a number and a unit, e.g. 30m, 2h, 1d")))?;
+    let n: i64 = num.parse().map_err(|_| {
+        user(format!(
+            "duration {s:?}: write a number and a unit, e.g. 30m, 2h, 1d"
+        ))
+    })?;
     let d = match unit {
         "s" => chrono::Duration::seconds(n),
         "m" => chrono::Duration::minutes(n),
@@ -81,7 +87,9 @@ pub fn silence(config: Option<&Path>, command: SilenceCommand) -> Result<ExitCod
                 let ends: DateTime<Utc> = match (duration, until) {
                     (Some(d), _) => now + parse_duration(&d)?,
                     (None, Some(u)) => crate::commands::parse_at(Some(&u))?,
-                    (None, None) => return Err(user("give --duration (e.g. 2h) or --until (RFC 3339)")),
+                    (None, None) => {
+                        return Err(user("give --duration (e.g. 2h) or --until (RFC 3339)"))
+                    }
                 };
                 let by = by
                     .or_else(|| std::env::var("USER").ok())
@@ -96,7 +104,12 @@ pub fn silence(config: Option<&Path>, command: SilenceCommand) -> Result<ExitCod
                 };
                 s.validate().map_err(user)?;
                 store.put_silence(&s).await?;
-                println!("silence {} until {} ({})", s.id, ends.to_rfc3339(), matcher_text(&s));
+                println!(
+                    "silence {} until {} ({})",
+                    s.id,
+                    ends.to_rfc3339(),
+                    matcher_text(&s)
+                );
             }
             SilenceCommand::List { output } => {
                 let list = store.silences(now).await?;
@@ -107,11 +120,17 @@ pub fn silence(config: Option<&Path>, command: SilenceCommand) -> Result<ExitCod
                             println!("no silences");
                         }
                         for s in &list {
-                            let state = if s.is_active(now.timestamp()) { "active" } else { "pending" };
+                            let state = if s.is_active(now.timestamp()) {
+                                "active"
+                            } else {
+                                "pending"
+                            };
                             println!(
                                 "{}  {state}  until {}  {}  by {}  — {}",
                                 s.id,
-                                DateTime::from_timestamp(s.ends_at, 0).map(|d| d.to_rfc3339()).unwrap_or_default(),
+                                DateTime::from_timestamp(s.ends_at, 0)
+                                    .map(|d| d.to_rfc3339())
+                                    .unwrap_or_default(),
                                 matcher_text(s),
                                 s.created_by,
                                 s.reason
@@ -133,7 +152,11 @@ pub fn silence(config: Option<&Path>, command: SilenceCommand) -> Result<ExitCod
 }
 
 fn matcher_text(s: &Silence) -> String {
-    s.matchers.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", ")
+    s.matchers
+        .iter()
+        .map(|m| m.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Prints the effective configuration. Values whose key suggests a secret are
@@ -156,9 +179,15 @@ fn redact(v: &mut toml::Value, key: &str) {
         toml::Value::Array(a) => a.iter_mut().for_each(|v| redact(v, key)),
         toml::Value::String(s) => {
             let k = key.to_ascii_lowercase();
-            if ["secret", "password", "token", "credential", "access_key"].iter().any(|w| k.contains(w)) {
+            if ["secret", "password", "token", "credential", "access_key"]
+                .iter()
+                .any(|w| k.contains(w))
+            {
                 *s = "<hidden>".into();
-            } else if s.starts_with('+') && s.len() > 8 && s[1..].chars().all(|c| c.is_ascii_digit()) {
+            } else if s.starts_with('+')
+                && s.len() > 8
+                && s[1..].chars().all(|c| c.is_ascii_digit())
+            {
                 *s = mask(s);
             }
         }
@@ -173,7 +202,10 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(parse_duration("2h").unwrap(), chrono::Duration::hours(2));
-        assert_eq!(parse_duration("30m").unwrap(), chrono::Duration::minutes(30));
+        assert_eq!(
+            parse_duration("30m").unwrap(),
+            chrono::Duration::minutes(30)
+        );
         assert!(parse_duration("0h").is_err());
         assert!(parse_duration("2w").is_err());
         assert!(parse_duration("soon").is_err());
@@ -181,9 +213,13 @@ mod tests {
 
     #[test]
     fn secrets_and_numbers_are_hidden() {
-        let mut v: toml::Value = toml::from_str("a = \"+819012345678\"\n[x]\nsecret_key = \"abc\"\n").unwrap();
+        let mut v: toml::Value =
+            toml::from_str("a = \"+819012345678\"\n[x]\nsecret_key = \"abc\"\n").unwrap();
         redact(&mut v, "");
         let s = v.to_string();
-        assert!(s.contains("+81******5678") && s.contains("<hidden>") && !s.contains("abc"), "{s}");
+        assert!(
+            s.contains("+81******5678") && s.contains("<hidden>") && !s.contains("abc"),
+            "{s}"
+        );
     }
 }

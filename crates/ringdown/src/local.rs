@@ -48,7 +48,8 @@ pub fn build(store: SqliteStore, clock: Arc<dyn Clock>, opts: LocalOptions) -> R
             .with_blocked_prefixes(opts.blocked_prefixes),
     );
     let notifier = Arc::new(FileNotifier::new(opts.fallback_file, clock.clone()));
-    let max_hold = std::time::Duration::from_secs(opts.settings.escalation.outcome_timeout_secs + 60);
+    let max_hold =
+        std::time::Duration::from_secs(opts.settings.escalation.outcome_timeout_secs + 60);
     let gate = Arc::new(CallGate::new(
         bucket(opts.rate_per_sec, opts.burst),
         opts.settings.max_live_calls,
@@ -140,7 +141,8 @@ pub async fn apply_roster(store: &dyn Store, file: Option<&std::path::Path>) -> 
 
 /// The process-wide Prometheus recorder (installed once).
 fn prometheus() -> metrics_exporter_prometheus::PrometheusHandle {
-    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> = std::sync::OnceLock::new();
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
     HANDLE
         .get_or_init(|| {
             let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
@@ -523,7 +525,9 @@ policies:
         assert!(response.starts_with("HTTP/1.1 202"), "{response}");
         let get = |path: &'static str| async move {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
             let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
             s.write_all(req.as_bytes()).await.unwrap();
             let mut out = String::new();
@@ -531,8 +535,14 @@ policies:
             out
         };
         let metrics = get("/metrics").await;
-        assert!(metrics.contains("ringdown_alerts_received_total"), "{metrics}");
-        assert!(metrics.contains("ringdown_incidents_opened_total"), "{metrics}");
+        assert!(
+            metrics.contains("ringdown_alerts_received_total"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("ringdown_incidents_opened_total"),
+            "{metrics}"
+        );
         assert!(get("/readyz").await.starts_with("HTTP/1.1 200"));
         let _ = stop_tx.send(());
         daemon.await.unwrap().unwrap();

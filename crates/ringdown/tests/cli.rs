@@ -220,27 +220,64 @@ fn an_sre_applies_a_roster_and_manages_silences_from_the_cli() {
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("admin.sqlite");
     let _ = std::fs::remove_file(&db);
-    let cfg = temp_file("admin.toml", &format!("[store]\nsqlite_path = {:?}\n", db.to_str().unwrap()));
+    let cfg = temp_file(
+        "admin.toml",
+        &format!("[store]\nsqlite_path = {:?}\n", db.to_str().unwrap()),
+    );
     let cfg = cfg.to_str().unwrap();
     let roster = temp_file("apply.yaml", ROSTER);
 
-    let out = ringdown(&["roster", "apply", roster.to_str().unwrap(), "--config", cfg], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = ringdown(
+        &["roster", "apply", roster.to_str().unwrap(), "--config", cfg],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("roster version 1 applied"));
 
     let out = ringdown(
-        &["silence", "add", "--config", cfg, "-m", "systemname=web", "--duration", "2h", "--reason", "deploy", "--by", "sre"],
+        &[
+            "silence",
+            "add",
+            "--config",
+            cfg,
+            "-m",
+            "systemname=web",
+            "--duration",
+            "2h",
+            "--reason",
+            "deploy",
+            "--by",
+            "sre",
+        ],
         None,
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let id = String::from_utf8_lossy(&out.stdout).split_whitespace().nth(1).unwrap().to_string();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
 
-    let out = ringdown(&["silence", "list", "--config", cfg, "--output", "json"], None);
+    let out = ringdown(
+        &["silence", "list", "--config", cfg, "--output", "json"],
+        None,
+    );
     let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["id"], id.as_str());
     assert_eq!(list[0]["created_by"], "cli:sre");
-    assert_eq!(list[0]["ends_at"].as_i64().unwrap() - list[0]["starts_at"].as_i64().unwrap(), 7200);
+    assert_eq!(
+        list[0]["ends_at"].as_i64().unwrap() - list[0]["starts_at"].as_i64().unwrap(),
+        7200
+    );
 
     let out = ringdown(&["silence", "expire", &id, "--config", cfg], None);
     assert!(out.status.success());
@@ -248,7 +285,21 @@ fn an_sre_applies_a_roster_and_manages_silences_from_the_cli() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("no silences"));
 
     // Mistakes are exit 2 with the reason.
-    let out = ringdown(&["silence", "add", "--config", cfg, "-m", "systemname", "--duration", "2h", "--reason", "x"], None);
+    let out = ringdown(
+        &[
+            "silence",
+            "add",
+            "--config",
+            cfg,
+            "-m",
+            "systemname",
+            "--duration",
+            "2h",
+            "--reason",
+            "x",
+        ],
+        None,
+    );
     assert_eq!(out.status.code(), Some(2));
     let out = ringdown(&["silence", "expire", "nope", "--config", cfg], None);
     assert_eq!(out.status.code(), Some(2));
@@ -257,11 +308,17 @@ fn an_sre_applies_a_roster_and_manages_silences_from_the_cli() {
 #[test]
 fn config_check_prints_the_effective_configuration_and_refuses_unknown_fields() {
     let cfg = temp_file("check.toml", "[http]\nlisten = \"127.0.0.1:9999\"\n");
-    let out = ringdown(&["config", "check", "--config", cfg.to_str().unwrap()], None);
+    let out = ringdown(
+        &["config", "check", "--config", cfg.to_str().unwrap()],
+        None,
+    );
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("127.0.0.1:9999"));
     let bad = temp_file("bad.toml", "[http]\nlisten_on = \"x\"\n");
-    let out = ringdown(&["config", "check", "--config", bad.to_str().unwrap()], None);
+    let out = ringdown(
+        &["config", "check", "--config", bad.to_str().unwrap()],
+        None,
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("listen_on"));
 }

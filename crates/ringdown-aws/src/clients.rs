@@ -1,0 +1,137 @@
+//! AWS settings as the operator writes them, and the one place an
+//! [`SdkConfig`] is built from them.
+//!
+//! Credentials always come from the default chain (environment, profile,
+//! ECS task role, IMDS): ringdown never reads keys from its own config file,
+//! so they cannot leak through it.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::sqs::SqsSettings;
+
+/// Everything ringdown needs to know about its AWS resources.
+///
+/// Every field may be omitted; names left unset fall back to the ones
+/// [`crate::bootstrap::ResourceNames::from_prefix`] derives from
+/// `table_prefix`, so a deployment made by `ringdown aws bootstrap` (or the
+/// infrastructure templates, which use the same names) needs no more than
+/// the region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsSettings {
+    /// AWS region, e.g. `ap-northeast-1`. Unset: the default chain decides
+    /// (`AWS_REGION`, then the profile).
+    pub region: Option<String>,
+    /// Send every service's requests here instead of AWS (emulators such as
+    /// moto). `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>` in the
+    /// environment are honoured as well; this setting wins over them.
+    pub endpoint_url: Option<String>,
+    /// Prefix of every DynamoDB table (and of every derived resource name):
+    /// `ringdown-` gives `ringdown-incidents`, `ringdown-silences`, ….
+    pub table_prefix: String,
+    /// URL of the SQS queue monitoring systems post alerts to.
+    pub queue_url: Option<String>,
+    /// URL of the dead-letter queue for messages that can never be parsed.
+    /// Unset: unparseable messages stay on the queue until its own redrive
+    /// policy moves them (and are logged on every receive).
+    pub dlq_url: Option<String>,
+    /// ARN of the SNS topic incidents go to when phoning people failed
+    /// (fallback channel: SMS, e-mail, chat subscriptions).
+    pub topic_arn: Option<String>,
+    /// Kinesis stream Amazon Connect writes contact records (CTRs) to.
+    pub stream_name: Option<String>,
+    /// Amazon Connect instance id (the UUID, not the alias).
+    pub connect_instance_id: Option<String>,
+    /// Contact flow id per call language.
+    pub connect_flow_ids: ConnectFlowIds,
+    /// Caller id for outbound calls: a number claimed by the Connect
+    /// instance, E.164 (`+81…`).
+    pub source_phone_number: Option<String>,
+    /// How the alert queue is drained.
+    pub sqs: SqsSettings,
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        AwsSettings {
+            region: None,
+            endpoint_url: None,
+            table_prefix: "ringdown-".into(),
+            queue_url: None,
+            dlq_url: None,
+            topic_arn: None,
+            stream_name: None,
+            connect_instance_id: None,
+            connect_flow_ids: ConnectFlowIds::default(),
+            source_phone_number: None,
+            sqs: SqsSettings::default(),
+        }
+    }
+}
+
+/// Contact flow ids, by the language the flow speaks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectFlowIds {
+    /// Flow for Japanese calls (`contact-flows/ringdown-ja-JP.json`).
+    #[serde(rename = "ja-JP")]
+    pub ja_jp: Option<String>,
+    /// Flow for English calls (`contact-flows/ringdown-en-US.json`).
+    #[serde(rename = "en-US")]
+    pub en_us: Option<String>,
+}
+
+/// Loads the shared SDK configuration: the default credential and region
+/// chains, overridden by `settings.region` and `settings.endpoint_url`.
+pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(region) = settings.region.as_deref().filter(|r| !r.is_empty()) {
+        loader = loader.region(Region::new(region.to_string()));
+    }
+    if let Some(url) = settings.endpoint_url.as_deref().filter(|u| !u.is_empty()) {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}
+
+/// An [`SdkConfig`] for emulators on loopback (moto): region `us-east-1`,
+/// static `test`/`test` credentials (moto only needs requests to be signed,
+/// and picks the service from the signature's scope), every service at
+/// `endpoint`. Never reads the environment, so a developer's real AWS
+/// profile cannot leak into a test.
+pub fn test_sdk_config(endpoint: &str) -> SdkConfig {
+    use aws_sdk_sqs::config::{Credentials, SharedCredentialsProvider};
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "test", "test", None, None, "static",
+        )))
+        .build()
+}
+
+/// Counts one AWS request. "AWS requests per alert" is a first-class figure
+/// (it is also the bill), so every adapter counts what it sends.
+pub(crate) fn count_request(service: &'static str, op: &'static str) {
+    metrics::counter!("ringdown_aws_requests_total", "service" => service, "op" => op).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_defaults_and_names() {
+        let s: AwsSettings = serde_json::from_str(
+            r#"{"region":"ap-northeast-1","connect_flow_ids":{"ja-JP":"f-ja"},"sqs":{"pollers":4}}"#,
+        )
+        .unwrap();
+        assert_eq!(s.table_prefix, "ringdown-");
+        assert_eq!(s.connect_flow_ids.ja_jp.as_deref(), Some("f-ja"));
+        assert_eq!(s.sqs.pollers, 4);
+        assert_eq!(s.sqs.wait_time_secs, 20);
+        assert!(serde_json::from_str::<AwsSettings>(r#"{"regoin":"x"}"#).is_err());
+    }
+}
