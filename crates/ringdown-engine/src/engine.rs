@@ -417,7 +417,17 @@ impl Engine {
             }
         }
         info!(incident = %req.incident_id, call = %req.call_id, person = %req.person, phone = %mask(&req.phone), "placing call");
-        let event = match inner.dialer.place(&req).await {
+        // The dialer runs in its own task so that a panic inside an SDK (a
+        // malformed endpoint setting, say) becomes a failed call that the core
+        // escalates past, not a silently lost one.
+        let placed = {
+            let dialer = inner.dialer.clone();
+            let req = req.clone();
+            tokio::spawn(async move { dialer.place(&req).await })
+                .await
+                .unwrap_or_else(|e| Err(DialError::Unavailable(format!("the dialer failed unexpectedly: {e}"))))
+        };
+        let event = match placed {
             Ok(contact_id) => {
                 metrics::counter!("ringdown_calls_placed_total").increment(1);
                 let row = ContactRow {

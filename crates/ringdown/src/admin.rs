@@ -22,9 +22,28 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// The store the configuration points at.
 pub async fn open_store(cfg: &Config) -> Result<Arc<dyn Store>> {
-    Ok(Arc::new(ringdown_local::SqliteStore::open(
-        &cfg.store.sqlite_path,
-    )?))
+    match &cfg.aws {
+        Some(aws) => {
+            let sdk = ringdown_aws::clients::sdk_config(aws).await;
+            Ok(Arc::new(ringdown_aws::dynamodb::DynamoStore::from_conf(&sdk, &aws.table_prefix)))
+        }
+        None => Ok(Arc::new(ringdown_local::SqliteStore::open(&cfg.store.sqlite_path)?)),
+    }
+}
+
+/// `ringdown aws bootstrap`: creates every AWS resource ringdown uses (queues,
+/// topics, tables, stream) on the configured endpoint, idempotently, and prints
+/// what exists.
+pub fn aws_bootstrap(config: Option<&Path>) -> Result<ExitCode> {
+    let cfg = Config::load(config)?;
+    let aws = cfg.aws.clone().unwrap_or_default();
+    runtime()?.block_on(async {
+        let sdk = ringdown_aws::clients::sdk_config(&aws).await;
+        let names = ringdown_aws::bootstrap::ResourceNames::from_prefix(&aws.table_prefix);
+        let report = ringdown_aws::bootstrap::bootstrap(&sdk, &names).await?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 pub fn roster_apply(file: &Path, config: Option<&Path>) -> Result<ExitCode> {

@@ -47,6 +47,11 @@ pub enum Command {
         #[command(subcommand)]
         command: SilenceCommand,
     },
+    /// AWS resources.
+    Aws {
+        #[command(subcommand)]
+        command: AwsCommand,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -120,6 +125,18 @@ pub enum SilenceCommand {
     },
     /// End a silence now.
     Expire { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AwsCommand {
+    /// Create the queues, dead-letter queue, SNS topics (the alert topic
+    /// subscribed to the queue), tables and contact-record stream on the
+    /// configured endpoint (AWS, or an emulator via AWS_ENDPOINT_URL). Safe to
+    /// run again.
+    Bootstrap {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,6 +1,6 @@
 //! Subcommands that read files and print: parse, validate, oncall.
 
-use crate::cli::{AlertsCommand, Cli, Command, ConfigCommand, Output, RosterCommand};
+use crate::cli::{AlertsCommand, AwsCommand, Cli, Command, ConfigCommand, Output, RosterCommand};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use ringdown_core::roster::Roster;
@@ -41,6 +41,9 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Config {
             command: ConfigCommand::Check { config },
         } => crate::admin::config_check(config.as_deref()),
+        Command::Aws {
+            command: AwsCommand::Bootstrap { config },
+        } => crate::admin::aws_bootstrap(config.as_deref()),
         Command::Oncall {
             roster,
             at,

@@ -18,6 +18,14 @@ pub struct Config {
     pub escalation: EscalationConfig,
     pub fallback: FallbackConfig,
     pub log: LogConfig,
+    /// This process's name in incident ownership, leases and logs. Default:
+    /// `local` on the embedded default; host name and process id on AWS.
+    pub instance_name: Option<String>,
+    /// AWS resources. When this section is present, `ringdown run` uses SQS,
+    /// DynamoDB, Amazon Connect and Kinesis instead of the embedded default.
+    pub aws: Option<ringdown_aws::clients::AwsSettings>,
+    /// Amazon Connect call and contact-record tuning (AWS mode).
+    pub connect: ConnectConfig,
 }
 
 impl Default for Config {
@@ -31,6 +39,9 @@ impl Default for Config {
             escalation: EscalationConfig::default(),
             fallback: FallbackConfig::default(),
             log: LogConfig::default(),
+            instance_name: None,
+            aws: None,
+            connect: ConnectConfig::default(),
         }
     }
 }
@@ -75,7 +86,9 @@ pub struct DialerConfig {
     /// Sustained Amazon Connect API requests per second for this process
     /// (the account quota is 2/s per region unless raised).
     pub rate_per_sec: u32,
-    /// Requests allowed at once above the sustained rate (quota: 5).
+    /// Requests allowed at once. Connect's quota is a burst of 5; ringdown
+    /// keeps one token of headroom so network jitter between our bucket and
+    /// Connect's never turns into a TooManyRequests.
     pub burst: u32,
     /// Calls alive at once (Connect's concurrent-calls quota: 10 per instance).
     pub max_live_calls: usize,
@@ -85,8 +98,37 @@ impl Default for DialerConfig {
     fn default() -> Self {
         DialerConfig {
             rate_per_sec: 2,
-            burst: 5,
+            burst: 4,
             max_live_calls: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectConfig {
+    /// How long the phone rings before Connect gives up (15–60).
+    pub ring_timeout_secs: u32,
+    /// Retries of a throttled or failing StartOutboundVoiceContact, each
+    /// waiting for a token of the shared bucket.
+    pub max_retries: u32,
+    /// Ask Connect (GetContactAttributes/DescribeContact) about a call whose
+    /// contact record has not arrived this long after it was placed.
+    pub ctr_fallback_after_secs: u64,
+    /// Pause between Kinesis GetRecords rounds.
+    pub ctr_poll_interval_ms: u64,
+    /// A shard lease not renewed for this long is taken over by a replica.
+    pub lease_ttl_secs: u64,
+}
+
+impl Default for ConnectConfig {
+    fn default() -> Self {
+        ConnectConfig {
+            ring_timeout_secs: 60,
+            max_retries: 5,
+            ctr_fallback_after_secs: 180,
+            ctr_poll_interval_ms: 1000,
+            lease_ttl_secs: 30,
         }
     }
 }
@@ -227,6 +269,21 @@ impl Config {
             self.dialer.rate_per_sec = v
                 .parse()
                 .map_err(|_| bad("RINGDOWN_DIALER_RATE_PER_SEC", &v))?;
+        }
+        if let Some(v) = get("RINGDOWN_INSTANCE_NAME") {
+            self.instance_name = Some(v);
+        }
+        if let Some(v) = get("RINGDOWN_AWS_REGION") {
+            self.aws.get_or_insert_with(Default::default).region = Some(v);
+        }
+        if let Some(v) = get("RINGDOWN_AWS_TABLE_PREFIX") {
+            self.aws.get_or_insert_with(Default::default).table_prefix = v;
+        }
+        if let Some(v) = get("RINGDOWN_AWS_QUEUE_URL") {
+            self.aws.get_or_insert_with(Default::default).queue_url = Some(v);
+        }
+        if let Some(v) = get("RINGDOWN_AWS_CONNECT_INSTANCE_ID") {
+            self.aws.get_or_insert_with(Default::default).connect_instance_id = Some(v);
         }
         if let Some(v) = get("RINGDOWN_LOG_FORMAT") {
             self.log.format = v;

@@ -92,7 +92,12 @@ pub fn main(config: Option<&std::path::Path>) -> Result<ExitCode> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    rt.block_on(run(cfg, shutdown_signal()))?;
+    rt.block_on(async move {
+        match cfg.aws.clone() {
+            Some(aws) => crate::aws::run(cfg, aws, shutdown_signal()).await,
+            None => run(cfg, shutdown_signal()).await,
+        }
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -2,6 +2,7 @@
 //! `run(..)` that tests call directly.
 
 mod admin;
+mod aws;
 mod cli;
 mod commands;
 mod config;

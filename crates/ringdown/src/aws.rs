@@ -1,0 +1,193 @@
+//! `ringdown run` on AWS: SQS in, DynamoDB state, Amazon Connect calls,
+//! Kinesis contact records, SNS fallback. Same engine as the embedded default.
+
+use crate::commands::user;
+use crate::config::Config;
+use crate::local::{apply_roster, ops_router};
+use anyhow::{Context, Result};
+use ringdown_aws::bootstrap::ResourceNames;
+use ringdown_aws::clients::{sdk_config, AwsSettings};
+use ringdown_aws::connect::{run_fallback, ConnectDialer, ConnectSettings, FallbackSettings, PendingCalls};
+use ringdown_aws::dynamodb::DynamoStore;
+use ringdown_aws::kinesis::{CtrReader, CtrReaderSettings};
+use ringdown_aws::lease::LeaseStore;
+use ringdown_aws::sns::SnsNotifier;
+use ringdown_aws::sqs::SqsSource;
+use ringdown_engine::gate::{bucket, CallGate};
+use ringdown_engine::{Engine, EngineSettings, Ingest, Notifier, SystemClock};
+use ringdown_local::FileNotifier;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
+
+/// A name unique to this process: host name and process id.
+pub fn default_instance_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "ringdown".into());
+    format!("{host}-{}", std::process::id())
+}
+
+async fn queue_url(sdk: &ringdown_aws::aws_config::SdkConfig, given: &Option<String>, name: &str) -> Result<String> {
+    if let Some(u) = given {
+        return Ok(u.clone());
+    }
+    let client = ringdown_aws::aws_sdk_sqs::Client::new(sdk);
+    let out = client
+        .get_queue_url()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(|e| ringdown_aws::AwsError::from_sdk("sqs", "GetQueueUrl", e))
+        .with_context(|| format!("finding queue {name} (set aws.queue_url, or run `ringdown aws bootstrap`)"))?;
+    out.queue_url().map(str::to_string).context("GetQueueUrl returned no URL")
+}
+
+/// Runs the AWS daemon until `shutdown` completes: stops receiving, finishes
+/// in-flight work, releases shard leases.
+pub async fn run(cfg: Config, aws: AwsSettings, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+    let sdk = sdk_config(&aws).await;
+    let names = ResourceNames::from_prefix(&aws.table_prefix);
+    let instance = cfg.instance_name.clone().unwrap_or_else(default_instance_name);
+    let store = Arc::new(DynamoStore::from_conf(&sdk, &aws.table_prefix));
+    apply_roster(store.as_ref(), cfg.roster_file.as_deref()).await?;
+
+    let settings = EngineSettings {
+        escalation: cfg.escalation.settings(),
+        max_live_calls: cfg.dialer.max_live_calls,
+        instance: instance.clone(),
+        ..EngineSettings::default()
+    };
+    let max_hold = Duration::from_secs(cfg.escalation.outcome_timeout_secs + 60);
+    let gate = Arc::new(CallGate::new(
+        bucket(cfg.dialer.rate_per_sec, cfg.dialer.burst),
+        cfg.dialer.max_live_calls,
+        max_hold,
+    ));
+    let pending = Arc::new(PendingCalls::new());
+    let connect_settings = ConnectSettings {
+        instance_id: aws.connect_instance_id.clone().unwrap_or_default(),
+        flow_id_ja: aws.connect_flow_ids.ja_jp.clone().unwrap_or_default(),
+        flow_id_en: aws.connect_flow_ids.en_us.clone().unwrap_or_default(),
+        source_phone_number: aws.source_phone_number.clone(),
+        ring_timeout_secs: cfg.connect.ring_timeout_secs,
+        max_retries: cfg.connect.max_retries,
+        ..ConnectSettings::default()
+    };
+    let dialer = Arc::new(
+        ConnectDialer::new(
+            ringdown_aws::aws_sdk_connect::Client::new(&sdk),
+            connect_settings,
+            gate.bucket(),
+            pending.clone(),
+        )
+        .map_err(|e| user(e.to_string()))?,
+    );
+    let notifier: Arc<dyn Notifier> = match &aws.topic_arn {
+        Some(arn) => Arc::new(SnsNotifier::new(ringdown_aws::aws_sdk_sns::Client::new(&sdk), arn.clone())),
+        None => {
+            info!("aws.topic_arn is not set: the fallback channel is the log and {:?}", cfg.fallback.file);
+            Arc::new(FileNotifier::new(cfg.fallback.file.clone(), Arc::new(SystemClock)))
+        }
+    };
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let engine = Engine::new(
+        store.clone(),
+        dialer.clone(),
+        notifier,
+        Arc::new(SystemClock),
+        gate,
+        rx,
+        settings,
+    );
+    let queue = queue_url(&sdk, &aws.queue_url, &names.alert_queue).await?;
+    let dlq = match &aws.dlq_url {
+        Some(u) => Some(u.clone()),
+        None => queue_url(&sdk, &None, &names.alert_dlq).await.ok(),
+    };
+    let source = SqsSource::new(
+        ringdown_aws::aws_sdk_sqs::Client::new(&sdk),
+        queue.clone(),
+        dlq,
+        aws.sqs.clone(),
+    );
+    let ctr = CtrReader::new(
+        ringdown_aws::aws_sdk_kinesis::Client::new(&sdk),
+        store.clone() as Arc<dyn LeaseStore>,
+        CtrReaderSettings {
+            stream_name: aws.stream_name.clone().unwrap_or_else(|| names.ctr_stream.clone()),
+            lease_ttl_secs: cfg.connect.lease_ttl_secs,
+            poll_interval_ms: cfg.connect.ctr_poll_interval_ms,
+            owner: instance.clone(),
+            ..CtrReaderSettings::default()
+        },
+        tx.clone(),
+        pending.clone(),
+    );
+
+    let token = CancellationToken::new();
+    {
+        let stop = token.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            stop.cancel();
+        });
+    }
+    info!(instance = %instance, queue = %queue, "ringdown is running on AWS");
+    let ingest: Arc<dyn Ingest> = Arc::new(engine.clone());
+    let sqs_task = {
+        let t = token.clone();
+        tokio::spawn(async move { source.run(ingest, t).await })
+    };
+    let ctr_task = {
+        let t = token.clone();
+        tokio::spawn(async move {
+            if let Err(e) = ctr.run(t.cancelled()).await {
+                error!(error = %e, "contact-record reader stopped");
+            }
+        })
+    };
+    let fallback_task = {
+        let t = token.clone();
+        let fallback = FallbackSettings {
+            after: Duration::from_secs(cfg.connect.ctr_fallback_after_secs),
+            ..FallbackSettings::default()
+        };
+        tokio::spawn(run_fallback(dialer, pending, tx, fallback, async move { t.cancelled().await }))
+    };
+    let http_task = {
+        let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
+            .await
+            .map_err(|e| user(format!("cannot listen on {}: {e}", cfg.http.listen)))?;
+        info!("health and metrics on http://{}/healthz, /readyz, /metrics", listener.local_addr()?);
+        let router = ringdown_local::router_with(
+            Arc::new(engine.clone()),
+            ringdown_local::HttpLimits {
+                max_body_bytes: cfg.http.max_body_bytes,
+            },
+            ops_router(engine.clone()),
+        );
+        let t = token.clone();
+        tokio::spawn(ringdown_local::serve(listener, router, async move { t.cancelled().await }))
+    };
+    let engine_task = {
+        let e = engine.clone();
+        let t = token.clone();
+        tokio::spawn(async move { e.run(t.cancelled()).await })
+    };
+    // On shutdown every loop stops taking new work at once; each then
+    // finishes what it holds: the SQS batch in flight is ingested and
+    // deleted, calls being placed complete, the reader releases its leases.
+    sqs_task.await?;
+    engine_task.await??;
+    ctr_task.await?;
+    fallback_task.await?;
+    http_task.await??;
+    info!("ringdown stopped");
+    Ok(())
+}
