@@ -237,6 +237,9 @@ struct Shared {
     sink: CtrSink,
     ended_tx: broadcast::Sender<CallView>,
     changed: Notify,
+    /// Error responses sent, by `x-amzn-ErrorType` (throttles included), so
+    /// a test can assert "zero TooManyRequests" from the service's side.
+    errors: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Shared {
@@ -469,6 +472,7 @@ impl SimServer {
             sink,
             ended_tx,
             changed: Notify::new(),
+            errors: Mutex::new(BTreeMap::new()),
         });
         let app = router(shared.clone());
         let listener = tokio::net::TcpListener::bind(listen).await?;
@@ -500,6 +504,11 @@ impl SimServer {
 
     pub fn instance_id(&self) -> &str {
         &self.shared.cfg.instance_id
+    }
+
+    /// Error responses sent so far, by error type (e.g. `TooManyRequestsException`).
+    pub fn errors(&self) -> BTreeMap<String, u64> {
+        self.shared.errors.lock().unwrap().clone()
     }
 
     /// Every call so far, in the order placed.
@@ -594,8 +603,37 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/contact/stop", post(stop_contact))
         .route("/_sim/calls", get(list_calls))
         .route("/_sim/ctrs", get(list_ctrs))
+        .route("/_sim/errors", get(list_errors))
         .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            count_errors,
+        ))
         .with_state(shared)
+}
+
+async fn count_errors(
+    State(s): State<Arc<Shared>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let resp = next.run(req).await;
+    if let Some(code) = resp
+        .headers()
+        .get("x-amzn-ErrorType")
+        .and_then(|v| v.to_str().ok())
+    {
+        *s.errors
+            .lock()
+            .unwrap()
+            .entry(code.to_string())
+            .or_default() += 1;
+    }
+    resp
+}
+
+async fn list_errors(State(s): State<Arc<Shared>>) -> Json<BTreeMap<String, u64>> {
+    Json(s.errors.lock().unwrap().clone())
 }
 
 // ---------------------------------------------------------------- handlers

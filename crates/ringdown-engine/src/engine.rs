@@ -425,7 +425,11 @@ impl Engine {
             let req = req.clone();
             tokio::spawn(async move { dialer.place(&req).await })
                 .await
-                .unwrap_or_else(|e| Err(DialError::Unavailable(format!("the dialer failed unexpectedly: {e}"))))
+                .unwrap_or_else(|e| {
+                    Err(DialError::Unavailable(format!(
+                        "the dialer failed unexpectedly: {e}"
+                    )))
+                })
         };
         let event = match placed {
             Ok(contact_id) => {

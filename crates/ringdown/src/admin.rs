@@ -25,9 +25,14 @@ pub async fn open_store(cfg: &Config) -> Result<Arc<dyn Store>> {
     match &cfg.aws {
         Some(aws) => {
             let sdk = ringdown_aws::clients::sdk_config(aws).await;
-            Ok(Arc::new(ringdown_aws::dynamodb::DynamoStore::from_conf(&sdk, &aws.table_prefix)))
+            Ok(Arc::new(ringdown_aws::dynamodb::DynamoStore::from_conf(
+                &sdk,
+                &aws.table_prefix,
+            )))
         }
-        None => Ok(Arc::new(ringdown_local::SqliteStore::open(&cfg.store.sqlite_path)?)),
+        None => Ok(Arc::new(ringdown_local::SqliteStore::open(
+            &cfg.store.sqlite_path,
+        )?)),
     }
 }
 

@@ -7,7 +7,9 @@ use crate::local::{apply_roster, ops_router};
 use anyhow::{Context, Result};
 use ringdown_aws::bootstrap::ResourceNames;
 use ringdown_aws::clients::{sdk_config, AwsSettings};
-use ringdown_aws::connect::{run_fallback, ConnectDialer, ConnectSettings, FallbackSettings, PendingCalls};
+use ringdown_aws::connect::{
+    run_fallback, ConnectDialer, ConnectSettings, FallbackSettings, PendingCalls,
+};
 use ringdown_aws::dynamodb::DynamoStore;
 use ringdown_aws::kinesis::{CtrReader, CtrReaderSettings};
 use ringdown_aws::lease::LeaseStore;
@@ -33,7 +35,11 @@ pub fn default_instance_name() -> String {
     format!("{host}-{}", std::process::id())
 }
 
-async fn queue_url(sdk: &ringdown_aws::aws_config::SdkConfig, given: &Option<String>, name: &str) -> Result<String> {
+async fn queue_url(
+    sdk: &ringdown_aws::aws_config::SdkConfig,
+    given: &Option<String>,
+    name: &str,
+) -> Result<String> {
     if let Some(u) = given {
         return Ok(u.clone());
     }
@@ -44,16 +50,27 @@ async fn queue_url(sdk: &ringdown_aws::aws_config::SdkConfig, given: &Option<Str
         .send()
         .await
         .map_err(|e| ringdown_aws::AwsError::from_sdk("sqs", "GetQueueUrl", e))
-        .with_context(|| format!("finding queue {name} (set aws.queue_url, or run `ringdown aws bootstrap`)"))?;
-    out.queue_url().map(str::to_string).context("GetQueueUrl returned no URL")
+        .with_context(|| {
+            format!("finding queue {name} (set aws.queue_url, or run `ringdown aws bootstrap`)")
+        })?;
+    out.queue_url()
+        .map(str::to_string)
+        .context("GetQueueUrl returned no URL")
 }
 
 /// Runs the AWS daemon until `shutdown` completes: stops receiving, finishes
 /// in-flight work, releases shard leases.
-pub async fn run(cfg: Config, aws: AwsSettings, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+pub async fn run(
+    cfg: Config,
+    aws: AwsSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let sdk = sdk_config(&aws).await;
     let names = ResourceNames::from_prefix(&aws.table_prefix);
-    let instance = cfg.instance_name.clone().unwrap_or_else(default_instance_name);
+    let instance = cfg
+        .instance_name
+        .clone()
+        .unwrap_or_else(default_instance_name);
     let store = Arc::new(DynamoStore::from_conf(&sdk, &aws.table_prefix));
     apply_roster(store.as_ref(), cfg.roster_file.as_deref()).await?;
 
@@ -89,10 +106,19 @@ pub async fn run(cfg: Config, aws: AwsSettings, shutdown: impl Future<Output = (
         .map_err(|e| user(e.to_string()))?,
     );
     let notifier: Arc<dyn Notifier> = match &aws.topic_arn {
-        Some(arn) => Arc::new(SnsNotifier::new(ringdown_aws::aws_sdk_sns::Client::new(&sdk), arn.clone())),
+        Some(arn) => Arc::new(SnsNotifier::new(
+            ringdown_aws::aws_sdk_sns::Client::new(&sdk),
+            arn.clone(),
+        )),
         None => {
-            info!("aws.topic_arn is not set: the fallback channel is the log and {:?}", cfg.fallback.file);
-            Arc::new(FileNotifier::new(cfg.fallback.file.clone(), Arc::new(SystemClock)))
+            info!(
+                "aws.topic_arn is not set: the fallback channel is the log and {:?}",
+                cfg.fallback.file
+            );
+            Arc::new(FileNotifier::new(
+                cfg.fallback.file.clone(),
+                Arc::new(SystemClock),
+            ))
         }
     };
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -120,7 +146,10 @@ pub async fn run(cfg: Config, aws: AwsSettings, shutdown: impl Future<Output = (
         ringdown_aws::aws_sdk_kinesis::Client::new(&sdk),
         store.clone() as Arc<dyn LeaseStore>,
         CtrReaderSettings {
-            stream_name: aws.stream_name.clone().unwrap_or_else(|| names.ctr_stream.clone()),
+            stream_name: aws
+                .stream_name
+                .clone()
+                .unwrap_or_else(|| names.ctr_stream.clone()),
             lease_ttl_secs: cfg.connect.lease_ttl_secs,
             poll_interval_ms: cfg.connect.ctr_poll_interval_ms,
             owner: instance.clone(),
@@ -158,13 +187,18 @@ pub async fn run(cfg: Config, aws: AwsSettings, shutdown: impl Future<Output = (
             after: Duration::from_secs(cfg.connect.ctr_fallback_after_secs),
             ..FallbackSettings::default()
         };
-        tokio::spawn(run_fallback(dialer, pending, tx, fallback, async move { t.cancelled().await }))
+        tokio::spawn(run_fallback(dialer, pending, tx, fallback, async move {
+            t.cancelled().await
+        }))
     };
     let http_task = {
         let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
             .await
             .map_err(|e| user(format!("cannot listen on {}: {e}", cfg.http.listen)))?;
-        info!("health and metrics on http://{}/healthz, /readyz, /metrics", listener.local_addr()?);
+        info!(
+            "health and metrics on http://{}/healthz, /readyz, /metrics",
+            listener.local_addr()?
+        );
         let router = ringdown_local::router_with(
             Arc::new(engine.clone()),
             ringdown_local::HttpLimits {
@@ -173,7 +207,9 @@ pub async fn run(cfg: Config, aws: AwsSettings, shutdown: impl Future<Output = (
             ops_router(engine.clone()),
         );
         let t = token.clone();
-        tokio::spawn(ringdown_local::serve(listener, router, async move { t.cancelled().await }))
+        tokio::spawn(ringdown_local::serve(listener, router, async move {
+            t.cancelled().await
+        }))
     };
     let engine_task = {
         let e = engine.clone();

@@ -283,7 +283,9 @@ impl Config {
             self.aws.get_or_insert_with(Default::default).queue_url = Some(v);
         }
         if let Some(v) = get("RINGDOWN_AWS_CONNECT_INSTANCE_ID") {
-            self.aws.get_or_insert_with(Default::default).connect_instance_id = Some(v);
+            self.aws
+                .get_or_insert_with(Default::default)
+                .connect_instance_id = Some(v);
         }
         if let Some(v) = get("RINGDOWN_LOG_FORMAT") {
             self.log.format = v;

@@ -1,0 +1,892 @@
+//! ringdown on AWS, end to end on real wire protocols: alerts into SQS (moto),
+//! `ringdown run` as a real process, calls placed in connect-sim, contact
+//! records through Kinesis (moto), decisions in DynamoDB (moto).
+//!
+//! Needs `RINGDOWN_TEST_MOTO_URL` (`eval "$(tests/emulators.sh start)"`);
+//! without it each test says SKIPPED loudly, unless
+//! `RINGDOWN_REQUIRE_EMULATORS=1`, when it fails.
+
+use connect_sim::{
+    load_flow, CtrFaults, KinesisConfig, NumberFaults, PersonaBook, SimConfig, SimServer,
+};
+use ringdown_aws::aws_config::SdkConfig;
+use ringdown_aws::bootstrap::{bootstrap, BootstrapReport, ResourceNames};
+use ringdown_aws::clients::test_sdk_config;
+use ringdown_aws::dynamodb::DynamoStore;
+use ringdown_core::escalation::{HistoryKind, Incident, Phase};
+use ringdown_engine::{IncidentFilter, Store};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn moto(test: &str) -> Option<String> {
+    match std::env::var("RINGDOWN_TEST_MOTO_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            if std::env::var("RINGDOWN_REQUIRE_EMULATORS").as_deref() == Ok("1") {
+                panic!(
+                    "{test}: RINGDOWN_REQUIRE_EMULATORS=1 but RINGDOWN_TEST_MOTO_URL is not set"
+                );
+            }
+            eprintln!("\n!!!!!!!! {test}: SKIPPED: needs moto (eval \"$(tests/emulators.sh start)\") !!!!!!!!\n");
+            None
+        }
+    }
+}
+
+const FIRST: &str = "+14155550001";
+const SECOND: &str = "+14155550002";
+const THIRD: &str = "+14155550003";
+
+const PRESS_1: &str =
+    r#"{ answer_after_secs: 2, keys: [{key: "5", delay_secs: 1}, {key: "1", delay_secs: 1}] }"#;
+const VOICEMAIL: &str = r#"{ voicemail: { answer_after_secs: 3 } }"#;
+const HANG_UP: &str =
+    r#"{ answer_after_secs: 2, keys: [{key: "5", delay_secs: 1}], hang_up_after_prompt: 2 }"#;
+const SILENCE_2H: &str = r#"{ answer_after_secs: 2, keys: [{key: "5", delay_secs: 1}, {key: "9", delay_secs: 1}, {key: "2#", delay_secs: 1}] }"#;
+
+fn roster(extra_policies: &str) -> String {
+    format!(
+        r#"
+timezone: UTC
+people:
+  first:  {{ language: en-US, phones: [{{ number: "{FIRST}" }}] }}
+  second: {{ language: en-US, phones: [{{ number: "{SECOND}" }}] }}
+  third:  {{ language: ja-JP, phones: [{{ number: "{THIRD}" }}] }}
+policies:
+{extra_policies}
+  - name: default
+    group_by: [systemname]
+    group_wait_secs: 0
+    steps:
+      - targets: [person:first]
+        attempts: 1
+      - targets: [person:second]
+        attempts: 1
+      - targets: [person:third]
+        attempts: 1
+"#
+    )
+}
+
+struct Env {
+    dir: PathBuf,
+    moto: String,
+    sdk: SdkConfig,
+    report: BootstrapReport,
+    store: DynamoStore,
+    sim: SimServer,
+    config: PathBuf,
+    daemons: BTreeMap<String, Child>,
+}
+
+impl Env {
+    async fn start(
+        test: &str,
+        roster_yaml: &str,
+        personas: &str,
+        faults: CtrFaults,
+    ) -> Option<Env> {
+        Self::start_scaled(test, roster_yaml, personas, faults, 20.0).await
+    }
+
+    /// `time_scale`: simulated call seconds per real second.
+    async fn start_scaled(
+        test: &str,
+        roster_yaml: &str,
+        personas: &str,
+        faults: CtrFaults,
+        time_scale: f64,
+    ) -> Option<Env> {
+        let moto = moto(test)?;
+        let tag = format!("{:x}", rand_u32());
+        let prefix = format!("e2e{tag}-");
+        let sdk = test_sdk_config(&moto);
+        let names = ResourceNames::from_prefix(&prefix);
+        let report = bootstrap(&sdk, &names).await.expect("bootstrap on moto");
+        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut flows = BTreeMap::new();
+        for lang in ["ja-JP", "en-US"] {
+            let f = load_flow(
+                &repo.join(format!("contact-flows/ringdown-{lang}.json")),
+                true,
+            )
+            .unwrap();
+            flows.insert(format!("ringdown-{lang}"), f);
+        }
+        let sim = SimServer::start(
+            SimConfig {
+                flows,
+                personas: PersonaBook::from_yaml(personas).expect("personas"),
+                time_scale,
+                allow_list: vec!["+".into()],
+                kinesis: Some(KinesisConfig {
+                    endpoint: Some(moto.clone()),
+                    stream: names.ctr_stream.clone(),
+                    region: "us-east-1".into(),
+                    default_credentials: false,
+                }),
+                ctr_faults: faults,
+                ..SimConfig::default()
+            },
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .expect("connect-sim starts");
+        let dir = std::env::temp_dir().join(format!("ringdown-e2e-{test}-{tag}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let roster_path = dir.join("roster.yaml");
+        std::fs::write(&roster_path, roster_yaml).unwrap();
+        let config = dir.join("ringdown.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"roster_file = {roster:?}
+[http]
+listen = "127.0.0.1:0"
+[aws]
+region = "us-east-1"
+table_prefix = "{prefix}"
+topic_arn = "{topic}"
+source_phone_number = "+81335550000"
+connect_instance_id = "{instance}"
+[aws.connect_flow_ids]
+ja-JP = "ringdown-ja-JP"
+en-US = "ringdown-en-US"
+[aws.sqs]
+wait_time_secs = 1
+visibility_timeout_secs = 20
+[escalation]
+outcome_timeout_secs = 60
+[connect]
+ctr_fallback_after_secs = 15
+ctr_poll_interval_ms = 200
+lease_ttl_secs = 6
+[fallback]
+file = {fallback:?}
+"#,
+                roster = roster_path.to_str().unwrap(),
+                topic = report.fallback_topic_arn,
+                instance = sim.instance_id(),
+                fallback = dir.join("fallback.jsonl").to_str().unwrap(),
+            ),
+        )
+        .unwrap();
+        let store = DynamoStore::from_conf(&sdk, &prefix);
+        Some(Env {
+            dir,
+            moto,
+            sdk,
+            report,
+            store,
+            sim,
+            config,
+            daemons: BTreeMap::new(),
+        })
+    }
+
+    fn spawn(&mut self, name: &str) {
+        let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_ringdown"))
+            .args(["run", "--config", self.config.to_str().unwrap()])
+            .env("AWS_ENDPOINT_URL", &self.moto)
+            .env("AWS_ENDPOINT_URL_CONNECT", self.sim.url())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("RINGDOWN_INSTANCE_NAME", name)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("ringdown runs");
+        self.daemons.insert(name.to_string(), child);
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    fn kill9(&mut self, name: &str) {
+        if let Some(mut c) = self.daemons.remove(name) {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    fn stop(&mut self, name: &str) -> std::process::ExitStatus {
+        let mut c = self.daemons.remove(name).expect("running");
+        Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .unwrap();
+        c.wait().unwrap()
+    }
+
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    fn sqs(&self) -> ringdown_aws::aws_sdk_sqs::Client {
+        ringdown_aws::aws_sdk_sqs::Client::new(&self.sdk)
+    }
+
+    async fn send(&self, body: String) {
+        self.sqs()
+            .send_message()
+            .queue_url(&self.report.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .expect("SendMessage");
+    }
+
+    async fn send_batch(&self, bodies: Vec<String>) {
+        for chunk in bodies.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    ringdown_aws::aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(b)
+                        .build()
+                        .unwrap()
+                })
+                .collect::<Vec<_>>();
+            self.sqs()
+                .send_message_batch()
+                .queue_url(&self.report.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .expect("SendMessageBatch");
+        }
+    }
+
+    async fn incidents(&self) -> Vec<Incident> {
+        self.store
+            .list_incidents(&IncidentFilter::default())
+            .await
+            .expect("list incidents")
+    }
+
+    fn destinations(&self) -> Vec<String> {
+        self.sim
+            .calls()
+            .into_iter()
+            .map(|c| c.destination_phone_number)
+            .collect()
+    }
+
+    /// Polls until `check` holds; panics with the daemons' logs otherwise.
+    async fn until<F, Fut>(&self, what: &str, timeout: Duration, check: F)
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if check().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let logs: Vec<String> = self
+            .daemons
+            .keys()
+            .map(|n| format!("--- {n}\n{}", tail(&self.log(n), 40)))
+            .collect();
+        panic!(
+            "timed out waiting for {what}\ncalls: {:?}\nincidents: {:?}\n{}",
+            self.destinations(),
+            self.incidents()
+                .await
+                .iter()
+                .map(|i| (i.group_key.clone(), i.phase))
+                .collect::<Vec<_>>(),
+            logs.join("\n")
+        );
+    }
+
+    async fn phases(&self) -> Vec<Phase> {
+        self.incidents().await.iter().map(|i| i.phase).collect()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for (_, mut c) in std::mem::take(&mut self.daemons) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn rand_u32() -> u32 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    (t.subsec_nanos() ^ std::process::id().rotate_left(16)).wrapping_mul(2_654_435_761)
+}
+
+/// An Alertmanager webhook with `n` alerts of `system`.
+fn webhook(system: &str, first: usize, n: usize, status: &str) -> String {
+    let alerts: Vec<serde_json::Value> = (first..first + n)
+        .map(|i| {
+            serde_json::json!({
+                "status": status,
+                "labels": {"alertname": "HighLatency", "systemname": system, "instance": format!("{system}-{i:04}")},
+                "annotations": {"summary": format!("latency high on {system}-{i:04}")},
+                "startsAt": "2026-11-22T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z"
+            })
+        })
+        .collect();
+    serde_json::json!({"version": "4", "status": status, "receiver": "ringdown", "groupKey": system, "alerts": alerts})
+        .to_string()
+}
+
+fn personas(first: &str, second: &str, third: &str) -> String {
+    format!("default: {PRESS_1}\npersonas:\n  \"{FIRST}\": {first}\n  \"{SECOND}\": {second}\n  \"{THIRD}\": {third}\n")
+}
+
+fn outcomes(inc: &Incident) -> Vec<&'static str> {
+    inc.history
+        .iter()
+        .filter_map(|h| match &h.kind {
+            HistoryKind::CallOutcome { outcome, .. } => Some(outcome.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+const LONG: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_engineer_presses_1_and_nobody_else_is_called() {
+    let Some(mut env) = Env::start(
+        "ack",
+        &roster(""),
+        &personas(PRESS_1, PRESS_1, PRESS_1),
+        CtrFaults::default(),
+    )
+    .await
+    else {
+        return;
+    };
+    env.spawn("a");
+    env.send(webhook("web", 0, 1, "firing")).await;
+    env.until("acknowledged", LONG, || async {
+        env.phases().await == [Phase::Acknowledged]
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(env.destinations(), [FIRST]);
+    let call = &env.sim.calls()[0];
+    assert_eq!(
+        call.disconnect_reason.as_deref(),
+        Some("CONTACT_FLOW_DISCONNECT")
+    );
+    assert_eq!(call.attributes.get("rd_ack").map(String::as_str), Some("1"));
+    let inc = &env.incidents().await[0];
+    assert_eq!(
+        call.client_token.as_deref(),
+        Some(
+            inc.history
+                .iter()
+                .find_map(|h| match &h.kind {
+                    HistoryKind::CallPlaced { call_id, .. } => Some(call_id.as_str()),
+                    _ => None,
+                })
+                .unwrap()
+        )
+    );
+    assert!(
+        env.stop("a").success(),
+        "clean exit on SIGTERM:\n{}",
+        env.log("a")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voicemail_then_the_second_engineer_presses_1() {
+    let Some(mut env) = Env::start(
+        "voicemail",
+        &roster(""),
+        &personas(VOICEMAIL, PRESS_1, PRESS_1),
+        CtrFaults::default(),
+    )
+    .await
+    else {
+        return;
+    };
+    env.spawn("a");
+    env.send(webhook("web", 0, 1, "firing")).await;
+    env.until("acknowledged", LONG, || async {
+        env.phases().await == [Phase::Acknowledged]
+    })
+    .await;
+    assert_eq!(env.destinations(), [FIRST, SECOND]);
+    let voicemail = &env.sim.calls()[0];
+    // The seed case: the voicemail ends like a normal call, minus rd_human.
+    assert_eq!(
+        voicemail.disconnect_reason.as_deref(),
+        Some("CONTACT_FLOW_DISCONNECT")
+    );
+    assert!(!voicemail.attributes.contains_key("rd_human"));
+    assert_eq!(
+        outcomes(&env.incidents().await[0]),
+        ["UNREACHABLE", "ACKNOWLEDGED"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engineer_hears_the_message_and_hangs_up() {
+    let Some(mut env) = Env::start(
+        "hangup",
+        &roster(""),
+        &personas(HANG_UP, PRESS_1, PRESS_1),
+        CtrFaults::default(),
+    )
+    .await
+    else {
+        return;
+    };
+    env.spawn("a");
+    env.send(webhook("web", 0, 1, "firing")).await;
+    env.until("acknowledged", LONG, || async {
+        env.phases().await == [Phase::Acknowledged]
+    })
+    .await;
+    assert_eq!(env.destinations(), [FIRST, SECOND]);
+    assert_eq!(
+        env.sim.calls()[0].disconnect_reason.as_deref(),
+        Some("CUSTOMER_DISCONNECT")
+    );
+    assert_eq!(
+        outcomes(&env.incidents().await[0]),
+        ["HUNG_UP", "ACKNOWLEDGED"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pressing_9_silences_the_system_and_only_alerts_outside_it_call() {
+    let Some(mut env) = Env::start(
+        "silence",
+        &roster(""),
+        &personas(SILENCE_2H, PRESS_1, PRESS_1),
+        CtrFaults::default(),
+    )
+    .await
+    else {
+        return;
+    };
+    env.spawn("a");
+    env.send(webhook("web", 0, 1, "firing")).await;
+    env.until("silenced", LONG, || async {
+        env.phases().await == [Phase::Silenced]
+    })
+    .await;
+    // The silence is in DynamoDB, and `ringdown silence list` shows it.
+    let out = Command::new(env!("CARGO_BIN_EXE_ringdown"))
+        .args([
+            "silence",
+            "list",
+            "--output",
+            "json",
+            "--config",
+            env.config.to_str().unwrap(),
+        ])
+        .env("AWS_ENDPOINT_URL", &env.moto)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["matchers"][0], "systemname=\"web\"");
+    assert_eq!(
+        list[0]["ends_at"].as_i64().unwrap() - list[0]["starts_at"].as_i64().unwrap(),
+        7200
+    );
+    // A new alert inside the scope places no call; one outside does.
+    env.send(webhook("web", 100, 1, "firing")).await;
+    env.send(webhook("db", 0, 1, "firing")).await;
+    env.until("the db call", LONG, || async {
+        env.destinations().len() == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        env.destinations().len(),
+        2,
+        "no call for the silenced web alert"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_1000_alerts_over_3_systems_makes_3_calls() {
+    let Some(mut env) = Env::start(
+        "storm",
+        &roster(""),
+        &personas(PRESS_1, PRESS_1, PRESS_1),
+        CtrFaults::default(),
+    )
+    .await
+    else {
+        return;
+    };
+    env.spawn("a");
+    let mut bodies = Vec::new();
+    for m in 0..100 {
+        let system = ["web", "db", "payments"][m % 3];
+        bodies.push(webhook(system, m * 10, 10, "firing"));
+    }
+    env.send_batch(bodies).await;
+    env.until(
+        "3 acknowledged incidents",
+        Duration::from_secs(120),
+        || async {
+            let p = env.phases().await;
+            p.len() == 3 && p.iter().all(|p| *p == Phase::Acknowledged)
+        },
+    )
+    .await;
+    env.until("every alert grouped", Duration::from_secs(120), || async {
+        env.incidents()
+            .await
+            .iter()
+            .map(|i| i.firing.len())
+            .sum::<usize>()
+            == 1000
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        env.destinations(),
+        [FIRST, FIRST, FIRST],
+        "one call per system"
+    );
+    assert!(
+        env.sim.errors().is_empty(),
+        "no throttling: {:?}",
+        env.sim.errors()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_systems_failing_at_once_are_dialed_at_the_quota_without_throttling() {
+    // Calls of about 25 simulated seconds at a quarter of real speed: the
+    // 2/s bucket would have more than 10 calls alive at once without the cap.
+    let slow = r#"{ answer_after_secs: 20, keys: [{key: "5", delay_secs: 1}, {key: "1", delay_secs: 1}] }"#;
+    let Some(mut env) = Env::start_scaled(
+        "pacing",
+        &roster(""),
+        &personas(slow, PRESS_1, PRESS_1),
+        CtrFaults::default(),
+        4.0,
+    )
+    .await
+    else {
+        return;
+    };
+    env.spawn("a");
+    let bodies: Vec<String> = (0..30)
+        .map(|i| webhook(&format!("sys{i:02}"), 0, 1, "firing"))
+        .collect();
+    env.send_batch(bodies).await;
+    let peak = std::sync::atomic::AtomicUsize::new(0);
+    env.until("30 acknowledged", Duration::from_secs(150), || async {
+        let live = env.sim.calls().iter().filter(|c| c.state == "LIVE").count();
+        peak.fetch_max(live, std::sync::atomic::Ordering::Relaxed);
+        let p = env.phases().await;
+        p.len() == 30 && p.iter().all(|p| *p == Phase::Acknowledged)
+    })
+    .await;
+    // Connect's side: zero TooManyRequests, zero LimitExceeded.
+    assert!(env.sim.errors().is_empty(), "{:?}", env.sim.errors());
+    let peak = peak.into_inner();
+    assert!(
+        peak <= 10,
+        "never more than the live-call cap at once: {peak}"
+    );
+    assert!(peak >= 8, "the cap was actually exercised: {peak}");
+    let calls = env.sim.calls();
+    assert_eq!(calls.len(), 30);
+    let tokens: BTreeSet<_> = calls.iter().map(|c| c.client_token.clone()).collect();
+    assert_eq!(tokens.len(), 30);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_alert_resolves_before_anyone_acknowledges_and_calling_stops() {
+    let ring = r#"never_answers"#;
+    let Some(mut env) = Env::start(
+        "resolve",
+        &roster(""),
+        &personas(ring, ring, ring),
+        CtrFaults::default(),
+    )
+    .await
+    else {
+        return;
+    };
+    env.spawn("a");
+    env.send(webhook("web", 0, 1, "firing")).await;
+    env.until("the first call", LONG, || async {
+        !env.destinations().is_empty()
+    })
+    .await;
+    env.send(webhook("web", 0, 1, "resolved")).await;
+    env.until("resolved", LONG, || async {
+        env.phases().await == [Phase::Resolved]
+    })
+    .await;
+    let calls = env.destinations().len();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(
+        env.destinations().len(),
+        calls,
+        "no call after the resolution"
+    );
+    assert!(calls <= 2, "{calls}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_late_dropped_and_foreign_contact_records() {
+    let policies = r#"
+  - name: dup
+    match: { systemname: dup }
+    group_wait_secs: 0
+    group_by: [systemname]
+    steps: [{ targets: [person:first] }]
+  - name: late
+    match: { systemname: late }
+    group_wait_secs: 0
+    group_by: [systemname]
+    steps: [{ targets: [person:second] }]
+  - name: dropped
+    match: { systemname: dropped }
+    group_wait_secs: 0
+    group_by: [systemname]
+    steps: [{ targets: [person:third] }]"#;
+    let mut numbers = BTreeMap::new();
+    numbers.insert(
+        FIRST.to_string(),
+        NumberFaults {
+            duplicate: 2,
+            bump_last_update_secs: 5,
+            ..Default::default()
+        },
+    );
+    numbers.insert(
+        SECOND.to_string(),
+        NumberFaults {
+            delay_secs: 300.0,
+            ..Default::default()
+        },
+    );
+    numbers.insert(
+        THIRD.to_string(),
+        NumberFaults {
+            drop: true,
+            ..Default::default()
+        },
+    );
+    let faults = CtrFaults {
+        numbers,
+        ..CtrFaults::default()
+    };
+    let Some(mut env) = Env::start(
+        "ctrfaults",
+        &roster(policies),
+        &personas(PRESS_1, PRESS_1, PRESS_1),
+        faults,
+    )
+    .await
+    else {
+        return;
+    };
+    // A contact centre shares the instance: its records have no rd_ attributes.
+    let kinesis = ringdown_aws::aws_sdk_kinesis::Client::new(&env.sdk);
+    let foreign = serde_json::json!({
+        "AWSContactTraceRecordFormatVersion": "2017-03-10", "ContactId": "foreign-1", "Channel": "VOICE",
+        "InitiationMethod": "INBOUND", "DisconnectReason": "CUSTOMER_DISCONNECT", "Attributes": {"customer": "x"},
+        "LastUpdateTimestamp": "2026-11-22T00:00:00Z"
+    });
+    kinesis
+        .put_record()
+        .stream_name(&env.report.stream_name)
+        .partition_key("foreign-1")
+        .data(ringdown_aws::aws_sdk_kinesis::primitives::Blob::new(
+            foreign.to_string().into_bytes(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    env.spawn("a");
+    for s in ["dup", "late", "dropped"] {
+        env.send(webhook(s, 0, 1, "firing")).await;
+    }
+    env.until("3 acknowledged", Duration::from_secs(90), || async {
+        let p = env.phases().await;
+        p.len() == 3 && p.iter().all(|p| *p == Phase::Acknowledged)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut d = env.destinations();
+    d.sort();
+    assert_eq!(
+        d,
+        [FIRST, SECOND, THIRD],
+        "each engineer called exactly once"
+    );
+    for inc in env.incidents().await {
+        assert_eq!(outcomes(&inc), ["ACKNOWLEDGED"], "{}", inc.group_key);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unparseable_message_goes_to_the_dlq_with_its_reason_and_the_worker_keeps_going() {
+    let Some(mut env) = Env::start(
+        "dlq",
+        &roster(""),
+        &personas(PRESS_1, PRESS_1, PRESS_1),
+        CtrFaults::default(),
+    )
+    .await
+    else {
+        return;
+    };
+    env.spawn("a");
+    env.send("{\"this is\": \"not an alert\"}".into()).await;
+    env.send(webhook("web", 0, 1, "firing")).await;
+    env.until("acknowledged", LONG, || async {
+        env.phases().await == [Phase::Acknowledged]
+    })
+    .await;
+    let got = env
+        .sqs()
+        .receive_message()
+        .queue_url(&env.report.dlq_url)
+        .message_attribute_names("All")
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .unwrap();
+    let msg = got
+        .messages()
+        .first()
+        .expect("the bad message is in the DLQ");
+    assert_eq!(msg.body(), Some("{\"this is\": \"not an alert\"}"));
+    let reason = msg
+        .message_attributes()
+        .unwrap()
+        .get("ringdown_reason")
+        .unwrap()
+        .string_value()
+        .unwrap();
+    assert_eq!(reason, "unknown_format");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_one_killed_mid_escalation_the_other_takes_over_and_no_call_is_doubled() {
+    let ring = r#"never_answers"#;
+    let roster_yaml = roster("").replace(
+        "      - targets: [person:first]\n        attempts: 1",
+        "      - targets: [person:first]\n        attempts: 2\n        retry_after_secs: 8",
+    );
+    let Some(mut env) = Env::start(
+        "replicas",
+        &roster_yaml,
+        &personas(ring, PRESS_1, PRESS_1),
+        CtrFaults::default(),
+    )
+    .await
+    else {
+        return;
+    };
+    env.spawn("a");
+    env.spawn("b");
+    env.send(webhook("web", 0, 1, "firing")).await;
+    env.until("the first call", LONG, || async {
+        !env.destinations().is_empty()
+    })
+    .await;
+    let owner = env.incidents().await[0].owner.clone().expect("an owner");
+    let other = if owner == "a" { "b" } else { "a" };
+    env.kill9(&owner);
+    env.until(
+        "acknowledged by the second engineer",
+        Duration::from_secs(120),
+        || async { env.phases().await == [Phase::Acknowledged] },
+    )
+    .await;
+    let inc = &env.incidents().await[0];
+    assert_eq!(
+        inc.owner.as_deref(),
+        Some(other),
+        "the survivor drove it to the end"
+    );
+    let calls = env.sim.calls();
+    let tokens: BTreeSet<_> = calls.iter().map(|c| c.client_token.clone()).collect();
+    assert_eq!(tokens.len(), calls.len(), "no ClientToken used twice");
+    let d = env.destinations();
+    assert_eq!(d.iter().filter(|x| *x == FIRST).count(), 2, "{d:?}");
+    assert_eq!(d.iter().filter(|x| *x == SECOND).count(), 1, "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_a_storm_and_restart_loses_no_alert_and_doubles_no_call() {
+    let Some(mut env) = Env::start(
+        "crash",
+        &roster(""),
+        &personas(PRESS_1, PRESS_1, PRESS_1),
+        CtrFaults::default(),
+    )
+    .await
+    else {
+        return;
+    };
+    let mut bodies = Vec::new();
+    for m in 0..30 {
+        let system = ["web", "db", "payments"][m % 3];
+        bodies.push(webhook(system, m * 10, 10, "firing"));
+    }
+    env.spawn("a");
+    env.send_batch(bodies).await;
+    for delay_ms in [700u64, 1500, 2500] {
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        env.kill9("a");
+        env.spawn("a");
+    }
+    env.until(
+        "every alert grouped and 3 incidents acknowledged",
+        Duration::from_secs(120),
+        || async {
+            let incs = env.incidents().await;
+            incs.len() == 3
+                && incs.iter().all(|i| i.phase == Phase::Acknowledged)
+                && incs.iter().map(|i| i.firing.len()).sum::<usize>() == 300
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let calls = env.sim.calls();
+    let tokens: BTreeSet<_> = calls.iter().map(|c| c.client_token.clone()).collect();
+    assert_eq!(tokens.len(), calls.len(), "no ClientToken used twice");
+    assert_eq!(
+        calls.len(),
+        3,
+        "one call per system: {:?}",
+        env.destinations()
+    );
+}
