@@ -122,7 +122,8 @@ mod tests {
     #[test]
     fn every_row_of_the_outcome_table() {
         use Outcome::*;
-        let rows: &[(&[(&str, &str)], Option<&str>, Outcome)] = &[
+        type Row<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>, Outcome);
+        let rows: &[Row] = &[
             (
                 &[("rd_human", "1"), ("rd_ack", "1")],
                 Some("CONTACT_FLOW_DISCONNECT"),

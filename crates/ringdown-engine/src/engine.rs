@@ -638,7 +638,36 @@ impl Engine {
         info!("engine stopping: finishing calls in progress");
         self.inner.tracker.close();
         self.inner.tracker.wait().await;
+        self.release_ownership().await;
         Ok(())
+    }
+
+    /// On a graceful stop, gives up ownership of open incidents so another
+    /// replica picks them up at their due time instead of `takeover_after`
+    /// later. Best effort: a conflict means someone else already moved on.
+    async fn release_ownership(&self) {
+        let me = self.inner.settings.instance.as_str();
+        let Ok(list) = self
+            .inner
+            .store
+            .list_incidents(&IncidentFilter::default())
+            .await
+        else {
+            return;
+        };
+        let mut released = 0;
+        for mut inc in list
+            .into_iter()
+            .filter(|i| !i.phase.is_closed() && i.owner.as_deref() == Some(me))
+        {
+            inc.owner = None;
+            if self.inner.store.save_incident(&inc).await.is_ok() {
+                released += 1;
+            }
+        }
+        if released > 0 {
+            info!(released, "released ownership of open incidents");
+        }
     }
 
     async fn ingest_group(

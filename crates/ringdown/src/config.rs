@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Roster file applied to the store at start when it differs from the
@@ -26,24 +26,6 @@ pub struct Config {
     pub aws: Option<ringdown_aws::clients::AwsSettings>,
     /// Amazon Connect call and contact-record tuning (AWS mode).
     pub connect: ConnectConfig,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            roster_file: None,
-            store: StoreConfig::default(),
-            http: HttpConfig::default(),
-            dialer: DialerConfig::default(),
-            simulator: SimulatorConfig::default(),
-            escalation: EscalationConfig::default(),
-            fallback: FallbackConfig::default(),
-            log: LogConfig::default(),
-            instance_name: None,
-            aws: None,
-            connect: ConnectConfig::default(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -197,7 +197,7 @@ pub async fn play() -> Result<DemoResult> {
             json.push(serde_json::json!({"at": h.at, "incident": inc.id, "system": label, "entry": h.kind}));
         }
     }
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries.sort_by_key(|e| e.0);
     for (at, label, text, call_id) in entries {
         lines.push(format!("{}  [{label}] {text}", timeline::offset(t0, at)));
         if let Some(call) = call_id.and_then(|id| calls.iter().find(|c| c.call_id == id)) {
