@@ -32,6 +32,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, Delete, Put, ReturnValue, TransactWriteItem,
@@ -238,6 +239,38 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// An unconditional PutItem (replaces any item with the same key).
+    async fn put_item(&self, table: &str, item: Item) -> Result<(), StoreError> {
+        count_request(SERVICE, "PutItem");
+        self.client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| store_err(sdk("PutItem", e)))?;
+        Ok(())
+    }
+
+    /// A paginated Scan, each item decoded by `decode` (`None` skips it),
+    /// in the order the pages come.
+    async fn scan<T>(
+        &self,
+        req: ScanFluentBuilder,
+        mut decode: impl FnMut(&Item) -> Result<Option<T>, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut pages = req.into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            count_request(SERVICE, "Scan");
+            let page = page.map_err(|e| store_err(sdk("Scan", e)))?;
+            for item in page.items() {
+                out.extend(decode(item)?);
+            }
+        }
+        Ok(out)
+    }
+
     async fn group_pointer(&self, group_key: &str) -> Result<Option<String>, StoreError> {
         let item = self
             .get_item(&self.tables.groups, "group_key", group_key)
@@ -262,12 +295,7 @@ impl DynamoStore {
             .await;
         match r {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if is_ccf(&e) => Ok(false),
             Err(e) => Err(store_err(sdk("PutItem", e))),
         }
     }
@@ -608,12 +636,7 @@ impl Store for DynamoStore {
                         applied_at: now,
                     })
                 }
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-                {
-                    race_pause(attempt).await
-                }
+                Err(e) if is_ccf(&e) => race_pause(attempt).await,
                 Err(e) => return Err(store_err(sdk("PutItem", e))),
             }
         }
@@ -623,24 +646,17 @@ impl Store for DynamoStore {
     /// A Scan: silences are few (tens), and the engine caches them and
     /// refreshes every few seconds.
     async fn silences(&self, now: DateTime<Utc>) -> Result<Vec<Silence>, StoreError> {
-        let mut pages = self
+        let req = self
             .client
             .scan()
             .table_name(&self.tables.silences)
             .filter_expression("#e > :now")
             .expression_attribute_names("#e", "ends_at")
             .expression_attribute_values(":now", n(now.timestamp()))
-            .consistent_read(true)
-            .into_paginator()
-            .send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            count_request(SERVICE, "Scan");
-            let page = page.map_err(|e| store_err(sdk("Scan", e)))?;
-            for item in page.items() {
-                out.push(decode_silence(item)?);
-            }
-        }
+            .consistent_read(true);
+        let mut out = self
+            .scan(req, |item| decode_silence(item).map(Some))
+            .await?;
         out.sort_by(|a: &Silence, b: &Silence| {
             a.starts_at.cmp(&b.starts_at).then_with(|| a.id.cmp(&b.id))
         });
@@ -648,15 +664,8 @@ impl Store for DynamoStore {
     }
 
     async fn put_silence(&self, silence: &Silence) -> Result<(), StoreError> {
-        count_request(SERVICE, "PutItem");
-        self.client
-            .put_item()
-            .table_name(&self.tables.silences)
-            .set_item(Some(silence_item(silence)?))
-            .send()
+        self.put_item(&self.tables.silences, silence_item(silence)?)
             .await
-            .map_err(|e| store_err(sdk("PutItem", e)))?;
-        Ok(())
     }
 
     /// Read, modify, write back only if nobody changed it meanwhile.
@@ -690,12 +699,7 @@ impl Store for DynamoStore {
                 .await;
             match r {
                 Ok(_) => return Ok(true),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-                {
-                    race_pause(attempt).await
-                }
+                Err(e) if is_ccf(&e) => race_pause(attempt).await,
                 Err(e) => return Err(store_err(sdk("PutItem", e))),
             }
         }
@@ -783,10 +787,7 @@ impl Store for DynamoStore {
                             .send()
                             .await;
                         if let Err(e) = r {
-                            if !e
-                                .as_service_error()
-                                .is_some_and(|se| se.is_conditional_check_failed_exception())
-                            {
+                            if !is_ccf(&e) {
                                 return Err(store_err(sdk("DeleteItem", e)));
                             }
                         }
@@ -914,19 +915,16 @@ impl Store for DynamoStore {
         if !conds.is_empty() {
             req = req.filter_expression(conds.join(" AND "));
         }
-        let mut pages = req.into_paginator().send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            count_request(SERVICE, "Scan");
-            let page = page.map_err(|e| store_err(sdk("Scan", e)))?;
-            for item in page.items() {
+        let mut out = self
+            .scan(req, |item| {
                 let inc = decode_incident(item)?;
-                if filter.since.is_some_and(|since| inc.opened_at < since) {
-                    continue;
-                }
-                out.push(inc);
-            }
-        }
+                let kept = match filter.since {
+                    Some(since) => inc.opened_at >= since,
+                    None => true,
+                };
+                Ok(kept.then_some(inc))
+            })
+            .await?;
         out.sort_by(|a, b| b.opened_at.cmp(&a.opened_at).then_with(|| b.id.cmp(&a.id)));
         if let Some(limit) = filter.limit {
             out.truncate(limit);
@@ -935,15 +933,8 @@ impl Store for DynamoStore {
     }
 
     async fn record_contact(&self, row: &ContactRow) -> Result<(), StoreError> {
-        count_request(SERVICE, "PutItem");
-        self.client
-            .put_item()
-            .table_name(&self.tables.contacts)
-            .set_item(Some(contact_item(row)?))
-            .send()
+        self.put_item(&self.tables.contacts, contact_item(row)?)
             .await
-            .map_err(|e| store_err(sdk("PutItem", e)))?;
-        Ok(())
     }
 
     async fn contacts_for_incident(
@@ -980,7 +971,7 @@ impl Store for DynamoStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<ContactRow>, StoreError> {
-        let mut pages = self
+        let req = self
             .client
             .scan()
             .table_name(&self.tables.contacts)
@@ -988,20 +979,13 @@ impl Store for DynamoStore {
             .expression_attribute_names("#p", "placed_at")
             .expression_attribute_values(":from", n(ms(from)))
             .expression_attribute_values(":to", n(ms(to)))
-            .consistent_read(true)
-            .into_paginator()
-            .send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            count_request(SERVICE, "Scan");
-            let page = page.map_err(|e| store_err(sdk("Scan", e)))?;
-            for item in page.items() {
+            .consistent_read(true);
+        let mut out = self
+            .scan(req, |item| {
                 let row = decode_contact(item)?;
-                if row.placed_at >= from && row.placed_at < to {
-                    out.push(row);
-                }
-            }
-        }
+                Ok((row.placed_at >= from && row.placed_at < to).then_some(row))
+            })
+            .await?;
         sort_contacts(&mut out);
         Ok(out)
     }
@@ -1020,6 +1004,7 @@ fn lease_from_item(item: &Item) -> Result<Lease, AwsError> {
     })
 }
 
+/// Whether a conditional write lost its condition.
 fn is_ccf<E>(e: &SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> bool
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,

@@ -1,13 +1,14 @@
 //! `ConnectDialer` against connect-sim (in-process on 127.0.0.1:0, calls
 //! played 1000× faster than real time). No moto needed.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_connect::config::{BehaviorVersion, Credentials, Region};
-use connect_sim::{load_flow, PersonaBook, SimConfig, SimServer};
+use common::{FLOW_EN, FLOW_JA};
+use connect_sim::{SimConfig, SimServer};
 use ringdown_aws::connect::{ConnectDialer, ConnectSettings, PendingCalls};
 use ringdown_core::escalation::CallRequest;
 use ringdown_core::outcome::Outcome;
@@ -15,8 +16,6 @@ use ringdown_core::Language;
 use ringdown_engine::gate::{bucket, take_token, Bucket, CallGate};
 use ringdown_engine::{DialError, Dialer};
 
-const FLOW_EN: &str = "ringdown-en-flow";
-const FLOW_JA: &str = "ringdown-ja-flow";
 const SOURCE: &str = "+81335550000";
 
 const PERSONAS: &str = r#"
@@ -28,29 +27,11 @@ personas:
   "+14155550104": { answer_after_secs: 4, keys: [{key: "1", delay_secs: 1}, {key: "1", delay_secs: 2}] }
 "#;
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 fn sim_config() -> SimConfig {
-    let mut flows = BTreeMap::new();
-    for (id, file) in [
-        (FLOW_EN, "ringdown-en-US.json"),
-        (FLOW_JA, "ringdown-ja-JP.json"),
-    ] {
-        let flow = load_flow(&repo_root().join("contact-flows").join(file), true).unwrap();
-        flows.insert(id.to_string(), flow);
-    }
-    let mut cfg = SimConfig {
-        flows,
-        personas: PersonaBook::from_yaml(PERSONAS).unwrap(),
-        time_scale: 1000.0,
+    common::unthrottled(SimConfig {
         allow_list: vec!["+819011112222".into()],
-        ..SimConfig::default()
-    };
-    cfg.quotas.rate_per_sec = 1000.0;
-    cfg.quotas.burst = 1000;
-    cfg
+        ..common::sim_config(PERSONAS)
+    })
 }
 
 fn client(url: &str) -> aws_sdk_connect::Client {

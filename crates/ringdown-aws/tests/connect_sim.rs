@@ -5,20 +5,18 @@
 //! without it those parts print a loud skip notice, unless
 //! `RINGDOWN_REQUIRE_EMULATORS=1`, in which case they fail.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+mod common;
+
+use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_connect::config::retry::RetryConfig;
 use aws_sdk_connect::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_connect::error::ProvideErrorMetadata;
-use connect_sim::{
-    load_flow, Clock, KinesisConfig, ManualClock, NumberFaults, PersonaBook, SimConfig, SimServer,
-};
+use common::{create_stream, kinesis_client, unique, FLOW_EN, FLOW_JA};
+use connect_sim::{Clock, KinesisConfig, ManualClock, NumberFaults, SimConfig, SimServer};
 use serde_json::Value;
 
-const FLOW_EN: &str = "ringdown-en-flow";
-const FLOW_JA: &str = "ringdown-ja-flow";
 const SOURCE: &str = "+81335550000";
 
 const PERSONAS: &str = r#"
@@ -36,25 +34,10 @@ personas:
   "+14155550107": { answer_after_secs: 1, keys: [{key: "1", delay_secs: 1}, {key: "1", delay_secs: 1}] }
 "#;
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 fn base_config() -> SimConfig {
-    let mut flows = BTreeMap::new();
-    for (id, file) in [
-        (FLOW_EN, "ringdown-en-US.json"),
-        (FLOW_JA, "ringdown-ja-JP.json"),
-    ] {
-        let flow = load_flow(&repo_root().join("contact-flows").join(file), true).unwrap();
-        flows.insert(id.to_string(), flow);
-    }
     SimConfig {
-        flows,
-        personas: PersonaBook::from_yaml(PERSONAS).unwrap(),
-        time_scale: 1000.0,
         allow_list: vec!["+819011112222".into()],
-        ..SimConfig::default()
+        ..common::sim_config(PERSONAS)
     }
 }
 
@@ -68,67 +51,6 @@ fn connect_client(url: &str) -> aws_sdk_connect::Client {
         .retry_config(RetryConfig::disabled())
         .build();
     aws_sdk_connect::Client::from_conf(conf)
-}
-
-fn kinesis_client(url: &str) -> aws_sdk_kinesis::Client {
-    let conf = aws_sdk_kinesis::Config::builder()
-        .behavior_version(aws_sdk_kinesis::config::BehaviorVersion::latest())
-        .region(aws_sdk_kinesis::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_kinesis::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .endpoint_url(url)
-        .build();
-    aws_sdk_kinesis::Client::from_conf(conf)
-}
-
-/// The moto URL, or None after a loud skip notice (panics when emulators are required).
-fn moto_url(test: &str) -> Option<String> {
-    match std::env::var("RINGDOWN_TEST_MOTO_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            if std::env::var("RINGDOWN_REQUIRE_EMULATORS").as_deref() == Ok("1") {
-                panic!("{test}: RINGDOWN_REQUIRE_EMULATORS=1 but RINGDOWN_TEST_MOTO_URL is not set (run tests/emulators.sh start)");
-            }
-            eprintln!(
-                "\n!!!!!!!! {test}: Kinesis part SKIPPED: needs moto (eval \"$(tests/emulators.sh start)\") !!!!!!!!\n"
-            );
-            None
-        }
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
-
-async fn create_stream(k: &aws_sdk_kinesis::Client, name: &str) {
-    k.create_stream()
-        .stream_name(name)
-        .shard_count(1)
-        .send()
-        .await
-        .expect("CreateStream in moto");
-    for _ in 0..50 {
-        let d = k
-            .describe_stream_summary()
-            .stream_name(name)
-            .send()
-            .await
-            .unwrap();
-        let status = d
-            .stream_description_summary()
-            .map(|s| s.stream_status().as_str().to_string());
-        if status.as_deref() == Some("ACTIVE") {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("stream {name} never became ACTIVE");
 }
 
 /// Read every record of a one-shard stream until `n` arrived (or timeout).
@@ -288,7 +210,7 @@ const EXPECTATIONS: &[Expect] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_persona_against_both_flows() {
-    let moto = moto_url("every_persona_against_both_flows");
+    let moto = common::moto_url_or_skip("every_persona_against_both_flows", "Kinesis part SKIPPED");
     let stream = unique("ringdown-ctr");
     let mut cfg = base_config();
     cfg.quotas.rate_per_sec = 1000.0;
@@ -296,7 +218,7 @@ async fn every_persona_against_both_flows() {
     cfg.quotas.max_concurrent_calls = 100; // tested on its own below
     let kin = moto.as_ref().map(|u| kinesis_client(u));
     if let (Some(u), Some(k)) = (&moto, &kin) {
-        create_stream(k, &stream).await;
+        create_stream(k, &stream, 1).await;
         cfg.kinesis = Some(KinesisConfig {
             endpoint: Some(u.clone()),
             stream: stream.clone(),
@@ -750,7 +672,10 @@ async fn errors_map_to_the_sdk_typed_variants() {
 
 #[tokio::test]
 async fn ctr_fault_injection_duplicate_delay_drop() {
-    let moto = moto_url("ctr_fault_injection_duplicate_delay_drop");
+    let moto = common::moto_url_or_skip(
+        "ctr_fault_injection_duplicate_delay_drop",
+        "Kinesis part SKIPPED",
+    );
     let stream = unique("ringdown-ctr-faults");
     let mut cfg = base_config();
     cfg.quotas.burst = 100;
@@ -778,7 +703,7 @@ async fn ctr_fault_injection_duplicate_delay_drop() {
     );
     let kin = moto.as_ref().map(|u| kinesis_client(u));
     if let (Some(u), Some(k)) = (&moto, &kin) {
-        create_stream(k, &stream).await;
+        create_stream(k, &stream, 1).await;
         cfg.kinesis = Some(KinesisConfig {
             endpoint: Some(u.clone()),
             stream: stream.clone(),

@@ -5,13 +5,15 @@
 //! those tests print a loud skip notice, unless `RINGDOWN_REQUIRE_EMULATORS=1`,
 //! in which case they fail.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+mod common;
+
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_kinesis::primitives::Blob;
-use connect_sim::{load_flow, KinesisConfig, NumberFaults, PersonaBook, SimConfig, SimServer};
+use common::{create_stream, moto_url, unique, FLOW_EN, FLOW_JA};
+use connect_sim::{KinesisConfig, NumberFaults, SimConfig, SimServer};
 use ringdown_aws::connect::{
     run_fallback, ConnectDialer, ConnectSettings, FallbackSettings, PendingCalls,
 };
@@ -24,65 +26,6 @@ use ringdown_engine::gate::bucket;
 use ringdown_engine::{Dialer, OutcomeReport};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
-
-fn moto_url(test: &str) -> Option<String> {
-    match std::env::var("RINGDOWN_TEST_MOTO_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            if std::env::var("RINGDOWN_REQUIRE_EMULATORS").as_deref() == Ok("1") {
-                panic!("{test}: RINGDOWN_REQUIRE_EMULATORS=1 but RINGDOWN_TEST_MOTO_URL is not set (run tests/emulators.sh start)");
-            }
-            eprintln!(
-                "\n!!!!!!!! {test}: SKIPPED: needs moto (eval \"$(tests/emulators.sh start)\") !!!!!!!!\n"
-            );
-            None
-        }
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
-
-fn kinesis(url: &str) -> aws_sdk_kinesis::Client {
-    use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
-    let conf = aws_sdk_kinesis::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .endpoint_url(url)
-        .build();
-    aws_sdk_kinesis::Client::from_conf(conf)
-}
-
-async fn create_stream(k: &aws_sdk_kinesis::Client, name: &str, shards: i32) {
-    k.create_stream()
-        .stream_name(name)
-        .shard_count(shards)
-        .send()
-        .await
-        .expect("CreateStream in moto");
-    for _ in 0..50 {
-        let d = k
-            .describe_stream_summary()
-            .stream_name(name)
-            .send()
-            .await
-            .unwrap();
-        if d.stream_description_summary()
-            .map(|s| s.stream_status().as_str() == "ACTIVE")
-            .unwrap_or(false)
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("stream {name} never became ACTIVE");
-}
 
 /// A contact record shaped like connect-sim's `build_ctr` (and Connect's).
 fn ctr(contact: &str, last_update: &str, reason: &str, attrs: Value) -> Value {
@@ -214,7 +157,7 @@ async fn records_become_reports_once_foreign_and_stale_ones_are_dropped() {
     else {
         return;
     };
-    let k = kinesis(&url);
+    let k = common::kinesis_client(&url);
     let stream = unique("rd-ctr-basic");
     create_stream(&k, &stream, 1).await;
     let t0 = "2026-11-22T21:30:14Z";
@@ -292,7 +235,7 @@ async fn two_readers_split_the_shards_and_one_takes_over_from_the_checkpoint() {
     else {
         return;
     };
-    let k = kinesis(&url);
+    let k = common::kinesis_client(&url);
     let stream = unique("rd-ctr-split");
     create_stream(&k, &stream, 2).await;
     let leases: Arc<dyn LeaseStore> = Arc::new(MemoryLeases::default());
@@ -411,7 +354,7 @@ async fn a_dead_readers_shard_is_taken_over_after_its_lease_expires() {
     let Some(url) = moto_url("a_dead_readers_shard_is_taken_over_after_its_lease_expires") else {
         return;
     };
-    let k = kinesis(&url);
+    let k = common::kinesis_client(&url);
     let stream = unique("rd-ctr-dead");
     create_stream(&k, &stream, 2).await;
     let leases: Arc<dyn LeaseStore> = Arc::new(MemoryLeases::default());
@@ -474,37 +417,14 @@ async fn a_dead_readers_shard_is_taken_over_after_its_lease_expires() {
 
 // ------------------------------------------------------------------ fallback
 
-const FLOW_EN: &str = "ringdown-en-flow";
-const FLOW_JA: &str = "ringdown-ja-flow";
-
 fn sim_config() -> SimConfig {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut flows = BTreeMap::new();
-    for (id, file) in [
-        (FLOW_EN, "ringdown-en-US.json"),
-        (FLOW_JA, "ringdown-ja-JP.json"),
-    ] {
-        flows.insert(
-            id.to_string(),
-            load_flow(&root.join("contact-flows").join(file), true).unwrap(),
-        );
-    }
-    let mut cfg = SimConfig {
-        flows,
-        personas: PersonaBook::from_yaml(
-            r#"
+    common::unthrottled(common::sim_config(
+        r#"
 default: { answer_after_secs: 3, keys: [{key: "1", delay_secs: 1}, {key: "1", delay_secs: 2}] }
 personas:
   "+81312345678": { voicemail: { answer_after_secs: 8 } }
 "#,
-        )
-        .unwrap(),
-        time_scale: 1000.0,
-        ..SimConfig::default()
-    };
-    cfg.quotas.rate_per_sec = 1000.0;
-    cfg.quotas.burst = 1000;
-    cfg
+    ))
 }
 
 fn dialer(sim: &SimServer, pending: Arc<PendingCalls>) -> Arc<ConnectDialer> {
@@ -614,7 +534,7 @@ async fn a_lost_record_is_reported_by_the_fallback_and_the_others_by_the_reader(
     else {
         return;
     };
-    let k = kinesis(&url);
+    let k = common::kinesis_client(&url);
     let stream = unique("rd-ctr-fallback");
     create_stream(&k, &stream, 1).await;
     let mut cfg = sim_config();

@@ -11,6 +11,8 @@ pub mod clock;
 pub mod engine;
 pub mod gate;
 pub mod ports;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use engine::{Engine, EngineSettings};

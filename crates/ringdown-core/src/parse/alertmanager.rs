@@ -77,13 +77,10 @@ fn parse_alert(
         path,
         limits,
         Draft {
-            labels,
-            annotations,
-            status,
             starts_at,
             ends_at,
-            source,
             fingerprint,
+            ..Draft::new(labels, annotations, status, source)
         },
     )
 }

@@ -121,13 +121,9 @@ fn build(
         path,
         limits,
         Draft {
-            labels,
-            annotations,
-            status,
             starts_at,
             ends_at,
-            source,
-            fingerprint: None,
+            ..Draft::new(labels, annotations, status, source)
         },
     )
 }

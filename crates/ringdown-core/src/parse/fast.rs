@@ -142,13 +142,10 @@ pub(crate) fn webhook(text: &str, path: &Path<'_>, limits: &Limits) -> Option<Ve
             }
         }
         let draft = Draft {
-            labels,
-            annotations,
-            status,
             starts_at,
             ends_at,
-            source,
             fingerprint: a.fingerprint,
+            ..Draft::new(labels, annotations, status, source)
         };
         out.push(finish(path, limits, draft).ok()?);
     }

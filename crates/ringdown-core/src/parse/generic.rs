@@ -90,13 +90,9 @@ pub(crate) fn parse_object(
         path,
         limits,
         Draft {
-            labels,
-            annotations,
-            status,
             starts_at,
             ends_at,
-            source: Source::Generic,
-            fingerprint: None,
+            ..Draft::new(labels, annotations, status, Source::Generic)
         },
     )
 }
@@ -213,14 +209,6 @@ fn alertinfo_entry(
     finish(
         path,
         limits,
-        Draft {
-            labels,
-            annotations,
-            status,
-            starts_at: None,
-            ends_at: None,
-            source: Source::Alertinfo,
-            fingerprint: None,
-        },
+        Draft::new(labels, annotations, status, Source::Alertinfo),
     )
 }

@@ -629,6 +629,27 @@ pub(crate) struct Draft {
     pub fingerprint: Option<String>,
 }
 
+impl Draft {
+    /// A draft with no start or end time and no sender fingerprint; set those
+    /// with struct update syntax (`Draft { starts_at, ..Draft::new(…) }`).
+    pub(crate) fn new(
+        labels: Labels,
+        annotations: Labels,
+        status: Status,
+        source: Source,
+    ) -> Draft {
+        Draft {
+            labels,
+            annotations,
+            status,
+            starts_at: None,
+            ends_at: None,
+            source,
+            fingerprint: None,
+        }
+    }
+}
+
 /// Builds the alert after checking it against the limits; the fingerprint is
 /// the sender's when given, else computed from the labels.
 pub(crate) fn finish(path: &Path<'_>, limits: &Limits, d: Draft) -> Result<Alert, ParseError> {

@@ -194,14 +194,6 @@ fn text_alert(
     finish(
         path,
         limits,
-        Draft {
-            labels,
-            annotations,
-            status,
-            starts_at: None,
-            ends_at: None,
-            source: Source::Generic,
-            fingerprint: None,
-        },
+        Draft::new(labels, annotations, status, Source::Generic),
     )
 }
