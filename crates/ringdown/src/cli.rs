@@ -52,6 +52,14 @@ pub enum Command {
         #[command(subcommand)]
         command: AwsCommand,
     },
+    /// Look at incidents: what happened, who was called, what they pressed.
+    Incident {
+        /// Configuration file (selects the store).
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: IncidentCommand,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -125,6 +133,31 @@ pub enum SilenceCommand {
     },
     /// End a silence now.
     Expire { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IncidentCommand {
+    /// Incidents, newest first.
+    List {
+        /// Only incidents opened since then: RFC 3339, or a duration back from now (24h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only incidents in this state: grouping, calling, waiting, suppressed,
+        /// acknowledged, resolved, silenced, exhausted.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// One incident's timeline: alerts, calls (who, masked number, when,
+    /// outcome, DisconnectReason), keypad choices, silences, escalation steps.
+    Show {
+        id: String,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
 }
 
 #[derive(Subcommand, Debug)]

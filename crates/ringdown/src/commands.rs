@@ -44,6 +44,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Aws {
             command: AwsCommand::Bootstrap { config },
         } => crate::admin::aws_bootstrap(config.as_deref()),
+        Command::Incident { config, command } => crate::admin::incident(config.as_deref(), command),
         Command::Oncall {
             roster,
             at,

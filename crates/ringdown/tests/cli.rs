@@ -322,3 +322,149 @@ fn config_check_prints_the_effective_configuration_and_refuses_unknown_fields() 
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("listen_on"));
 }
+
+#[test]
+fn incident_list_and_show_tell_what_happened_with_numbers_masked() {
+    use ringdown_core::escalation::{HistoryEntry, HistoryKind, Incident, Phase};
+    use ringdown_core::outcome::Outcome;
+    use ringdown_engine::{ContactRow, Store};
+
+    let dir = std::env::temp_dir().join(format!("ringdown-incident-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("incident.sqlite");
+    let _ = std::fs::remove_file(&db);
+    let roster = ringdown_core::roster::Roster::from_yaml(ROSTER).unwrap();
+    let policy = roster.policy("default").unwrap().clone();
+    let t0 = chrono::DateTime::parse_from_rfc3339("2026-11-23T18:12:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = ringdown_local::SqliteStore::open(&db).unwrap();
+        let labels: ringdown_core::Labels = [("systemname".to_string(), "web".to_string())].into();
+        let mut inc = Incident::open(
+            "inc-web-1",
+            "default{systemname=\"web\"}",
+            &policy,
+            labels,
+            t0,
+        );
+        inc.history.push(HistoryEntry {
+            at: t0 + chrono::Duration::seconds(30),
+            kind: HistoryKind::CallPlaced {
+                call_id: "inc-web-1-p0s1a1t0r0".into(),
+                person: "tanaka".into(),
+                phone: "+81******0001".into(),
+                step: 1,
+                attempt: 1,
+                pass: 0,
+            },
+        });
+        inc.history.push(HistoryEntry {
+            at: t0 + chrono::Duration::seconds(50),
+            kind: HistoryKind::CallOutcome {
+                call_id: "inc-web-1-p0s1a1t0r0".into(),
+                person: "tanaka".into(),
+                outcome: Outcome::Acknowledged,
+                disconnect_reason: Some("CONTACT_FLOW_DISCONNECT".into()),
+            },
+        });
+        inc.phase = Phase::Acknowledged;
+        inc.acked_by = Some("tanaka".into());
+        inc.calls_placed = 1;
+        store.create_incident(&inc).await.unwrap();
+        store
+            .record_contact(&ContactRow {
+                contact_id: "c-1".into(),
+                call_id: "inc-web-1-p0s1a1t0r0".into(),
+                incident_id: "inc-web-1".into(),
+                person: "tanaka".into(),
+                phone_masked: "+81******0001".into(),
+                placed_at: t0 + chrono::Duration::seconds(30),
+                ended_at: Some(t0 + chrono::Duration::seconds(50)),
+                outcome: Some(Outcome::Acknowledged),
+                disconnect_reason: Some("CONTACT_FLOW_DISCONNECT".into()),
+            })
+            .await
+            .unwrap();
+    });
+    let cfg = temp_file(
+        "incident.toml",
+        &format!("[store]\nsqlite_path = {:?}\n", db.to_str().unwrap()),
+    );
+    let cfg = cfg.to_str().unwrap();
+
+    let out = ringdown(
+        &[
+            "incident",
+            "list",
+            "--config",
+            cfg,
+            "--state",
+            "acknowledged",
+        ],
+        None,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("inc-web-1") && text.contains("acked by tanaka"),
+        "{text}"
+    );
+    let out = ringdown(
+        &["incident", "list", "--config", cfg, "--state", "exhausted"],
+        None,
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no incidents"));
+
+    let out = ringdown(&["incident", "show", "inc-web-1", "--config", cfg], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("call tanaka at +81******0001 (step 1, attempt 1)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tanaka: ACKNOWLEDGED (CONTACT_FLOW_DISCONNECT)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ACKNOWLEDGED") && text.contains("contact c-1"),
+        "{text}"
+    );
+
+    let out = ringdown(
+        &[
+            "incident",
+            "show",
+            "inc-web-1",
+            "--config",
+            cfg,
+            "--output",
+            "json",
+        ],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["state"], "acknowledged");
+    assert_eq!(v["calls"][0]["outcome"]["outcome"], "ACKNOWLEDGED");
+
+    let out = ringdown(&["incident", "show", "nope", "--config", cfg], None);
+    assert_eq!(out.status.code(), Some(2));
+    let out = ringdown(
+        &["incident", "list", "--config", cfg, "--state", "sleeping"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
