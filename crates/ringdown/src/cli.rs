@@ -76,9 +76,23 @@ pub enum Command {
         /// Alert labels, repeatable: --label systemname=web --label severity=critical
         #[arg(long = "label", value_name = "K=V")]
         labels: Vec<String>,
-        #[arg(long, value_enum, default_value_t = Output::Text)]
-        output: Output,
+        /// Print the schedule over a period instead (needs --to): hand-offs,
+        /// overrides, holidays, clock changes. RFC 3339.
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+        /// text, json, or ics (an iCalendar feed; with --from/--to).
+        #[arg(long, value_enum, default_value_t = OncallOutput::Text)]
+        output: OncallOutput,
     },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OncallOutput {
+    Text,
+    Json,
+    Ics,
 }
 
 #[derive(Subcommand, Debug)]

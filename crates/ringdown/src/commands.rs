@@ -1,6 +1,8 @@
 //! Subcommands that read files and print: parse, validate, oncall.
 
-use crate::cli::{AlertsCommand, AwsCommand, Cli, Command, ConfigCommand, Output, RosterCommand};
+use crate::cli::{
+    AlertsCommand, AwsCommand, Cli, Command, ConfigCommand, OncallOutput, RosterCommand,
+};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use ringdown_core::roster::Roster;
@@ -49,8 +51,13 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             roster,
             at,
             labels,
+            from,
+            to,
             output,
-        } => oncall(&roster, at.as_deref(), &labels, output),
+        } => match (from, to) {
+            (Some(from), Some(to)) => oncall_period(&roster, &from, &to, output),
+            _ => oncall(&roster, at.as_deref(), &labels, output),
+        },
     }
 }
 
@@ -136,14 +143,42 @@ pub fn parse_labels(pairs: &[String]) -> Result<Labels> {
         .collect()
 }
 
-fn oncall(roster: &Path, at: Option<&str>, labels: &[String], output: Output) -> Result<ExitCode> {
+fn oncall_period(roster: &Path, from: &str, to: &str, output: OncallOutput) -> Result<ExitCode> {
+    let roster = load_roster(roster)?;
+    let (from, to) = (parse_at(Some(from))?, parse_at(Some(to))?);
+    if to <= from {
+        return Err(user("--to must be after --from"));
+    }
+    if to - from > chrono::Duration::days(366) {
+        return Err(user("the period is limited to one year"));
+    }
+    let s = crate::schedule::schedule(&roster, from, to);
+    match output {
+        OncallOutput::Text => print!("{}", crate::schedule::to_text(&roster, &s)),
+        OncallOutput::Json => println!("{}", serde_json::to_string_pretty(&s)?),
+        OncallOutput::Ics => print!("{}", crate::schedule::to_ics(&s, Utc::now())),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn oncall(
+    roster: &Path,
+    at: Option<&str>,
+    labels: &[String],
+    output: OncallOutput,
+) -> Result<ExitCode> {
+    if output == OncallOutput::Ics {
+        return Err(user("--output ics needs a period: --from T1 --to T2"));
+    }
     let roster = load_roster(roster)?;
     let now = parse_at(at)?;
     let labels = parse_labels(labels)?;
     let plan = roster.plan(&labels, now);
     match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
-        Output::Text => {
+        OncallOutput::Json | OncallOutput::Ics => {
+            println!("{}", serde_json::to_string_pretty(&plan)?)
+        }
+        OncallOutput::Text => {
             let Some(policy) = roster.policy_for(&labels) else {
                 println!("No policy matches {labels:?}: nobody would be called. Add a catch-all policy (match: {{}}).");
                 return Ok(ExitCode::SUCCESS);

@@ -8,6 +8,8 @@ mod commands;
 mod config;
 mod demo;
 mod local;
+mod report;
+mod schedule;
 mod timeline;
 
 use std::process::ExitCode;

@@ -468,3 +468,65 @@ fn incident_list_and_show_tell_what_happened_with_numbers_masked() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn oncall_over_a_period_prints_the_schedule_and_an_ics_feed() {
+    let roster = temp_file("period.yaml", ROSTER);
+    let r = roster.to_str().unwrap();
+    let out = ringdown(
+        &[
+            "oncall",
+            "--roster",
+            r,
+            "--from",
+            "2026-11-20T00:00:00+09:00",
+            "--to",
+            "2026-11-27T00:00:00+09:00",
+        ],
+        None,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The weekly hand-off of the example roster: Monday 2026-11-23 10:00 Tokyo time, a holiday.
+    assert!(text.contains("Mon 2026-11-23 10:00 JST"), "{text}");
+    assert!(
+        text.contains("Labour Thanksgiving Day") || text.contains("勤労感謝の日"),
+        "{text}"
+    );
+    let out = ringdown(
+        &[
+            "oncall",
+            "--roster",
+            r,
+            "--from",
+            "2026-11-20T00:00:00+09:00",
+            "--to",
+            "2026-11-27T00:00:00+09:00",
+            "--output",
+            "ics",
+        ],
+        None,
+    );
+    let ics = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        ics.starts_with("BEGIN:VCALENDAR") && ics.contains("DTSTART:20261123T010000Z"),
+        "{ics}"
+    );
+    let out = ringdown(
+        &[
+            "oncall",
+            "--roster",
+            r,
+            "--from",
+            "2026-11-27T00:00:00Z",
+            "--to",
+            "2026-11-20T00:00:00Z",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
