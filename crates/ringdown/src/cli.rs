@@ -60,6 +60,23 @@ pub enum Command {
         #[command(subcommand)]
         command: IncidentCommand,
     },
+    /// Monthly figures per person and overall: calls, answers, acknowledgements,
+    /// silences, voicemail, hang-ups, failures, time to acknowledge, exhausted
+    /// incidents.
+    Report {
+        /// The month, YYYY-MM (UTC).
+        #[arg(long)]
+        month: String,
+        /// table, csv, json, or svg (a chart of answer rate and time to
+        /// acknowledge by week that opens in a browser).
+        #[arg(long, default_value = "table")]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]

@@ -47,6 +47,12 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             command: AwsCommand::Bootstrap { config },
         } => crate::admin::aws_bootstrap(config.as_deref()),
         Command::Incident { config, command } => crate::admin::incident(config.as_deref(), command),
+        Command::Report {
+            month,
+            format,
+            out,
+            config,
+        } => crate::report::main(config.as_deref(), &month, &format, out.as_deref()),
         Command::Oncall {
             roster,
             at,

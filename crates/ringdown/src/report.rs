@@ -523,7 +523,7 @@ pub fn to_svg(r: &Report) -> String {
     const LEFT: f64 = 70.0;
     const RIGHT: f64 = 30.0;
     const PANEL_H: f64 = 160.0;
-    const TOP1: f64 = 70.0; // top of the answer-rate panel
+    const TOP1: f64 = 90.0; // top of the answer-rate panel
     const TOP2: f64 = TOP1 + PANEL_H + 70.0; // top of the time-to-ack panel
     let plot_w = W - LEFT - RIGHT;
     let n = r.weeks.len().max(1) as f64;
@@ -547,7 +547,7 @@ pub fn to_svg(r: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        r#"<text x="{}" y="50" text-anchor="middle" fill="#555">{}</text>"#,
+        r##"<text x="{}" y="50" text-anchor="middle" fill="#555">{}</text>"##,
         W / 2.0,
         xml_escape(&format!(
             "{} incident(s), {} call(s), answer rate {}, {} exhausted the roster",
@@ -585,18 +585,22 @@ pub fn to_svg(r: &Report) -> String {
         let _ = writeln!(
             s,
             r#"<text x="{LEFT}" y="{}" font-weight="bold">{}</text>"#,
-            top - 10.0,
+            top - 22.0,
             xml_escape(label)
         );
         for (i, w) in r.weeks.iter().enumerate() {
             let x = LEFT + slot * (i as f64 + 0.5);
             let _ = writeln!(
                 s,
-                r#"<text x="{x}" y="{}" text-anchor="middle">{}</text><text x="{x}" y="{}" text-anchor="middle" fill="#555" font-size="10">{}</text>"#,
+                r##"<text x="{x}" y="{}" text-anchor="middle">{}</text><text x="{x}" y="{}" text-anchor="middle" fill="#555" font-size="10">{}</text>"##,
                 bottom + 16.0,
                 xml_escape(&w.week),
                 bottom + 29.0,
-                xml_escape(&format!("{}–{}", w.from.format("%b %d"), w.to.format("%b %d")))
+                xml_escape(&format!(
+                    "{}–{}",
+                    w.from.format("%b %d"),
+                    w.to.format("%b %d")
+                ))
             );
         }
     };
@@ -1182,7 +1186,7 @@ mod tests {
             assert_eq!(opens, closes, "{tag}");
         }
         // Bars scale with the rate: week 41 (100%) is the full panel height.
-        assert!(svg.contains(r#"height="160.0" fill="#4878a8""#));
+        assert!(svg.contains(r##"height="160.0" fill="#4878a8""##));
     }
 
     #[tokio::test]
