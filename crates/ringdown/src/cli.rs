@@ -29,6 +29,28 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Rehearse a roster: run the real escalation for an alert on a virtual
+    /// clock and print who would be called when, what they would hear, and
+    /// what happens if nobody answers.
+    Drill {
+        #[arg(long)]
+        roster: PathBuf,
+        /// An alert payload in any supported format.
+        #[arg(long)]
+        alert: PathBuf,
+        /// Scripted callers (connect-sim personas). Default: nobody answers.
+        #[arg(long)]
+        personas: Option<PathBuf>,
+        /// When the alert fires (RFC 3339). Default: now.
+        #[arg(long)]
+        at: Option<String>,
+        /// How much virtual time to play.
+        #[arg(long, default_value_t = 120)]
+        minutes: u64,
+        /// JSON lines instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Work with alert payloads.
     Alerts {
         #[command(subcommand)]

@@ -30,6 +30,23 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Run { config } => crate::local::main(config.as_deref()),
         Command::Demo { json } => crate::demo::main(json),
+        Command::Drill {
+            roster,
+            alert,
+            personas,
+            at,
+            minutes,
+            json,
+        } => crate::drill::main(
+            crate::drill::DrillOptions {
+                roster: &roster,
+                alert: &alert,
+                personas: personas.as_deref(),
+                at: at.as_deref(),
+                minutes,
+            },
+            json,
+        ),
         Command::Alerts {
             command: AlertsCommand::Parse { file },
         } => alerts_parse(&file),

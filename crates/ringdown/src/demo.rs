@@ -16,9 +16,8 @@ use crate::local::{build, LocalOptions, EXAMPLE_PERSONAS, EXAMPLE_ROSTER};
 use crate::timeline;
 use anyhow::{Context, Result};
 use chrono::{DateTime, TimeZone, Utc};
-use connect_sim::interp::EventKind;
 use connect_sim::PersonaBook;
-use ringdown_core::escalation::{HistoryKind, Phase};
+use ringdown_core::escalation::Phase;
 use ringdown_core::phone::mask;
 use ringdown_core::roster::Roster;
 use ringdown_engine::{
@@ -177,50 +176,9 @@ pub async fn play() -> Result<DemoResult> {
         incidents.len()
     ));
     json.push(serde_json::json!({"at": t0, "event": "storm", "alerts": alerts_total, "webhooks": webhooks, "incidents": incidents.len()}));
-    let mut entries: Vec<(DateTime<Utc>, String, String, Option<String>)> = Vec::new();
-    for inc in &incidents {
-        let label = timeline::incident_label(inc);
-        let mut alerts_seen = false;
-        for h in &inc.history {
-            // The storm is summarised above; show only the first grouping line.
-            if let HistoryKind::Alerts { .. } = h.kind {
-                if alerts_seen {
-                    continue;
-                }
-                alerts_seen = true;
-            }
-            let call_id = match &h.kind {
-                HistoryKind::CallPlaced { call_id, .. } => Some(call_id.clone()),
-                _ => None,
-            };
-            entries.push((h.at, label.clone(), timeline::describe(&h.kind), call_id));
-            json.push(serde_json::json!({"at": h.at, "incident": inc.id, "system": label, "entry": h.kind}));
-        }
-    }
-    entries.sort_by_key(|e| e.0);
-    for (at, label, text, call_id) in entries {
-        lines.push(format!("{}  [{label}] {text}", timeline::offset(t0, at)));
-        if let Some(call) = call_id.and_then(|id| calls.iter().find(|c| c.call_id == id)) {
-            for e in &call.result.events {
-                let what = match &e.kind {
-                    EventKind::Answered => Some("answered".to_string()),
-                    EventKind::Said { text, .. } => Some(format!("says: {}", shorten(text, 110))),
-                    EventKind::Pressed { keys } => Some(format!("pressed {keys}")),
-                    EventKind::AttributeSet { key, value } if key != "rd_message" => {
-                        Some(format!("flow sets {key}={value}"))
-                    }
-                    EventKind::Disconnected { reason } => Some(format!("disconnected ({reason})")),
-                    _ => None,
-                };
-                if let Some(w) = what {
-                    lines.push(format!(
-                        "           │ {:>5.1}s  {w}",
-                        e.offset_ms as f64 / 1000.0
-                    ));
-                }
-            }
-        }
-    }
+    let (tl_lines, tl_json) = timeline::render(t0, &incidents, &calls, true);
+    lines.extend(tl_lines);
+    json.extend(tl_json);
     let later_line = match later.alerts.first() {
         Some(AlertDisposition::Silenced { silence_id, .. }) => {
             format!("new payments alert matches silence {silence_id}: no call")
@@ -304,15 +262,6 @@ pub async fn play() -> Result<DemoResult> {
 
 fn clock_now(engine: &ringdown_engine::Engine) -> DateTime<Utc> {
     engine.now()
-}
-
-fn shorten(s: &str, max: usize) -> String {
-    let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if s.chars().count() <= max {
-        s
-    } else {
-        format!("{}…", s.chars().take(max).collect::<String>())
-    }
 }
 
 #[cfg(test)]

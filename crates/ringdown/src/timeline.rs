@@ -1,7 +1,9 @@
 //! Human-readable timelines built from incident histories.
 
 use chrono::{DateTime, Utc};
+use connect_sim::interp::EventKind;
 use ringdown_core::escalation::{HistoryKind, Incident};
+use ringdown_local::SimCall;
 
 /// Short label for an incident: its group labels' values, else its id.
 pub fn incident_label(inc: &Incident) -> String {
@@ -90,5 +92,72 @@ pub fn offset(t0: DateTime<Utc>, at: DateTime<Utc>) -> String {
         format!("+{}:{:02}:{:02}", s / 3600, (s % 3600) / 60, s % 60)
     } else {
         format!("+{:02}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// Every incident's history in time order, each placed call followed by what
+/// happened on it (answered, what was said, keys, attributes the flow set,
+/// how it ended). `first_alerts_only`: show one grouping line per incident
+/// (storms are summarised elsewhere). Returns text lines and JSON entries.
+pub fn render(
+    t0: DateTime<Utc>,
+    incidents: &[Incident],
+    calls: &[SimCall],
+    first_alerts_only: bool,
+) -> (Vec<String>, Vec<serde_json::Value>) {
+    let mut lines = Vec::new();
+    let mut json = Vec::new();
+    let mut entries: Vec<(DateTime<Utc>, String, String, Option<String>)> = Vec::new();
+    for inc in incidents {
+        let label = incident_label(inc);
+        let mut alerts_seen = false;
+        for h in &inc.history {
+            if let HistoryKind::Alerts { .. } = h.kind {
+                if first_alerts_only && alerts_seen {
+                    continue;
+                }
+                alerts_seen = true;
+            }
+            let call_id = match &h.kind {
+                HistoryKind::CallPlaced { call_id, .. } => Some(call_id.clone()),
+                _ => None,
+            };
+            entries.push((h.at, label.clone(), describe(&h.kind), call_id));
+            json.push(serde_json::json!({"at": h.at, "incident": inc.id, "system": label, "entry": h.kind}));
+        }
+    }
+    entries.sort_by_key(|e| e.0);
+    for (at, label, text, call_id) in entries {
+        lines.push(format!("{}  [{label}] {text}", offset(t0, at)));
+        if let Some(call) = call_id.and_then(|id| calls.iter().find(|c| c.call_id == id)) {
+            for e in &call.result.events {
+                let what = match &e.kind {
+                    EventKind::Answered => Some("answered".to_string()),
+                    EventKind::Said { text, .. } => Some(format!("says: {}", shorten(text, 110))),
+                    EventKind::Pressed { keys } => Some(format!("pressed {keys}")),
+                    EventKind::AttributeSet { key, value } if key != "rd_message" => {
+                        Some(format!("flow sets {key}={value}"))
+                    }
+                    EventKind::Disconnected { reason } => Some(format!("disconnected ({reason})")),
+                    _ => None,
+                };
+                if let Some(w) = what {
+                    lines.push(format!(
+                        "           │ {:>5.1}s  {w}",
+                        e.offset_ms as f64 / 1000.0
+                    ));
+                }
+            }
+        }
+    }
+    (lines, json)
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if s.chars().count() <= max {
+        s
+    } else {
+        format!("{}…", s.chars().take(max).collect::<String>())
     }
 }

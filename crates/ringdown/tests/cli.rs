@@ -530,3 +530,53 @@ fn oncall_over_a_period_prints_the_schedule_and_an_ics_feed() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn drill_rehearses_the_example_roster_when_nobody_answers() {
+    let roster = temp_file("drill.yaml", ROSTER);
+    let alert = temp_file(
+        "drill-alert.json",
+        r#"{"title": "Disk full", "labels": {"systemname": "web"}}"#,
+    );
+    let out = ringdown(
+        &[
+            "drill",
+            "--roster",
+            roster.to_str().unwrap(),
+            "--alert",
+            alert.to_str().unwrap(),
+            "--at",
+            "2026-11-24T03:12:00+09:00",
+        ],
+        None,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Tanaka's week, at night: his mobile, then the secondary (twice), then
+    // the whole policy again (repeat: 1), then the fallback channel.
+    let calls: Vec<&str> = text.lines().filter(|l| l.contains("] call ")).collect();
+    assert_eq!(calls.len(), 6, "{text}");
+    assert!(
+        calls[0].starts_with("+00:30  [web] call tanaka at +81******0001 (step 1, attempt 1)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("nobody acknowledged: sent to the fallback channel"),
+        "{text}"
+    );
+    let bad = ringdown(
+        &[
+            "drill",
+            "--roster",
+            roster.to_str().unwrap(),
+            "--alert",
+            roster.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(bad.status.code(), Some(2));
+}
