@@ -106,9 +106,13 @@ pub enum Command {
     },
     /// Who would be called for an alert at a given moment, in order, and why.
     Oncall {
-        /// Roster file (YAML).
+        /// Roster file (YAML). Without it, the roster in force in the
+        /// configured store (the live roster).
         #[arg(long)]
-        roster: PathBuf,
+        roster: Option<PathBuf>,
+        /// Configuration file (selects the store) when no --roster is given.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
         /// The moment (RFC 3339, e.g. 2026-11-23T03:00:00+09:00). Default: now.
         #[arg(long)]
         at: Option<String>,
@@ -149,8 +153,19 @@ pub enum AlertsCommand {
 pub enum RosterCommand {
     /// Check a roster file; exit 2 listing every problem.
     Validate { file: PathBuf },
+    /// Show what applying a roster file would change in the stored roster.
+    Diff {
+        file: PathBuf,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Print the roster in force in the configured store.
+    Export {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Validate a roster file and store it as the roster in force (the daemon
-    /// picks it up at its next refresh).
+    /// picks it up at its next refresh). Prints what changes.
     Apply {
         file: PathBuf,
         /// Configuration file (selects the store).

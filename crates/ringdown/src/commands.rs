@@ -56,6 +56,12 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Roster {
             command: RosterCommand::Apply { file, config },
         } => crate::admin::roster_apply(&file, config.as_deref()),
+        Command::Roster {
+            command: RosterCommand::Diff { file, config },
+        } => crate::admin::roster_diff(&file, config.as_deref()),
+        Command::Roster {
+            command: RosterCommand::Export { config },
+        } => crate::admin::roster_export(config.as_deref()),
         Command::Silence { config, command } => crate::admin::silence(config.as_deref(), command),
         Command::Config {
             command: ConfigCommand::Check { config },
@@ -72,14 +78,25 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         } => crate::report::main(config.as_deref(), &month, &format, out.as_deref()),
         Command::Oncall {
             roster,
+            config,
             at,
             labels,
             from,
             to,
             output,
         } => match (from, to) {
-            (Some(from), Some(to)) => oncall_period(&roster, &from, &to, output),
-            _ => oncall(&roster, at.as_deref(), &labels, output),
+            (Some(from), Some(to)) => oncall_period(
+                roster_source(roster.as_deref(), config.as_deref())?,
+                &from,
+                &to,
+                output,
+            ),
+            _ => oncall(
+                roster_source(roster.as_deref(), config.as_deref())?,
+                at.as_deref(),
+                &labels,
+                output,
+            ),
         },
     }
 }
@@ -166,8 +183,15 @@ pub fn parse_labels(pairs: &[String]) -> Result<Labels> {
         .collect()
 }
 
-fn oncall_period(roster: &Path, from: &str, to: &str, output: OncallOutput) -> Result<ExitCode> {
-    let roster = load_roster(roster)?;
+/// The roster file given, or the live roster from the configured store.
+fn roster_source(file: Option<&Path>, config: Option<&Path>) -> Result<Roster> {
+    match file {
+        Some(f) => load_roster(f),
+        None => crate::admin::live_roster(config),
+    }
+}
+
+fn oncall_period(roster: Roster, from: &str, to: &str, output: OncallOutput) -> Result<ExitCode> {
     let (from, to) = (parse_at(Some(from))?, parse_at(Some(to))?);
     if to <= from {
         return Err(user("--to must be after --from"));
@@ -185,7 +209,7 @@ fn oncall_period(roster: &Path, from: &str, to: &str, output: OncallOutput) -> R
 }
 
 fn oncall(
-    roster: &Path,
+    roster: Roster,
     at: Option<&str>,
     labels: &[String],
     output: OncallOutput,
@@ -193,7 +217,6 @@ fn oncall(
     if output == OncallOutput::Ics {
         return Err(user("--output ics needs a period: --from T1 --to T2"));
     }
-    let roster = load_roster(roster)?;
     let now = parse_at(at)?;
     let labels = parse_labels(labels)?;
     let plan = roster.plan(&labels, now);

@@ -238,6 +238,49 @@ fn an_sre_applies_a_roster_and_manages_silences_from_the_cli() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("roster version 1 applied"));
 
+    // export gives back what was applied; the live roster answers oncall.
+    let out = ringdown(&["roster", "export", "--config", cfg], None);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), ROSTER);
+    let out = ringdown(
+        &[
+            "oncall",
+            "--config",
+            cfg,
+            "--at",
+            "2026-11-24T03:12:00+09:00",
+            "--label",
+            "systemname=web",
+            "--output",
+            "json",
+        ],
+        None,
+    );
+    let plan: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan[0]["person"], "tanaka");
+    // diff shows what a change would do, before it is applied.
+    let changed = ROSTER.replacen("retry_after_secs: 120", "retry_after_secs: 300", 1);
+    let changed = temp_file("apply2.yaml", &changed);
+    let out = ringdown(
+        &["roster", "diff", changed.to_str().unwrap(), "--config", cfg],
+        None,
+    );
+    let diff = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        diff.contains("-        retry_after_secs: 120")
+            && diff.contains("+        retry_after_secs: 300"),
+        "{diff}"
+    );
+    let out = ringdown(
+        &["roster", "diff", roster.to_str().unwrap(), "--config", cfg],
+        None,
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no changes"));
+    let out = ringdown(
+        &["roster", "apply", roster.to_str().unwrap(), "--config", cfg],
+        None,
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no changes"));
+
     let out = ringdown(
         &[
             "silence",
