@@ -59,6 +59,8 @@ pub const BY_INCIDENT_INDEX: &str = "by_incident";
 /// The one `due_pk` value: every due-able incident shares one partition.
 /// Fine at ringdown's scale (a handful of open incidents, even in a storm).
 const DUE_PK_OPEN: &str = "open";
+/// Name prefix of heartbeat items in the `leases` table.
+pub const HEARTBEAT_PREFIX: &str = "heartbeat/";
 /// Silences stay this long after they end (for reports), then DynamoDB's
 /// TTL deletes them.
 pub const SILENCE_RETENTION_SECS: i64 = 7 * 24 * 3600;
@@ -935,6 +937,48 @@ impl Store for DynamoStore {
     async fn record_contact(&self, row: &ContactRow) -> Result<(), StoreError> {
         self.put_item(&self.tables.contacts, contact_item(row)?)
             .await
+    }
+
+    /// Heartbeats live in the `leases` table as `heartbeat/{name}` items
+    /// (one tiny item each; a table of their own would be one more resource
+    /// to create and grant for a handful of rows). The condition keeps the
+    /// latest time when replicas record beats out of order.
+    async fn heartbeat_seen(&self, name: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        count_request(SERVICE, "UpdateItem");
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.tables.leases)
+            .key("name", s(format!("{HEARTBEAT_PREFIX}{name}")))
+            .update_expression("SET #l = :at")
+            .condition_expression("attribute_not_exists(#l) OR #l < :at")
+            .expression_attribute_names("#l", "last_seen_ms")
+            .expression_attribute_values(":at", n(ms(at)))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if is_ccf(&e) => Ok(()),
+            Err(e) => Err(store_err(sdk("UpdateItem", e))),
+        }
+    }
+
+    async fn heartbeat_last_seen(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let item = self
+            .get_item(
+                &self.tables.leases,
+                "name",
+                &format!("{HEARTBEAT_PREFIX}{name}"),
+            )
+            .await
+            .map_err(store_err)?;
+        match item {
+            Some(item) => Ok(DateTime::from_timestamp_millis(get_n(
+                &item,
+                "last_seen_ms",
+            )?)),
+            None => Ok(None),
+        }
     }
 
     async fn contacts_for_incident(

@@ -199,6 +199,14 @@ async fn contacts_upsert_and_query() {
 }
 
 #[tokio::test]
+async fn heartbeats_keep_the_latest_beat() {
+    let Some((store, _)) = store("heartbeats_keep_the_latest_beat").await else {
+        return;
+    };
+    testkit::contract_heartbeats(&store).await;
+}
+
+#[tokio::test]
 async fn leases_acquire_steal_renew_checkpoint_release() {
     let Some((store, _)) = store("leases_acquire_steal_renew_checkpoint_release").await else {
         return;

@@ -54,6 +54,8 @@ pub struct EngineSettings {
     /// How long past an incident's due time other replicas wait for its owner
     /// before taking it over (the owner died or is partitioned away).
     pub takeover_after: Duration,
+    /// How often heartbeats (dead man's switches) are checked for misses.
+    pub heartbeat_check: Duration,
 }
 
 impl Default for EngineSettings {
@@ -66,6 +68,7 @@ impl Default for EngineSettings {
             roster_refresh: Duration::from_secs(30),
             instance: "local".into(),
             takeover_after: Duration::from_secs(30),
+            heartbeat_check: Duration::from_secs(15),
         }
     }
 }
@@ -90,6 +93,8 @@ struct Inner {
     outcomes: tokio::sync::Mutex<mpsc::UnboundedReceiver<OutcomeReport>>,
     tracker: TaskTracker,
     seq: AtomicU64,
+    /// Heartbeats this process has raised a missed-heartbeat alert for.
+    missed: Mutex<std::collections::HashSet<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +133,7 @@ impl Engine {
                 outcomes: tokio::sync::Mutex::new(outcomes),
                 tracker: TaskTracker::new(),
                 seq: AtomicU64::new(0),
+                missed: Mutex::new(Default::default()),
             }),
         }
     }
@@ -586,6 +592,7 @@ impl Engine {
         let mut last_sweep = tokio::time::Instant::now();
         let mut last_silences = tokio::time::Instant::now();
         let mut last_roster = tokio::time::Instant::now();
+        let mut last_heartbeats = tokio::time::Instant::now();
         tokio::pin!(shutdown);
         loop {
             let next_wake = self
@@ -628,6 +635,10 @@ impl Engine {
                     warn!(error = %e, "could not refresh silences");
                 }
             }
+            if last_heartbeats.elapsed() >= self.inner.settings.heartbeat_check {
+                last_heartbeats = tokio::time::Instant::now();
+                self.check_heartbeats().await;
+            }
             if last_roster.elapsed() >= self.inner.settings.roster_refresh {
                 last_roster = tokio::time::Instant::now();
                 if let Err(e) = self.reload_roster().await {
@@ -668,6 +679,112 @@ impl Engine {
         if released > 0 {
             info!(released, "released ownership of open incidents");
         }
+    }
+
+    /// Raises a missed-heartbeat alert for every heartbeat silent for longer
+    /// than it promised (and clears ones whose beats came back through
+    /// another replica). A heartbeat never seen is armed now, so a fresh
+    /// deployment does not page before the first beat had a chance.
+    pub async fn check_heartbeats(&self) {
+        let Some(roster) = self.roster() else { return };
+        let now = self.now();
+        for h in &roster.heartbeats {
+            let last = match self.inner.store.heartbeat_last_seen(&h.name).await {
+                Ok(Some(t)) => t,
+                Ok(None) => {
+                    if let Err(e) = self.inner.store.heartbeat_seen(&h.name, now).await {
+                        warn!(heartbeat = %h.name, error = %e, "could not arm heartbeat");
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    warn!(heartbeat = %h.name, error = %e, "could not read heartbeat");
+                    continue;
+                }
+            };
+            let overdue = ringdown_core::heartbeat::is_overdue(h, last, now);
+            let known = self.inner.missed.lock().expect("missed").contains(&h.name);
+            if overdue && !known {
+                error!(heartbeat = %h.name, last_seen = %last, "heartbeat missed: the alerting path may be down");
+                metrics::counter!("ringdown_heartbeats_missed_total").increment(1);
+                let alert = ringdown_core::heartbeat::missed_alert(h, Status::Firing, last);
+                match self.ingest_on_policy(&roster, &h.policy, vec![alert]).await {
+                    Ok(_) => {
+                        self.inner
+                            .missed
+                            .lock()
+                            .expect("missed")
+                            .insert(h.name.clone());
+                    }
+                    Err(e) => {
+                        error!(heartbeat = %h.name, error = %e, "could not open the missed-heartbeat incident")
+                    }
+                }
+            } else if !overdue && known {
+                self.clear_missed(&roster, h, last).await;
+            }
+        }
+    }
+
+    async fn clear_missed(
+        &self,
+        roster: &Roster,
+        h: &ringdown_core::roster::Heartbeat,
+        last: DateTime<Utc>,
+    ) {
+        let alert = ringdown_core::heartbeat::missed_alert(h, Status::Resolved, last);
+        match self.ingest_on_policy(roster, &h.policy, vec![alert]).await {
+            Ok(_) => {
+                info!(heartbeat = %h.name, "heartbeat is back");
+                self.inner.missed.lock().expect("missed").remove(&h.name);
+            }
+            Err(e) => {
+                warn!(heartbeat = %h.name, error = %e, "could not clear the missed-heartbeat incident")
+            }
+        }
+    }
+
+    /// Records beats; a beat that ends a miss resolves its incident.
+    async fn renew_heartbeats(
+        &self,
+        roster: &Roster,
+        names: BTreeSet<String>,
+    ) -> Result<(), StoreError> {
+        let now = self.now();
+        for name in names {
+            let Some(h) = roster.heartbeats.iter().find(|h| h.name == name) else {
+                continue;
+            };
+            let prev = self.inner.store.heartbeat_last_seen(&name).await?;
+            self.inner.store.heartbeat_seen(&name, now).await?;
+            metrics::counter!("ringdown_heartbeats_received_total").increment(1);
+            let was_missed = prev.is_some_and(|p| ringdown_core::heartbeat::is_overdue(h, p, now))
+                || self.inner.missed.lock().expect("missed").contains(&name);
+            if was_missed {
+                self.clear_missed(roster, h, prev.unwrap_or(now)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ingests alerts on a named policy, bypassing `match` (heartbeats name
+    /// their policy explicitly).
+    async fn ingest_on_policy(
+        &self,
+        roster: &Roster,
+        policy: &str,
+        alerts: Vec<Alert>,
+    ) -> Result<Option<String>, EngineError> {
+        let Some(p) = roster.policy(policy) else {
+            return Ok(None);
+        };
+        let Some(first) = alerts.first() else {
+            return Ok(None);
+        };
+        let labels = ringdown_core::grouping::group_labels(p, &first.labels);
+        let key = ringdown_core::grouping::group_key(&p.name, &labels);
+        self.ingest_group(roster, &key, policy, &labels, alerts)
+            .await
     }
 
     async fn ingest_group(
@@ -728,9 +845,18 @@ impl Ingest for Engine {
         // group key -> (policy, group labels, alert indices)
         let mut groups: BTreeMap<String, (String, ringdown_core::Labels, Vec<usize>)> =
             BTreeMap::new();
+        let mut beats = BTreeSet::new();
         for (i, alert) in alerts.iter().enumerate() {
             metrics::counter!("ringdown_alerts_received_total", "source" => alert.source.as_str())
                 .increment(1);
+            if let Some(h) = ringdown_core::heartbeat::renewed_by(&roster, alert) {
+                beats.insert(h.name.clone());
+                report[i] = Some(AlertDisposition::Heartbeat {
+                    fingerprint: alert.fingerprint.clone(),
+                    name: h.name.clone(),
+                });
+                continue;
+            }
             let Some(r) = route(&roster, alert) else {
                 metrics::counter!("ringdown_alerts_unrouted_total").increment(1);
                 warn!(fingerprint = %alert.fingerprint, labels = ?alert.labels, "no policy matches this alert; add a catch-all policy (match: {{}})");
@@ -754,6 +880,9 @@ impl Ingest for Engine {
                 .or_insert_with(|| (r.policy.name.clone(), r.group_labels, Vec::new()))
                 .2
                 .push(i);
+        }
+        if !beats.is_empty() {
+            self.renew_heartbeats(&roster, beats).await?;
         }
         for (key, (policy, labels, idx)) in groups {
             let batch: Vec<Alert> = idx.iter().map(|i| alerts[*i].clone()).collect();

@@ -93,6 +93,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<String>, StoreError>;
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError>;
 
+    /// Records that heartbeat `name` was seen at `at` (keeps the latest).
+    async fn heartbeat_seen(&self, name: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// When heartbeat `name` was last seen, if ever.
+    async fn heartbeat_last_seen(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
+
     /// Inserts or updates a contact row (keyed by contact id).
     async fn record_contact(&self, row: &ContactRow) -> Result<(), StoreError>;
     async fn contacts_for_incident(&self, incident_id: &str)
@@ -163,6 +168,8 @@ pub enum AlertDisposition {
     ResolvedNoIncident { fingerprint: String },
     /// No policy matches its labels; reported to the fallback channel.
     Unrouted { fingerprint: String },
+    /// A heartbeat (dead man's switch) was renewed; no incident, no call.
+    Heartbeat { fingerprint: String, name: String },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

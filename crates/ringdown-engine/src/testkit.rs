@@ -493,6 +493,31 @@ pub async fn contract_roster_versions<S: Store>(store: &S) {
     assert_eq!((loaded.version, loaded.yaml.as_str()), (11, "v11\n"));
 }
 
+/// Heartbeats keep their latest time, whatever order beats are recorded in.
+pub async fn contract_heartbeats<S: Store>(store: &S) {
+    let t = t0();
+    assert_eq!(store.heartbeat_last_seen("watchdog").await.unwrap(), None);
+    store.heartbeat_seen("watchdog", t).await.unwrap();
+    assert_eq!(
+        store.heartbeat_last_seen("watchdog").await.unwrap(),
+        Some(t)
+    );
+    store
+        .heartbeat_seen("watchdog", t + Duration::seconds(60))
+        .await
+        .unwrap();
+    store
+        .heartbeat_seen("watchdog", t + Duration::seconds(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.heartbeat_last_seen("watchdog").await.unwrap(),
+        Some(t + Duration::seconds(60)),
+        "an older beat never moves it back"
+    );
+    assert_eq!(store.heartbeat_last_seen("other").await.unwrap(), None);
+}
+
 /// Contact rows are upserted by contact id and queried by incident and by
 /// a `[from, to)` window with sub-millisecond bounds.
 pub async fn contract_contacts<S: Store>(store: &S) {

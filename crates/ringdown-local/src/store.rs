@@ -89,6 +89,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX contacts_incident ON contacts (incident_id, placed_at);
     CREATE INDEX contacts_placed ON contacts (placed_at);
     "#,
+    // 2: heartbeats (dead man's switches).
+    r#"
+    CREATE TABLE heartbeats (
+        name      TEXT PRIMARY KEY,
+        last_seen INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).
@@ -554,6 +561,30 @@ impl Store for SqliteStore {
         // Rows within one millisecond come back by id; order them exactly.
         out.sort_by(|a, b| b.opened_at.cmp(&a.opened_at).then_with(|| b.id.cmp(&a.id)));
         Ok(out)
+    }
+
+    async fn heartbeat_seen(&self, name: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO heartbeats (name, last_seen) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)",
+            params![name, ms(at)],
+        )
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn heartbeat_last_seen(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let conn = self.lock();
+        let v: Option<i64> = conn
+            .query_row(
+                "SELECT last_seen FROM heartbeats WHERE name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(backend)?;
+        Ok(v.and_then(DateTime::from_timestamp_millis))
     }
 
     async fn record_contact(&self, row: &ContactRow) -> Result<(), StoreError> {

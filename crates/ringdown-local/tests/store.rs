@@ -133,6 +133,11 @@ async fn contacts_upsert_and_query() {
 }
 
 #[tokio::test]
+async fn heartbeats_keep_the_latest_beat() {
+    testkit::contract_heartbeats(&SqliteStore::in_memory().unwrap()).await;
+}
+
+#[tokio::test]
 async fn reopened_file_store_keeps_everything() {
     let dir = TempDir::new("reopen");
     let path = dir.file("ringdown.db");

@@ -128,6 +128,9 @@ pub async fn run(
             AlertDisposition::ResolvedNoIncident { fingerprint } => {
                 lines.push(format!("alert {fingerprint}: resolved, no open incident"))
             }
+            AlertDisposition::Heartbeat { name, .. } => {
+                lines.push(format!("alert renews heartbeat {name}: no call"))
+            }
             AlertDisposition::Grouped { .. } => {}
         }
     }

@@ -495,6 +495,94 @@ policies:
         assert_eq!(inc.phase, Phase::Resolved);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_missed_heartbeat_places_a_call_and_the_next_beat_resolves_it() {
+        let roster = format!(
+            "{ROSTER}heartbeats:\n  - {{ name: watchdog, expect_every_secs: 300, policy: default, labels: {{ alertname: Watchdog }} }}\n"
+        );
+        let clock = Arc::new(TokioClock::starting_at(crate::demo::demo_start()));
+        let store = SqliteStore::in_memory().unwrap();
+        store
+            .save_roster(&roster, crate::demo::demo_start())
+            .await
+            .unwrap();
+        let personas =
+            format!("default: never_answers\npersonas:\n  \"+81300000001\": {PRESS_1}\n");
+        let stack = build(
+            store,
+            clock,
+            LocalOptions {
+                personas: PersonaBook::from_yaml(&personas).unwrap(),
+                time_scale: 1.0,
+                blocked_prefixes: Vec::new(),
+                fallback_file: None,
+                settings: EngineSettings::default(),
+                rate_per_sec: 2,
+                burst: 4,
+            },
+        )
+        .unwrap();
+        stack.engine.reload_roster().await.unwrap();
+        let token = CancellationToken::new();
+        let runner = {
+            let e = stack.engine.clone();
+            let t = token.clone();
+            tokio::spawn(async move { e.run(t.cancelled()).await })
+        };
+        let watchdog = r#"{"version":"4","status":"firing","receiver":"r","groupKey":"w","alerts":[{"status":"firing","labels":{"alertname":"Watchdog"},"annotations":{},"startsAt":"2026-11-23T18:00:00Z","endsAt":"0001-01-01T00:00:00Z"}]}"#;
+        let beat = || async {
+            let alerts = ringdown_core::parse::parse(watchdog.as_bytes()).unwrap();
+            let r = stack.engine.ingest(alerts).await.unwrap();
+            assert!(
+                matches!(
+                    r.alerts[0],
+                    ringdown_engine::AlertDisposition::Heartbeat { .. }
+                ),
+                "{r:?}"
+            );
+        };
+        // Beats every 4 minutes: nobody is called.
+        for _ in 0..3 {
+            beat().await;
+            tokio::time::sleep(Duration::from_secs(240)).await;
+        }
+        assert!(stack.dialer.calls().is_empty());
+        // The beats stop: within 5 minutes + one check, the first engineer is called.
+        tokio::time::sleep(Duration::from_secs(6 * 60)).await;
+        let calls = stack.dialer.calls();
+        assert_eq!(
+            calls.iter().map(|c| c.person.as_str()).collect::<Vec<_>>(),
+            ["first"]
+        );
+        let incs = stack
+            .store
+            .list_incidents(&IncidentFilter::default())
+            .await
+            .unwrap();
+        assert_eq!(incs.len(), 1);
+        assert_eq!(
+            incs[0].group_labels.get("systemname").map(String::as_str),
+            Some("")
+        );
+        assert!(
+            incs[0].samples[0]
+                .title
+                .contains("heartbeat watchdog missed"),
+            "{:?}",
+            incs[0].samples
+        );
+        // It comes back: the incident resolves.
+        beat().await;
+        let incs = stack
+            .store
+            .list_incidents(&IncidentFilter::default())
+            .await
+            .unwrap();
+        assert_eq!(incs[0].phase, Phase::Resolved);
+        token.cancel();
+        runner.await.unwrap().unwrap();
+    }
+
     #[tokio::test]
     async fn ringdown_run_accepts_alerts_over_http_and_stops_on_shutdown() {
         let dir = std::env::temp_dir().join(format!("ringdown-run-{}", std::process::id()));
