@@ -75,8 +75,12 @@ pub fn build(store: SqliteStore, clock: Arc<dyn Clock>, opts: LocalOptions) -> R
 pub fn init_logging(cfg: &crate::config::LogConfig) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.filter));
+    // Colour only for a person at a terminal: log files and collectors get
+    // plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = if cfg.format == "json" {
         builder.json().flatten_event(true).try_init()

@@ -222,6 +222,44 @@ file = {fallback:?}
         c.wait().unwrap()
     }
 
+    /// Runs a `ringdown` command against this environment's store.
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_ringdown"))
+            .args(args)
+            .args(["--config", self.config.to_str().unwrap()])
+            .env("AWS_ENDPOINT_URL", &self.moto)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ringdown {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// GET /metrics from daemon `name` (its address is in its log).
+    async fn get_metrics(&self, name: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let log = self.log(name);
+        let addr = log
+            .lines()
+            .find_map(|l| l.split("health and metrics on http://").nth(1))
+            .and_then(|r| r.split('/').next())
+            .expect("the daemon logs its address")
+            .to_string();
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
     fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
     }
@@ -405,6 +443,50 @@ async fn first_engineer_presses_1_and_nobody_else_is_called() {
                 .unwrap()
         )
     );
+    // The operator commands work against DynamoDB too.
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let incident_id = inc.id.clone();
+    for (args, want) in [
+        (
+            vec!["incident", "list", "--state", "acknowledged"],
+            incident_id.clone(),
+        ),
+        (
+            vec!["incident", "show", incident_id.as_str()],
+            "ACKNOWLEDGED (CONTACT_FLOW_DISCONNECT)".to_string(),
+        ),
+        (
+            vec!["report", "--month", month.as_str(), "--format", "csv"],
+            "first,1,1,1,".to_string(),
+        ),
+        (vec!["roster", "export"], "person:first".to_string()),
+        (
+            vec!["oncall", "--label", "systemname=web", "--output", "json"],
+            "\"person\": \"first\"".to_string(),
+        ),
+    ] {
+        let text = env.cli(&args);
+        assert!(
+            text.contains(&want),
+            "ringdown {args:?}: expected {want:?} in\n{text}"
+        );
+    }
+    // /metrics after the scenario shows what happened.
+    let metrics = env.get_metrics("a").await;
+    for counter in [
+        "ringdown_alerts_received_total",
+        "ringdown_incidents_opened_total",
+        "ringdown_calls_placed_total",
+        "ringdown_call_outcomes_total{outcome=\"ACKNOWLEDGED\"}",
+        "ringdown_incidents_acked_total",
+        "ringdown_aws_requests_total",
+    ] {
+        assert!(
+            metrics.contains(counter),
+            "{counter} missing from /metrics:\n{metrics}"
+        );
+    }
+    assert!(!metrics.contains(FIRST), "numbers never appear in metrics");
     assert!(
         env.stop("a").success(),
         "clean exit on SIGTERM:\n{}",
