@@ -12,7 +12,7 @@
 //! clock is virtual (a paused tokio runtime), so the half hour plays in a
 //! moment. The demo checks its own story and exits 1 if it did not happen.
 
-use crate::local::{build, LocalOptions, EXAMPLE_PERSONAS, EXAMPLE_ROSTER};
+use crate::local::{VirtualRun, EXAMPLE_PERSONAS, EXAMPLE_ROSTER};
 use crate::timeline;
 use anyhow::{Context, Result};
 use chrono::{DateTime, TimeZone, Utc};
@@ -20,14 +20,9 @@ use connect_sim::PersonaBook;
 use ringdown_core::escalation::Phase;
 use ringdown_core::phone::mask;
 use ringdown_core::roster::Roster;
-use ringdown_engine::{
-    AlertDisposition, EngineSettings, IncidentFilter, Ingest, IngestReport, Store, TokioClock,
-};
-use ringdown_local::SqliteStore;
+use ringdown_engine::{AlertDisposition, IncidentFilter, Ingest, IngestReport, Store};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 /// Tuesday 2026-11-24, 03:12 in Tokyo: the middle of the night.
 pub fn demo_start() -> DateTime<Utc> {
@@ -96,32 +91,11 @@ pub fn main(json: bool) -> Result<ExitCode> {
 /// Plays the story and returns the printed timeline and any deviation.
 pub async fn play() -> Result<DemoResult> {
     let t0 = demo_start();
-    let clock = Arc::new(TokioClock::starting_at(t0));
-    let store = SqliteStore::in_memory()?;
     let roster = Roster::from_yaml(EXAMPLE_ROSTER)
         .map_err(|e| anyhow::anyhow!("example roster: {:?}", e.0))?;
-    crate::local::apply_roster(&store, None).await?;
-    let stack = build(
-        store,
-        clock.clone(),
-        LocalOptions {
-            personas: PersonaBook::from_yaml(EXAMPLE_PERSONAS).context("example personas")?,
-            time_scale: 1.0,
-            blocked_prefixes: Vec::new(),
-            fallback_file: None,
-            settings: EngineSettings::default(),
-            rate_per_sec: 2,
-            burst: 5,
-        },
-    )?;
-    let engine = stack.engine.clone();
-    engine.reload_roster().await?;
-    let token = CancellationToken::new();
-    let runner = {
-        let engine = engine.clone();
-        let token = token.clone();
-        tokio::spawn(async move { engine.run(token.cancelled()).await })
-    };
+    let personas = PersonaBook::from_yaml(EXAMPLE_PERSONAS).context("example personas")?;
+    let run = VirtualRun::start(EXAMPLE_ROSTER, personas, Vec::new(), t0).await?;
+    let engine = run.stack.engine.clone();
 
     // The storm: 30 webhooks of 10 alerts, 200 from web and 100 from payments,
     // over 20 seconds.
@@ -146,8 +120,7 @@ pub async fn play() -> Result<DemoResult> {
         .await?;
     // Let everything settle: retries, contact records, timers.
     tokio::time::sleep(Duration::from_secs(20 * 60)).await;
-    token.cancel();
-    runner.await.context("engine task")??;
+    let stack = run.stop().await?;
 
     let incidents = stack
         .store

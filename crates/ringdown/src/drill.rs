@@ -8,20 +8,15 @@
 //! where the incident goes when the roster is exhausted.
 
 use crate::commands::{load_roster, parse_at, user};
-use crate::local::{apply_roster, build, LocalOptions};
+use crate::local::VirtualRun;
 use crate::timeline;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::{DateTime, Utc};
 use connect_sim::PersonaBook;
-use ringdown_engine::{
-    AlertDisposition, EngineSettings, IncidentFilter, Ingest, Store, TokioClock,
-};
-use ringdown_local::SqliteStore;
+use ringdown_engine::{AlertDisposition, IncidentFilter, Ingest, Store};
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 /// Nobody answers: the worst case, the policy walked to its end.
 pub const NOBODY_ANSWERS: &str = "default: never_answers\n";
@@ -78,34 +73,10 @@ pub async fn run(
         .map_err(|e| user(format!("alert file: {e} ({})", e.reason_code())))?;
     let personas =
         PersonaBook::from_yaml(personas).map_err(|e| user(format!("personas are invalid: {e}")))?;
-    let clock = Arc::new(TokioClock::starting_at(start));
-    let store = SqliteStore::in_memory()?;
-    store.save_roster(roster_yaml, start).await?;
-    apply_roster(&store, None).await?;
-    let stack = build(
-        store,
-        clock,
-        LocalOptions {
-            personas,
-            time_scale: 1.0,
-            blocked_prefixes: Vec::new(),
-            fallback_file: None,
-            settings: EngineSettings::default(),
-            rate_per_sec: 2,
-            burst: 4,
-        },
-    )?;
-    stack.engine.reload_roster().await?;
-    let token = CancellationToken::new();
-    let runner = {
-        let e = stack.engine.clone();
-        let t = token.clone();
-        tokio::spawn(async move { e.run(t.cancelled()).await })
-    };
-    let report = stack.engine.ingest(alerts).await?;
+    let run = VirtualRun::start(roster_yaml, personas, Vec::new(), start).await?;
+    let report = run.stack.engine.ingest(alerts).await?;
     tokio::time::sleep(Duration::from_secs(minutes * 60)).await;
-    token.cancel();
-    runner.await.context("engine task")??;
+    let stack = run.stop().await?;
 
     let tz = roster.timezone;
     let mut lines = vec![format!(

@@ -72,6 +72,61 @@ pub fn build(store: SqliteStore, clock: Arc<dyn Clock>, opts: LocalOptions) -> R
     })
 }
 
+/// The embedded stack with its engine running on a virtual clock (a paused
+/// tokio runtime): the demo, the drill and the scenario tests all play
+/// escalations this way, with the production engine unchanged.
+pub struct VirtualRun {
+    pub stack: LocalStack,
+    token: CancellationToken,
+    runner: tokio::task::JoinHandle<Result<(), ringdown_engine::engine::EngineError>>,
+}
+
+impl VirtualRun {
+    /// Stores `roster_yaml`, wires an in-memory stack whose phones follow
+    /// `personas`, and starts the engine with the clock at `start`.
+    pub async fn start(
+        roster_yaml: &str,
+        personas: PersonaBook,
+        blocked_prefixes: Vec<String>,
+        start: chrono::DateTime<chrono::Utc>,
+    ) -> Result<VirtualRun> {
+        let store = SqliteStore::in_memory()?;
+        store.save_roster(roster_yaml, start).await?;
+        let stack = build(
+            store,
+            Arc::new(ringdown_engine::TokioClock::starting_at(start)),
+            LocalOptions {
+                personas,
+                time_scale: 1.0,
+                blocked_prefixes,
+                fallback_file: None,
+                settings: EngineSettings::default(),
+                rate_per_sec: 2,
+                burst: 4,
+            },
+        )?;
+        stack.engine.reload_roster().await?;
+        let token = CancellationToken::new();
+        let runner = {
+            let e = stack.engine.clone();
+            let t = token.clone();
+            tokio::spawn(async move { e.run(t.cancelled()).await })
+        };
+        Ok(VirtualRun {
+            stack,
+            token,
+            runner,
+        })
+    }
+
+    /// Stops the engine (it finishes calls in progress) and hands back the stack.
+    pub async fn stop(self) -> Result<LocalStack> {
+        self.token.cancel();
+        self.runner.await.context("engine task")??;
+        Ok(self.stack)
+    }
+}
+
 pub fn init_logging(cfg: &crate::config::LogConfig) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.filter));
@@ -261,7 +316,7 @@ mod tests {
     use super::*;
     use crate::demo::webhook;
     use ringdown_core::escalation::{Incident, Phase};
-    use ringdown_engine::{IncidentFilter, TokioClock};
+    use ringdown_engine::IncidentFilter;
     use std::time::Duration;
 
     const ROSTER: &str = r#"
@@ -281,51 +336,31 @@ policies:
       - targets: [person:second, person:third]
 "#;
 
-    struct Scenario {
-        stack: LocalStack,
-        token: CancellationToken,
-        runner: tokio::task::JoinHandle<Result<(), ringdown_engine::engine::EngineError>>,
+    async fn scenario(first: &str, second: &str, third: &str, blocked: &[&str]) -> VirtualRun {
+        scenario_with(ROSTER, first, second, third, blocked).await
     }
 
-    async fn scenario(first: &str, second: &str, third: &str, blocked: &[&str]) -> Scenario {
+    async fn scenario_with(
+        roster: &str,
+        first: &str,
+        second: &str,
+        third: &str,
+        blocked: &[&str],
+    ) -> VirtualRun {
         let personas = format!(
             "default: never_answers\npersonas:\n  \"+81300000001\": {first}\n  \"+81300000002\": {second}\n  \"+81300000003\": {third}\n"
         );
-        let clock = Arc::new(TokioClock::starting_at(crate::demo::demo_start()));
-        let store = SqliteStore::in_memory().unwrap();
-        store
-            .save_roster(ROSTER, crate::demo::demo_start())
-            .await
-            .unwrap();
-        let stack = build(
-            store,
-            clock,
-            LocalOptions {
-                personas: PersonaBook::from_yaml(&personas).unwrap(),
-                time_scale: 1.0,
-                blocked_prefixes: blocked.iter().map(|s| s.to_string()).collect(),
-                fallback_file: None,
-                settings: EngineSettings::default(),
-                rate_per_sec: 2,
-                burst: 5,
-            },
+        VirtualRun::start(
+            roster,
+            PersonaBook::from_yaml(&personas).unwrap(),
+            blocked.iter().map(|s| s.to_string()).collect(),
+            crate::demo::demo_start(),
         )
-        .unwrap();
-        stack.engine.reload_roster().await.unwrap();
-        let token = CancellationToken::new();
-        let runner = {
-            let e = stack.engine.clone();
-            let t = token.clone();
-            tokio::spawn(async move { e.run(t.cancelled()).await })
-        };
-        Scenario {
-            stack,
-            token,
-            runner,
-        }
+        .await
+        .unwrap()
     }
 
-    impl Scenario {
+    impl VirtualRun {
         async fn alert(&self, system: &str) {
             let alerts = ringdown_core::parse::parse(webhook(system, 0, 1).as_bytes()).unwrap();
             self.stack.engine.ingest(alerts).await.unwrap();
@@ -333,23 +368,20 @@ policies:
 
         async fn settle(self, minutes: u64) -> (Vec<String>, Incident, LocalStack) {
             tokio::time::sleep(Duration::from_secs(minutes * 60)).await;
-            self.token.cancel();
-            self.runner.await.unwrap().unwrap();
-            let called = self
-                .stack
+            let stack = self.stop().await.unwrap();
+            let called = stack
                 .dialer
                 .calls()
                 .iter()
                 .map(|c| c.person.clone())
                 .collect();
-            let inc = self
-                .stack
+            let inc = stack
                 .store
                 .list_incidents(&IncidentFilter::default())
                 .await
                 .unwrap()
                 .remove(0);
-            (called, inc, self.stack)
+            (called, inc, stack)
         }
     }
 
@@ -504,35 +536,8 @@ policies:
         let roster = format!(
             "{ROSTER}heartbeats:\n  - {{ name: watchdog, expect_every_secs: 300, policy: default, labels: {{ alertname: Watchdog }} }}\n"
         );
-        let clock = Arc::new(TokioClock::starting_at(crate::demo::demo_start()));
-        let store = SqliteStore::in_memory().unwrap();
-        store
-            .save_roster(&roster, crate::demo::demo_start())
-            .await
-            .unwrap();
-        let personas =
-            format!("default: never_answers\npersonas:\n  \"+81300000001\": {PRESS_1}\n");
-        let stack = build(
-            store,
-            clock,
-            LocalOptions {
-                personas: PersonaBook::from_yaml(&personas).unwrap(),
-                time_scale: 1.0,
-                blocked_prefixes: Vec::new(),
-                fallback_file: None,
-                settings: EngineSettings::default(),
-                rate_per_sec: 2,
-                burst: 4,
-            },
-        )
-        .unwrap();
-        stack.engine.reload_roster().await.unwrap();
-        let token = CancellationToken::new();
-        let runner = {
-            let e = stack.engine.clone();
-            let t = token.clone();
-            tokio::spawn(async move { e.run(t.cancelled()).await })
-        };
+        let run = scenario_with(&roster, PRESS_1, "never_answers", "never_answers", &[]).await;
+        let stack = &run.stack;
         let watchdog = r#"{"version":"4","status":"firing","receiver":"r","groupKey":"w","alerts":[{"status":"firing","labels":{"alertname":"Watchdog"},"annotations":{},"startsAt":"2026-11-23T18:00:00Z","endsAt":"0001-01-01T00:00:00Z"}]}"#;
         let beat = || async {
             let alerts = ringdown_core::parse::parse(watchdog.as_bytes()).unwrap();
@@ -583,8 +588,7 @@ policies:
             .await
             .unwrap();
         assert_eq!(incs[0].phase, Phase::Resolved);
-        token.cancel();
-        runner.await.unwrap().unwrap();
+        run.stop().await.unwrap();
     }
 
     #[tokio::test]

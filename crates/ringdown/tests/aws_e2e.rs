@@ -446,6 +446,7 @@ async fn first_engineer_presses_1_and_nobody_else_is_called() {
     // The operator commands work against DynamoDB too.
     let month = chrono::Utc::now().format("%Y-%m").to_string();
     let incident_id = inc.id.clone();
+    let roster_file = env.dir.join("roster.yaml").to_str().unwrap().to_string();
     for (args, want) in [
         (
             vec!["incident", "list", "--state", "acknowledged"],
@@ -460,6 +461,14 @@ async fn first_engineer_presses_1_and_nobody_else_is_called() {
             "first,1,1,1,".to_string(),
         ),
         (vec!["roster", "export"], "person:first".to_string()),
+        (
+            vec!["roster", "diff", roster_file.as_str()],
+            "no changes".to_string(),
+        ),
+        (
+            vec!["roster", "apply", roster_file.as_str()],
+            "already in force".to_string(),
+        ),
         (
             vec!["oncall", "--label", "systemname=web", "--output", "json"],
             "\"person\": \"first\"".to_string(),
