@@ -920,20 +920,25 @@ fn check_instance(s: &Shared, instance: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The current view of a contact, or Connect's not-found error.
+fn contact_view(s: &Shared, contact: &str) -> Result<CallView, ApiError> {
+    let calls = s.calls.lock().unwrap();
+    let e = calls.by_id.get(contact).ok_or_else(|| {
+        ApiError::new(
+            "ResourceNotFoundException",
+            format!("Contact {contact} not found"),
+        )
+    })?;
+    Ok(s.view(e))
+}
+
 async fn get_contact_attributes(
     State(s): State<Arc<Shared>>,
     Path((instance, contact)): Path<(String, String)>,
 ) -> ApiResult {
     s.rate_limit("GetContactAttributes")?;
     check_instance(&s, &instance)?;
-    let calls = s.calls.lock().unwrap();
-    let e = calls.by_id.get(&contact).ok_or_else(|| {
-        ApiError::new(
-            "ResourceNotFoundException",
-            format!("Contact {contact} not found"),
-        )
-    })?;
-    let v = s.view(e);
+    let v = contact_view(&s, &contact)?;
     ok_json(json!({ "Attributes": v.attributes }))
 }
 

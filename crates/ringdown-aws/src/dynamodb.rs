@@ -227,6 +227,36 @@ impl DynamoStore {
         &self.tables
     }
 
+    /// Sets one attribute of lease `name`, only while `owner` holds it;
+    /// false when the lease is someone else's now.
+    async fn set_if_owner(
+        &self,
+        name: &str,
+        owner: &str,
+        attr: &str,
+        value: AttributeValue,
+    ) -> Result<bool, AwsError> {
+        count_request(SERVICE, "UpdateItem");
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.tables.leases)
+            .key("name", s(name))
+            .update_expression("SET #a = :v")
+            .condition_expression("#o = :me")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_names("#a", attr)
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":v", value)
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if is_ccf(&e) => Ok(false),
+            Err(e) => Err(sdk("UpdateItem", e)),
+        }
+    }
+
     async fn get_item(&self, table: &str, k: &str, v: &str) -> Result<Option<Item>, AwsError> {
         count_request(SERVICE, "GetItem");
         let out = self
@@ -1103,25 +1133,13 @@ impl LeaseStore for DynamoStore {
         now_ms: i64,
         ttl_ms: i64,
     ) -> Result<bool, AwsError> {
-        count_request(SERVICE, "UpdateItem");
-        let r = self
-            .client
-            .update_item()
-            .table_name(&self.tables.leases)
-            .key("name", s(name))
-            .update_expression("SET #u = :until")
-            .condition_expression("#o = :me")
-            .expression_attribute_names("#o", "owner")
-            .expression_attribute_names("#u", "lease_until_ms")
-            .expression_attribute_values(":me", s(owner))
-            .expression_attribute_values(":until", n(now_ms.saturating_add(ttl_ms)))
-            .send()
-            .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) if is_ccf(&e) => Ok(false),
-            Err(e) => Err(sdk("UpdateItem", e)),
-        }
+        self.set_if_owner(
+            name,
+            owner,
+            "lease_until_ms",
+            n(now_ms.saturating_add(ttl_ms)),
+        )
+        .await
     }
 
     async fn checkpoint(
@@ -1130,25 +1148,8 @@ impl LeaseStore for DynamoStore {
         owner: &str,
         checkpoint: &str,
     ) -> Result<bool, AwsError> {
-        count_request(SERVICE, "UpdateItem");
-        let r = self
-            .client
-            .update_item()
-            .table_name(&self.tables.leases)
-            .key("name", s(name))
-            .update_expression("SET #c = :cp")
-            .condition_expression("#o = :me")
-            .expression_attribute_names("#o", "owner")
-            .expression_attribute_names("#c", "checkpoint")
-            .expression_attribute_values(":me", s(owner))
-            .expression_attribute_values(":cp", s(checkpoint))
-            .send()
-            .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) if is_ccf(&e) => Ok(false),
-            Err(e) => Err(sdk("UpdateItem", e)),
-        }
+        self.set_if_owner(name, owner, "checkpoint", s(checkpoint))
+            .await
     }
 
     async fn release(&self, name: &str, owner: &str) -> Result<(), AwsError> {
