@@ -29,4 +29,4 @@ pub use interp::{
     simulate, simulate_with, CallResult, DisconnectReason, EventKind, SimOptions, TranscriptEvent,
 };
 pub use persona::{HumanPersona, KeyPress, Persona, PersonaBook};
-pub use server::{CallView, Clock, ManualClock, SimServer, TokenBucket};
+pub use server::{CallView, Clock, InjectedError, ManualClock, SimServer, TokenBucket};

@@ -6,8 +6,9 @@
 //! concurrency quota, GetContactAttributes shows what has been set so far) until
 //! its scaled end, then its contact record is emitted.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -196,6 +197,10 @@ pub struct CallView {
     /// `LIVE` or `ENDED`.
     pub state: String,
     pub initiation_timestamp: String,
+    /// When the request that placed the call arrived, Unix milliseconds
+    /// (the contact record's own timestamps have only second precision, too
+    /// coarse for latency measurements).
+    pub initiated_unix_ms: i64,
     pub connected_to_system_timestamp: Option<String>,
     pub disconnect_timestamp: Option<String>,
     pub disconnect_reason: Option<String>,
@@ -240,6 +245,25 @@ struct Shared {
     /// Error responses sent, by `x-amzn-ErrorType` (throttles included), so
     /// a test can assert "zero TooManyRequests" from the service's side.
     errors: Mutex<BTreeMap<String, u64>>,
+    /// Errors queued by [`SimServer::fail_next`], answered in order by the
+    /// next StartOutboundVoiceContact requests.
+    injected: Mutex<VecDeque<InjectedError>>,
+    /// Most calls live at once so far.
+    peak_live: AtomicUsize,
+}
+
+/// One error answered by a coming StartOutboundVoiceContact request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InjectedError {
+    /// Error name, e.g. `TooManyRequestsException` (429) or
+    /// `InternalServiceException` (500).
+    pub code: String,
+    /// Place the call anyway and only then answer with the error: the caller
+    /// cannot tell whether the phone is ringing, and must retry with the same
+    /// ClientToken to find out without calling twice.
+    #[serde(default)]
+    pub after_create: bool,
 }
 
 impl Shared {
@@ -288,6 +312,7 @@ impl Shared {
             persona: e.persona.clone(),
             state: if live { "LIVE" } else { "ENDED" }.into(),
             initiation_timestamp: ctr_timestamp(e.initiated_at),
+            initiated_unix_ms: e.initiated_at.timestamp_millis(),
             connected_to_system_timestamp: result.connected_at_offset.map(at),
             disconnect_timestamp: (!live).then(|| at(result.ended_at_offset)),
             disconnect_reason: (!live).then(|| result.disconnect_reason.as_str().to_string()),
@@ -473,6 +498,8 @@ impl SimServer {
             ended_tx,
             changed: Notify::new(),
             errors: Mutex::new(BTreeMap::new()),
+            injected: Mutex::new(VecDeque::new()),
+            peak_live: AtomicUsize::new(0),
         });
         let app = router(shared.clone());
         let listener = tokio::net::TcpListener::bind(listen).await?;
@@ -509,6 +536,24 @@ impl SimServer {
     /// Error responses sent so far, by error type (e.g. `TooManyRequestsException`).
     pub fn errors(&self) -> BTreeMap<String, u64> {
         self.shared.errors.lock().unwrap().clone()
+    }
+
+    /// The next `count` StartOutboundVoiceContact requests fail with `code`
+    /// (after the quota check, which real throttling precedes); with
+    /// `after_create` the call is placed before the error is answered.
+    pub fn fail_next(&self, code: &str, count: usize, after_create: bool) {
+        let mut q = self.shared.injected.lock().unwrap();
+        for _ in 0..count {
+            q.push_back(InjectedError {
+                code: code.to_string(),
+                after_create,
+            });
+        }
+    }
+
+    /// Most calls that were live at the same time so far.
+    pub fn peak_live_calls(&self) -> usize {
+        self.shared.peak_live.load(Ordering::Relaxed)
     }
 
     /// Every call so far, in the order placed.
@@ -604,6 +649,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/_sim/calls", get(list_calls))
         .route("/_sim/ctrs", get(list_ctrs))
         .route("/_sim/errors", get(list_errors))
+        .route("/_sim/faults", post(inject_faults))
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
@@ -630,6 +676,24 @@ async fn count_errors(
             .or_default() += 1;
     }
     resp
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultRequest {
+    #[serde(flatten)]
+    error: InjectedError,
+    count: usize,
+}
+
+/// `POST /_sim/faults {"code": "InternalServiceException", "count": 3,
+/// "after_create": false}`: the next `count` calls fail so.
+async fn inject_faults(State(s): State<Arc<Shared>>, Json(f): Json<FaultRequest>) -> StatusCode {
+    let mut q = s.injected.lock().unwrap();
+    for _ in 0..f.count {
+        q.push_back(f.error.clone());
+    }
+    StatusCode::NO_CONTENT
 }
 
 async fn list_errors(State(s): State<Arc<Shared>>) -> Json<BTreeMap<String, u64>> {
@@ -678,6 +742,10 @@ async fn start_outbound_voice_contact(State(s): State<Arc<Shared>>, body: Bytes)
     // Every request costs a token, including idempotent replays and invalid
     // requests: that is how the real per-account API quota behaves.
     s.rate_limit("StartOutboundVoiceContact")?;
+    let injected = s.injected.lock().unwrap().pop_front();
+    if let Some(f) = injected.as_ref().filter(|f| !f.after_create) {
+        return Err(ApiError::new(&f.code, "injected fault"));
+    }
     let req: StartRequest = parse_body(&body)?;
     let now = s.clock.now();
     let ttl = Duration::from_secs(s.cfg.quotas.client_token_ttl_secs);
@@ -842,9 +910,16 @@ async fn start_outbound_voice_contact(State(s): State<Arc<Shared>>, body: Bytes)
         if let Some(tok) = &req.client_token {
             calls.tokens.insert(tok.clone(), (contact_id.clone(), now));
         }
+        s.peak_live.fetch_max(live + 1, Ordering::Relaxed);
     }
     tracing::info!(contact = %contact_id, destination = %dest, persona = persona.kind(), "call placed");
     tokio::spawn(play(s.clone(), contact_id.clone(), planned, stop_rx));
+    if let Some(f) = injected {
+        return Err(ApiError::new(
+            &f.code,
+            "injected fault (the call was placed)",
+        ));
+    }
     ok_json(json!({ "ContactId": contact_id }))
 }
 

@@ -158,6 +158,51 @@ fn binary_serves_and_answers_in_the_aws_error_shape() {
     assert!(body.contains(r#""ClientToken":"tok-1""#), "{body}");
     assert!(body.contains(r#""State":"ENDED""#), "{body}");
 
+    // Injected faults: a 500 before anything happens, then a 500 answered
+    // after the call was placed; the retry with the same ClientToken finds
+    // that call instead of placing a second one.
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/_sim/faults",
+        r#"{"code":"InternalServiceException","count":1}"#,
+    );
+    assert!(status.contains("204"), "{body}");
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/_sim/faults",
+        r#"{"code":"InternalServiceException","count":1,"after_create":true}"#,
+    );
+    assert!(status.contains("204"), "{body}");
+    let req = r#"{"InstanceId":"00000000-0000-4000-8000-00000000c0de","ContactFlowId":"ringdown-en-US","DestinationPhoneNumber":"+14155550100","SourcePhoneNumber":"+81335550000","ClientToken":"tok-2","Attributes":{"rd_message":"hi"}}"#;
+    let calls_before = http(&addr, "GET", "/_sim/calls", "")
+        .1
+        .matches("ContactId")
+        .count();
+    let (status, body) = http(&addr, "PUT", "/contact/outbound-voice", req);
+    assert!(status.contains("500"), "{body}");
+    let (_, listed) = http(&addr, "GET", "/_sim/calls", "");
+    assert_eq!(
+        listed.matches("ContactId").count(),
+        calls_before,
+        "{listed}"
+    );
+    let (status, body) = http(&addr, "PUT", "/contact/outbound-voice", req);
+    assert!(status.contains("500"), "{body}");
+    assert!(
+        body.to_ascii_lowercase()
+            .contains("x-amzn-errortype: internalserviceexception"),
+        "{body}"
+    );
+    let (_, listed) = http(&addr, "GET", "/_sim/calls", "");
+    assert_eq!(listed.matches("\"tok-2\"").count(), 1, "{listed}");
+    let (status, body) = http(&addr, "PUT", "/contact/outbound-voice", req);
+    assert!(status.contains("200"), "{body}");
+    let (_, listed) = http(&addr, "GET", "/_sim/calls", "");
+    assert_eq!(listed.matches("\"tok-2\"").count(), 1, "one call: {listed}");
+    assert!(listed.contains("InitiatedUnixMs"), "{listed}");
+
     // Unknown operation.
     let (status, _) = http(&addr, "GET", "/nope", "");
     assert!(status.contains("404"));

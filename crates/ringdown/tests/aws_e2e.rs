@@ -6,34 +6,13 @@
 //! without it each test says SKIPPED loudly, unless
 //! `RINGDOWN_REQUIRE_EMULATORS=1`, when it fails.
 
-use connect_sim::{
-    load_flow, CtrFaults, KinesisConfig, NumberFaults, PersonaBook, SimConfig, SimServer,
-};
-use ringdown_aws::aws_config::SdkConfig;
-use ringdown_aws::bootstrap::{bootstrap, BootstrapReport, ResourceNames};
-use ringdown_aws::clients::test_sdk_config;
-use ringdown_aws::dynamodb::DynamoStore;
-use ringdown_core::escalation::{HistoryKind, Incident, Phase};
-use ringdown_engine::{IncidentFilter, Store};
+use connect_sim::{CtrFaults, NumberFaults};
+use ringdown_core::escalation::{HistoryKind, Phase};
+use ringdown_proof::alerts::{outcomes, webhook};
+use ringdown_proof::{Stage as Env, StageOptions};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn moto(test: &str) -> Option<String> {
-    match std::env::var("RINGDOWN_TEST_MOTO_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            if std::env::var("RINGDOWN_REQUIRE_EMULATORS").as_deref() == Ok("1") {
-                panic!(
-                    "{test}: RINGDOWN_REQUIRE_EMULATORS=1 but RINGDOWN_TEST_MOTO_URL is not set"
-                );
-            }
-            eprintln!("\n!!!!!!!! {test}: SKIPPED: needs moto (eval \"$(tests/emulators.sh start)\") !!!!!!!!\n");
-            None
-        }
-    }
-}
+use std::process::Command;
+use std::time::Duration;
 
 const FIRST: &str = "+14155550001";
 const SECOND: &str = "+14155550002";
@@ -70,343 +49,34 @@ policies:
     )
 }
 
-struct Env {
-    dir: PathBuf,
-    moto: String,
-    sdk: SdkConfig,
-    report: BootstrapReport,
-    store: DynamoStore,
-    sim: SimServer,
-    config: PathBuf,
-    daemons: BTreeMap<String, Child>,
-}
-
-impl Env {
-    async fn start(
-        test: &str,
-        roster_yaml: &str,
-        personas: &str,
-        faults: CtrFaults,
-    ) -> Option<Env> {
-        Self::start_scaled(test, roster_yaml, personas, faults, 20.0).await
-    }
-
-    /// `time_scale`: simulated call seconds per real second.
-    async fn start_scaled(
-        test: &str,
-        roster_yaml: &str,
-        personas: &str,
-        faults: CtrFaults,
-        time_scale: f64,
-    ) -> Option<Env> {
-        let moto = moto(test)?;
-        let tag = format!("{:x}", rand_u32());
-        let prefix = format!("e2e{tag}-");
-        let sdk = test_sdk_config(&moto);
-        let names = ResourceNames::from_prefix(&prefix);
-        let report = bootstrap(&sdk, &names).await.expect("bootstrap on moto");
-        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let mut flows = BTreeMap::new();
-        for lang in ["ja-JP", "en-US"] {
-            let f = load_flow(
-                &repo.join(format!("contact-flows/ringdown-{lang}.json")),
-                true,
-            )
-            .unwrap();
-            flows.insert(format!("ringdown-{lang}"), f);
-        }
-        let sim = SimServer::start(
-            SimConfig {
-                flows,
-                personas: PersonaBook::from_yaml(personas).expect("personas"),
-                time_scale,
-                allow_list: vec!["+".into()],
-                kinesis: Some(KinesisConfig {
-                    endpoint: Some(moto.clone()),
-                    stream: names.ctr_stream.clone(),
-                    region: "us-east-1".into(),
-                    default_credentials: false,
-                }),
-                ctr_faults: faults,
-                ..SimConfig::default()
-            },
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .await
-        .expect("connect-sim starts");
-        let dir = std::env::temp_dir().join(format!("ringdown-e2e-{test}-{tag}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let roster_path = dir.join("roster.yaml");
-        std::fs::write(&roster_path, roster_yaml).unwrap();
-        let config = dir.join("ringdown.toml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"roster_file = {roster:?}
-[http]
-listen = "127.0.0.1:0"
-[aws]
-region = "us-east-1"
-table_prefix = "{prefix}"
-topic_arn = "{topic}"
-source_phone_number = "+81335550000"
-connect_instance_id = "{instance}"
-[aws.connect_flow_ids]
-ja-JP = "ringdown-ja-JP"
-en-US = "ringdown-en-US"
-[aws.sqs]
-wait_time_secs = 1
-visibility_timeout_secs = 20
-[escalation]
-outcome_timeout_secs = 60
-[connect]
-ctr_fallback_after_secs = 15
-ctr_poll_interval_ms = 200
-lease_ttl_secs = 6
-[fallback]
-file = {fallback:?}
-"#,
-                roster = roster_path.to_str().unwrap(),
-                topic = report.fallback_topic_arn,
-                instance = sim.instance_id(),
-                fallback = dir.join("fallback.jsonl").to_str().unwrap(),
-            ),
-        )
-        .unwrap();
-        let store = DynamoStore::from_conf(&sdk, &prefix);
-        Some(Env {
-            dir,
-            moto,
-            sdk,
-            report,
-            store,
-            sim,
-            config,
-            daemons: BTreeMap::new(),
-        })
-    }
-
-    fn spawn(&mut self, name: &str) {
-        let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_ringdown"))
-            .args(["run", "--config", self.config.to_str().unwrap()])
-            .env("AWS_ENDPOINT_URL", &self.moto)
-            .env("AWS_ENDPOINT_URL_CONNECT", self.sim.url())
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env("RINGDOWN_INSTANCE_NAME", name)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("ringdown runs");
-        self.daemons.insert(name.to_string(), child);
-    }
-
-    /// SIGKILL: no chance to finish anything.
-    fn kill9(&mut self, name: &str) {
-        if let Some(mut c) = self.daemons.remove(name) {
-            c.kill().unwrap();
-            c.wait().unwrap();
-        }
-    }
-
-    /// SIGTERM, then wait for a clean exit.
-    fn stop(&mut self, name: &str) -> std::process::ExitStatus {
-        let mut c = self.daemons.remove(name).expect("running");
-        Command::new("kill")
-            .args(["-TERM", &c.id().to_string()])
-            .status()
-            .unwrap();
-        c.wait().unwrap()
-    }
-
-    /// Runs a `ringdown` command against this environment's store.
-    fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_ringdown"))
-            .args(args)
-            .args(["--config", self.config.to_str().unwrap()])
-            .env("AWS_ENDPOINT_URL", &self.moto)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "ringdown {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// GET /metrics from daemon `name` (its address is in its log).
-    async fn get_metrics(&self, name: &str) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let log = self.log(name);
-        let addr = log
-            .lines()
-            .find_map(|l| l.split("health and metrics on http://").nth(1))
-            .and_then(|r| r.split('/').next())
-            .expect("the daemon logs its address")
-            .to_string();
-        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).await.unwrap();
-        out
-    }
-
-    fn log(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
-    }
-
-    fn sqs(&self) -> ringdown_aws::aws_sdk_sqs::Client {
-        ringdown_aws::aws_sdk_sqs::Client::new(&self.sdk)
-    }
-
-    async fn send(&self, body: String) {
-        self.sqs()
-            .send_message()
-            .queue_url(&self.report.queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .expect("SendMessage");
-    }
-
-    async fn send_batch(&self, bodies: Vec<String>) {
-        for chunk in bodies.chunks(10) {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, b)| {
-                    ringdown_aws::aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(b)
-                        .build()
-                        .unwrap()
-                })
-                .collect::<Vec<_>>();
-            self.sqs()
-                .send_message_batch()
-                .queue_url(&self.report.queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .expect("SendMessageBatch");
-        }
-    }
-
-    async fn incidents(&self) -> Vec<Incident> {
-        self.store
-            .list_incidents(&IncidentFilter::default())
-            .await
-            .expect("list incidents")
-    }
-
-    fn destinations(&self) -> Vec<String> {
-        self.sim
-            .calls()
-            .into_iter()
-            .map(|c| c.destination_phone_number)
-            .collect()
-    }
-
-    /// Polls until `check` holds; panics with the daemons' logs otherwise.
-    async fn until<F, Fut>(&self, what: &str, timeout: Duration, check: F)
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = bool>,
-    {
-        let start = Instant::now();
-        while start.elapsed() < timeout {
-            if check().await {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-        let logs: Vec<String> = self
-            .daemons
-            .keys()
-            .map(|n| format!("--- {n}\n{}", tail(&self.log(n), 40)))
-            .collect();
-        panic!(
-            "timed out waiting for {what}\ncalls: {:?}\nincidents: {:?}\n{}",
-            self.destinations(),
-            self.incidents()
-                .await
-                .iter()
-                .map(|i| (i.group_key.clone(), i.phase))
-                .collect::<Vec<_>>(),
-            logs.join("\n")
-        );
-    }
-
-    async fn phases(&self) -> Vec<Phase> {
-        self.incidents().await.iter().map(|i| i.phase).collect()
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        for (_, mut c) in std::mem::take(&mut self.daemons) {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-fn rand_u32() -> u32 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    (t.subsec_nanos() ^ std::process::id().rotate_left(16)).wrapping_mul(2_654_435_761)
-}
-
-/// An Alertmanager webhook with `n` alerts of `system`.
-fn webhook(system: &str, first: usize, n: usize, status: &str) -> String {
-    let alerts: Vec<serde_json::Value> = (first..first + n)
-        .map(|i| {
-            serde_json::json!({
-                "status": status,
-                "labels": {"alertname": "HighLatency", "systemname": system, "instance": format!("{system}-{i:04}")},
-                "annotations": {"summary": format!("latency high on {system}-{i:04}")},
-                "startsAt": "2026-11-22T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z"
-            })
-        })
-        .collect();
-    serde_json::json!({"version": "4", "status": status, "receiver": "ringdown", "groupKey": system, "alerts": alerts})
-        .to_string()
-}
-
 fn personas(first: &str, second: &str, third: &str) -> String {
     format!("default: {PRESS_1}\npersonas:\n  \"{FIRST}\": {first}\n  \"{SECOND}\": {second}\n  \"{THIRD}\": {third}\n")
 }
 
-fn outcomes(inc: &Incident) -> Vec<&'static str> {
-    inc.history
-        .iter()
-        .filter_map(|h| match &h.kind {
-            HistoryKind::CallOutcome { outcome, .. } => Some(outcome.as_str()),
-            _ => None,
-        })
-        .collect()
+/// A stage running this build's `ringdown`, calls at 20× speed.
+async fn start(test: &str, roster_yaml: &str, personas: &str, faults: CtrFaults) -> Option<Env> {
+    start_scaled(test, roster_yaml, personas, faults, 20.0).await
+}
+
+/// `time_scale`: simulated call seconds per real second.
+async fn start_scaled(
+    test: &str,
+    roster_yaml: &str,
+    personas: &str,
+    faults: CtrFaults,
+    time_scale: f64,
+) -> Option<Env> {
+    let mut opts = StageOptions::new(test, env!("CARGO_BIN_EXE_ringdown"), roster_yaml, personas);
+    opts.ctr_faults = faults;
+    opts.time_scale = time_scale;
+    Env::start(opts).await
 }
 
 const LONG: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_engineer_presses_1_and_nobody_else_is_called() {
-    let Some(mut env) = Env::start(
+    let Some(mut env) = start(
         "ack",
         &roster(""),
         &personas(PRESS_1, PRESS_1, PRESS_1),
@@ -481,7 +151,7 @@ async fn first_engineer_presses_1_and_nobody_else_is_called() {
         );
     }
     // /metrics after the scenario shows what happened.
-    let metrics = env.get_metrics("a").await;
+    let metrics = env.metrics_text("a").await;
     for counter in [
         "ringdown_alerts_received_total",
         "ringdown_incidents_opened_total",
@@ -505,7 +175,7 @@ async fn first_engineer_presses_1_and_nobody_else_is_called() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn voicemail_then_the_second_engineer_presses_1() {
-    let Some(mut env) = Env::start(
+    let Some(mut env) = start(
         "voicemail",
         &roster(""),
         &personas(VOICEMAIL, PRESS_1, PRESS_1),
@@ -537,7 +207,7 @@ async fn voicemail_then_the_second_engineer_presses_1() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engineer_hears_the_message_and_hangs_up() {
-    let Some(mut env) = Env::start(
+    let Some(mut env) = start(
         "hangup",
         &roster(""),
         &personas(HANG_UP, PRESS_1, PRESS_1),
@@ -566,7 +236,7 @@ async fn engineer_hears_the_message_and_hangs_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pressing_9_silences_the_system_and_only_alerts_outside_it_call() {
-    let Some(mut env) = Env::start(
+    let Some(mut env) = start(
         "silence",
         &roster(""),
         &personas(SILENCE_2H, PRESS_1, PRESS_1),
@@ -626,7 +296,7 @@ async fn pressing_9_silences_the_system_and_only_alerts_outside_it_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_of_1000_alerts_over_3_systems_makes_3_calls() {
-    let Some(mut env) = Env::start(
+    let Some(mut env) = start(
         "storm",
         &roster(""),
         &personas(PRESS_1, PRESS_1, PRESS_1),
@@ -679,7 +349,7 @@ async fn thirty_systems_failing_at_once_are_dialed_at_the_quota_without_throttli
     // Calls of about 25 simulated seconds at a quarter of real speed: the
     // 2/s bucket would have more than 10 calls alive at once without the cap.
     let slow = r#"{ answer_after_secs: 20, keys: [{key: "5", delay_secs: 1}, {key: "1", delay_secs: 1}] }"#;
-    let Some(mut env) = Env::start_scaled(
+    let Some(mut env) = start_scaled(
         "pacing",
         &roster(""),
         &personas(slow, PRESS_1, PRESS_1),
@@ -720,7 +390,7 @@ async fn thirty_systems_failing_at_once_are_dialed_at_the_quota_without_throttli
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_alert_resolves_before_anyone_acknowledges_and_calling_stops() {
     let ring = r#"never_answers"#;
-    let Some(mut env) = Env::start(
+    let Some(mut env) = start(
         "resolve",
         &roster(""),
         &personas(ring, ring, ring),
@@ -796,7 +466,7 @@ async fn duplicate_late_dropped_and_foreign_contact_records() {
         numbers,
         ..CtrFaults::default()
     };
-    let Some(mut env) = Env::start(
+    let Some(mut env) = start(
         "ctrfaults",
         &roster(policies),
         &personas(PRESS_1, PRESS_1, PRESS_1),
@@ -847,7 +517,7 @@ async fn duplicate_late_dropped_and_foreign_contact_records() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unparseable_message_goes_to_the_dlq_with_its_reason_and_the_worker_keeps_going() {
-    let Some(mut env) = Env::start(
+    let Some(mut env) = start(
         "dlq",
         &roster(""),
         &personas(PRESS_1, PRESS_1, PRESS_1),
@@ -895,7 +565,7 @@ async fn two_replicas_one_killed_mid_escalation_the_other_takes_over_and_no_call
         "      - targets: [person:first]\n        attempts: 1",
         "      - targets: [person:first]\n        attempts: 2\n        retry_after_secs: 8",
     );
-    let Some(mut env) = Env::start(
+    let Some(mut env) = start(
         "replicas",
         &roster_yaml,
         &personas(ring, PRESS_1, PRESS_1),
@@ -937,7 +607,7 @@ async fn two_replicas_one_killed_mid_escalation_the_other_takes_over_and_no_call
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_a_storm_and_restart_loses_no_alert_and_doubles_no_call() {
-    let Some(mut env) = Env::start(
+    let Some(mut env) = start(
         "crash",
         &roster(""),
         &personas(PRESS_1, PRESS_1, PRESS_1),

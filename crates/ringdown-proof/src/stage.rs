@@ -1,0 +1,445 @@
+//! One isolated AWS world on the emulators, with real daemons on it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use connect_sim::{load_flow, CtrFaults, KinesisConfig, PersonaBook, Quotas, SimConfig, SimServer};
+use ringdown_aws::aws_config::SdkConfig;
+use ringdown_aws::bootstrap::{bootstrap, BootstrapReport, ResourceNames};
+use ringdown_aws::clients::test_sdk_config;
+use ringdown_aws::dynamodb::DynamoStore;
+use ringdown_core::escalation::{Incident, Phase};
+use ringdown_engine::{IncidentFilter, Store};
+
+/// moto's URL from `RINGDOWN_TEST_MOTO_URL` (`eval "$(tests/emulators.sh
+/// start)"`). Without it a test is skipped loudly, or fails when
+/// `RINGDOWN_REQUIRE_EMULATORS=1` (as in the README's test command).
+pub fn moto_url(test: &str) -> Option<String> {
+    match std::env::var("RINGDOWN_TEST_MOTO_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            if std::env::var("RINGDOWN_REQUIRE_EMULATORS").as_deref() == Ok("1") {
+                panic!(
+                    "{test}: RINGDOWN_REQUIRE_EMULATORS=1 but RINGDOWN_TEST_MOTO_URL is not set"
+                );
+            }
+            eprintln!("\n!!!!!!!! {test}: SKIPPED: needs moto (eval \"$(tests/emulators.sh start)\") !!!!!!!!\n");
+            None
+        }
+    }
+}
+
+/// How a stage is set up.
+#[derive(Debug, Clone)]
+pub struct StageOptions {
+    /// Short name: resource prefixes and the scratch directory carry it.
+    pub name: String,
+    /// The `ringdown` executable the daemons run.
+    pub binary: PathBuf,
+    pub roster_yaml: String,
+    /// connect-sim personas: who answers, who presses what.
+    pub personas_yaml: String,
+    pub ctr_faults: CtrFaults,
+    /// Simulated call seconds per real second.
+    pub time_scale: f64,
+    /// Connect's quotas as connect-sim enforces them.
+    pub quotas: Quotas,
+    /// Merged over the generated daemon configuration (same TOML shape as
+    /// `ringdown.toml`), e.g. `[dialer] rate_per_sec = 5`.
+    pub config_overrides: toml::Table,
+}
+
+impl StageOptions {
+    pub fn new(
+        name: &str,
+        binary: impl Into<PathBuf>,
+        roster_yaml: &str,
+        personas_yaml: &str,
+    ) -> Self {
+        StageOptions {
+            name: name.to_string(),
+            binary: binary.into(),
+            roster_yaml: roster_yaml.to_string(),
+            personas_yaml: personas_yaml.to_string(),
+            ctr_faults: CtrFaults::default(),
+            time_scale: 20.0,
+            quotas: Quotas::default(),
+            config_overrides: toml::Table::new(),
+        }
+    }
+
+    /// Adds `toml` (a fragment of `ringdown.toml`) to the overrides.
+    pub fn config(mut self, toml_fragment: &str) -> Self {
+        let t: toml::Table = toml_fragment.parse().expect("valid TOML fragment");
+        merge(&mut self.config_overrides, t);
+        self
+    }
+}
+
+fn merge(into: &mut toml::Table, from: toml::Table) {
+    for (k, v) in from {
+        match (into.get_mut(&k), v) {
+            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
+            (_, v) => {
+                into.insert(k, v);
+            }
+        }
+    }
+}
+
+/// A running stage. Dropping it kills its daemons.
+pub struct Stage {
+    pub dir: PathBuf,
+    pub moto: String,
+    pub sdk: SdkConfig,
+    pub report: BootstrapReport,
+    pub store: DynamoStore,
+    pub sim: SimServer,
+    pub config: PathBuf,
+    binary: PathBuf,
+    daemons: BTreeMap<String, Child>,
+}
+
+impl Stage {
+    /// Creates the AWS resources in moto, starts connect-sim and writes the
+    /// daemons' configuration. `None` when moto is not there (see
+    /// [`moto_url`]).
+    pub async fn start(opts: StageOptions) -> Option<Stage> {
+        let moto = moto_url(&opts.name)?;
+        let tag = format!("{:x}", rand_u32());
+        let prefix = format!(
+            "{}{tag}-",
+            opts.name
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .take(12)
+                .collect::<String>()
+        );
+        let sdk = test_sdk_config(&moto);
+        let names = ResourceNames::from_prefix(&prefix);
+        let report = bootstrap(&sdk, &names).await.expect("bootstrap on moto");
+        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut flows = BTreeMap::new();
+        for lang in ["ja-JP", "en-US"] {
+            let f = load_flow(
+                &repo.join(format!("contact-flows/ringdown-{lang}.json")),
+                true,
+            )
+            .expect("contact flow loads");
+            flows.insert(format!("ringdown-{lang}"), f);
+        }
+        let sim = SimServer::start(
+            SimConfig {
+                flows,
+                personas: PersonaBook::from_yaml(&opts.personas_yaml).expect("personas"),
+                time_scale: opts.time_scale,
+                quotas: opts.quotas.clone(),
+                allow_list: vec!["+".into()],
+                kinesis: Some(KinesisConfig {
+                    endpoint: Some(moto.clone()),
+                    stream: names.ctr_stream.clone(),
+                    region: "us-east-1".into(),
+                    default_credentials: false,
+                }),
+                ctr_faults: opts.ctr_faults.clone(),
+                ..SimConfig::default()
+            },
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .expect("connect-sim starts");
+        let dir = std::env::temp_dir().join(format!("ringdown-stage-{}-{tag}", opts.name));
+        std::fs::create_dir_all(&dir).unwrap();
+        let roster_path = dir.join("roster.yaml");
+        std::fs::write(&roster_path, &opts.roster_yaml).unwrap();
+        let config = dir.join("ringdown.toml");
+        let base = format!(
+            r#"roster_file = {roster:?}
+[http]
+listen = "127.0.0.1:0"
+[aws]
+region = "us-east-1"
+table_prefix = "{prefix}"
+topic_arn = "{topic}"
+source_phone_number = "+81335550000"
+connect_instance_id = "{instance}"
+[aws.connect_flow_ids]
+ja-JP = "ringdown-ja-JP"
+en-US = "ringdown-en-US"
+[aws.sqs]
+wait_time_secs = 1
+visibility_timeout_secs = 20
+[escalation]
+outcome_timeout_secs = 60
+[connect]
+ctr_fallback_after_secs = 15
+ctr_poll_interval_ms = 200
+lease_ttl_secs = 6
+[fallback]
+file = {fallback:?}
+"#,
+            roster = roster_path.to_str().unwrap(),
+            topic = report.fallback_topic_arn,
+            instance = sim.instance_id(),
+            fallback = dir.join("fallback.jsonl").to_str().unwrap(),
+        );
+        let mut table: toml::Table = base.parse().expect("generated config is TOML");
+        merge(&mut table, opts.config_overrides.clone());
+        std::fs::write(&config, toml::to_string(&table).unwrap()).unwrap();
+        let store = DynamoStore::from_conf(&sdk, &prefix);
+        Some(Stage {
+            dir,
+            moto,
+            sdk,
+            report,
+            store,
+            sim,
+            config,
+            binary: opts.binary,
+            daemons: BTreeMap::new(),
+        })
+    }
+
+    /// Starts replica `name` (`ringdown run`), talking to AWS at moto.
+    pub fn spawn(&mut self, name: &str) {
+        let moto = self.moto.clone();
+        self.spawn_via(name, &moto);
+    }
+
+    /// Starts replica `name` with its SQS, DynamoDB, Kinesis and SNS requests
+    /// sent to `aws_endpoint` (a [`crate::FaultProxy`] in front of moto).
+    pub fn spawn_via(&mut self, name: &str, aws_endpoint: &str) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("{name}.log")))
+            .unwrap();
+        let child = Command::new(&self.binary)
+            .args(["run", "--config", self.config.to_str().unwrap()])
+            .env("AWS_ENDPOINT_URL", aws_endpoint)
+            .env("AWS_ENDPOINT_URL_CONNECT", self.sim.url())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("RINGDOWN_INSTANCE_NAME", name)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("ringdown runs");
+        self.daemons.insert(name.to_string(), child);
+    }
+
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.daemons.get(name).map(|c| c.id())
+    }
+
+    pub fn running(&self) -> Vec<String> {
+        self.daemons.keys().cloned().collect()
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    pub fn kill9(&mut self, name: &str) {
+        if let Some(mut c) = self.daemons.remove(name) {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(&mut self, name: &str) -> ExitStatus {
+        let mut c = self.daemons.remove(name).expect("running");
+        Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .unwrap();
+        c.wait().unwrap()
+    }
+
+    /// Runs a `ringdown` command against this stage's store; its stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(&self.binary)
+            .args(args)
+            .args(["--config", self.config.to_str().unwrap()])
+            .env("AWS_ENDPOINT_URL", &self.moto)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ringdown {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// GET /metrics from daemon `name` (its address is in its log).
+    pub async fn metrics_text(&self, name: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self
+            .ops_addr(name)
+            .expect("the daemon logs its health and metrics address");
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    /// `host:port` of daemon `name`'s health and metrics listener.
+    pub fn ops_addr(&self, name: &str) -> Option<String> {
+        self.log(name)
+            .lines()
+            .filter_map(|l| l.split("health and metrics on http://").nth(1))
+            .last()
+            .and_then(|r| r.split('/').next())
+            .map(str::to_string)
+    }
+
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    pub fn sqs(&self) -> ringdown_aws::aws_sdk_sqs::Client {
+        ringdown_aws::aws_sdk_sqs::Client::new(&self.sdk)
+    }
+
+    pub async fn send(&self, body: String) {
+        self.sqs()
+            .send_message()
+            .queue_url(&self.report.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .expect("SendMessage");
+    }
+
+    /// SendMessageBatch, ten at a time.
+    pub async fn send_batch(&self, bodies: Vec<String>) {
+        for chunk in bodies.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    ringdown_aws::aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(b)
+                        .build()
+                        .unwrap()
+                })
+                .collect::<Vec<_>>();
+            self.sqs()
+                .send_message_batch()
+                .queue_url(&self.report.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .expect("SendMessageBatch");
+        }
+    }
+
+    /// Messages visible plus in flight on `queue_url` (the alert queue or
+    /// the DLQ), as SQS counts them.
+    pub async fn queue_depth(&self, queue_url: &str) -> u64 {
+        use ringdown_aws::aws_sdk_sqs::types::QueueAttributeName as A;
+        let out = self
+            .sqs()
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("GetQueueAttributes");
+        let attrs = out.attributes().cloned().unwrap_or_default();
+        [
+            A::ApproximateNumberOfMessages,
+            A::ApproximateNumberOfMessagesNotVisible,
+        ]
+        .iter()
+        .filter_map(|a| attrs.get(a).and_then(|v| v.parse::<u64>().ok()))
+        .sum()
+    }
+
+    pub async fn incidents(&self) -> Vec<Incident> {
+        self.store
+            .list_incidents(&IncidentFilter::default())
+            .await
+            .expect("list incidents")
+    }
+
+    pub async fn phases(&self) -> Vec<Phase> {
+        self.incidents().await.iter().map(|i| i.phase).collect()
+    }
+
+    /// Destination numbers of every call connect-sim received, in order.
+    pub fn destinations(&self) -> Vec<String> {
+        self.sim
+            .calls()
+            .into_iter()
+            .map(|c| c.destination_phone_number)
+            .collect()
+    }
+
+    /// Polls until `check` holds; panics with the daemons' logs otherwise.
+    pub async fn until<F, Fut>(&self, what: &str, timeout: Duration, check: F)
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if check().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let logs: Vec<String> = self
+            .daemons
+            .keys()
+            .map(|n| format!("--- {n}\n{}", tail(&self.log(n), 40)))
+            .collect();
+        panic!(
+            "timed out waiting for {what}\ncalls: {:?}\nincidents: {:?}\n{}",
+            self.destinations(),
+            self.incidents()
+                .await
+                .iter()
+                .map(|i| (i.group_key.clone(), i.phase))
+                .collect::<Vec<_>>(),
+            logs.join("\n")
+        );
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        for (_, mut c) in std::mem::take(&mut self.daemons) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The last `n` lines of `s`.
+pub fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn rand_u32() -> u32 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    (t.subsec_nanos() ^ std::process::id().rotate_left(16)).wrapping_mul(2_654_435_761)
+}
