@@ -490,6 +490,12 @@ impl Dialer for ConnectDialer {
     }
 
     /// One bucket token. A contact that already ended is not an error.
+    /// Registers the call with the contact-record fallback: if no record
+    /// arrives within `ctr_fallback_after_secs`, Connect is asked directly.
+    fn watch(&self, incident_id: &str, call_id: &str, contact_id: &str) {
+        self.pending.register(contact_id, incident_id, call_id);
+    }
+
     async fn stop(&self, contact_id: &str) -> Result<(), DialError> {
         self.token().await;
         match self

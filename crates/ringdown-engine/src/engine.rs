@@ -272,9 +272,11 @@ impl Engine {
             if next == current {
                 return Ok(Some(current));
             }
+            let mut took_over = false;
             if next.owner.as_deref() != Some(self.inner.settings.instance.as_str()) {
                 if let Some(prev) = &next.owner {
                     info!(incident = %id, previous = %prev, "taking over the incident");
+                    took_over = true;
                 }
                 next.owner = Some(self.inner.settings.instance.clone());
             }
@@ -282,6 +284,9 @@ impl Engine {
             match self.inner.store.save_incident(&next).await {
                 Ok(v) => {
                     next.version = v;
+                    if took_over {
+                        self.watch_call_in_flight(&next);
+                    }
                     self.release_finished_call(&current, &next);
                     if current.acked_at.is_none() {
                         if let Some(acked) = next.acked_at {
@@ -527,6 +532,12 @@ impl Engine {
             .filter(|i| !i.phase.is_closed())
             .collect();
         let me = self.inner.settings.instance.as_str();
+        for inc in &open {
+            // Whoever owns it, a call in flight may have had its contact
+            // record read and lost by the process that died: look it up if
+            // no record comes. (Cheap: one request, only for late records.)
+            self.watch_call_in_flight(inc);
+        }
         for inc in open
             .iter()
             .filter(|i| i.owner.as_deref().is_none_or(|o| o == me))
@@ -542,6 +553,17 @@ impl Engine {
             }
         }
         Ok(open.len())
+    }
+
+    /// Has the dialer follow `inc`'s placed call, whose outcome this process
+    /// would otherwise only learn from a contact record that may never come
+    /// (read and lost by a replica that died, or dropped).
+    fn watch_call_in_flight(&self, inc: &Incident) {
+        if let Some(call) = &inc.call {
+            if let Some(contact) = &call.contact_id {
+                self.inner.dialer.watch(&inc.id, &call.call_id, contact);
+            }
+        }
     }
 
     async fn run_due(&self) {

@@ -14,6 +14,6 @@ pub mod ports;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use clock::{Clock, SystemClock, TokioClock};
+pub use clock::{Clock, SteadyClock, SystemClock, TokioClock};
 pub use engine::{Engine, EngineSettings};
 pub use ports::*;

@@ -129,6 +129,11 @@ pub trait Dialer: Send + Sync + 'static {
     async fn place(&self, req: &CallRequest) -> Result<String, DialError>;
     /// Hangs up a call that is no longer needed. Best effort.
     async fn stop(&self, contact_id: &str) -> Result<(), DialError>;
+    /// Follows a call this process did not place (found in flight on
+    /// recovery after a crash): its contact record may have been read, and
+    /// lost, by the process that died, so the dialer should ask the
+    /// telephony service about it if no record comes. Default: nothing.
+    fn watch(&self, _incident_id: &str, _call_id: &str, _contact_id: &str) {}
 }
 
 /// How a call ended, from the contact record (or the simulated call).

@@ -9,6 +9,7 @@
 //! benchmark (`ringdown-bench`) all play on it.
 
 pub mod alerts;
+pub mod measure;
 pub mod proxy;
 pub mod stage;
 

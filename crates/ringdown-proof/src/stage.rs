@@ -296,8 +296,8 @@ file = {fallback:?}
     pub fn ops_addr(&self, name: &str) -> Option<String> {
         self.log(name)
             .lines()
-            .filter_map(|l| l.split("health and metrics on http://").nth(1))
-            .last()
+            .rev()
+            .find_map(|l| l.split("health and metrics on http://").nth(1))
             .and_then(|r| r.split('/').next())
             .map(str::to_string)
     }

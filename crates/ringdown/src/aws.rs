@@ -16,7 +16,7 @@ use ringdown_aws::lease::LeaseStore;
 use ringdown_aws::sns::SnsNotifier;
 use ringdown_aws::sqs::SqsSource;
 use ringdown_engine::gate::{bucket, CallGate};
-use ringdown_engine::{Engine, EngineSettings, Ingest, Notifier, SystemClock};
+use ringdown_engine::{Clock, Engine, EngineSettings, Ingest, Notifier, SteadyClock};
 use ringdown_local::FileNotifier;
 use std::future::Future;
 use std::sync::Arc;
@@ -71,6 +71,10 @@ pub async fn run(
         .instance_name
         .clone()
         .unwrap_or_else(default_instance_name);
+    // The system clock without its steps: an NTP step or a resumed VM must
+    // neither fire every escalation timer at once nor stall them (see
+    // `SteadyClock`).
+    let clock: Arc<dyn Clock> = Arc::new(SteadyClock::new());
     let store = Arc::new(DynamoStore::from_conf(&sdk, &aws.table_prefix));
     apply_roster(store.as_ref(), cfg.roster_file.as_deref()).await?;
 
@@ -115,10 +119,7 @@ pub async fn run(
                 "aws.topic_arn is not set: the fallback channel is the log and {:?}",
                 cfg.fallback.file
             );
-            Arc::new(FileNotifier::new(
-                cfg.fallback.file.clone(),
-                Arc::new(SystemClock),
-            ))
+            Arc::new(FileNotifier::new(cfg.fallback.file.clone(), clock.clone()))
         }
     };
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -126,7 +127,7 @@ pub async fn run(
         store.clone(),
         dialer.clone(),
         notifier,
-        Arc::new(SystemClock),
+        clock,
         gate,
         rx,
         settings,

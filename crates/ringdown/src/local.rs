@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use connect_sim::PersonaBook;
 use ringdown_core::roster::Roster;
 use ringdown_engine::gate::{bucket, CallGate};
-use ringdown_engine::{Clock, Engine, EngineSettings, Ingest, Store, SystemClock};
+use ringdown_engine::{Clock, Engine, EngineSettings, Ingest, SteadyClock, Store};
 use ringdown_local::{FileNotifier, SimDialer, SqliteStore};
 use std::future::Future;
 use std::path::PathBuf;
@@ -90,11 +90,23 @@ impl VirtualRun {
         blocked_prefixes: Vec<String>,
         start: chrono::DateTime<chrono::Utc>,
     ) -> Result<VirtualRun> {
+        let clock = Arc::new(ringdown_engine::TokioClock::starting_at(start));
+        VirtualRun::start_with_clock(roster_yaml, personas, blocked_prefixes, clock).await
+    }
+
+    /// As [`VirtualRun::start`], on `clock` (which should follow tokio's
+    /// paused clock; the clock-step scenarios make it jump).
+    pub async fn start_with_clock(
+        roster_yaml: &str,
+        personas: PersonaBook,
+        blocked_prefixes: Vec<String>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<VirtualRun> {
         let store = SqliteStore::in_memory()?;
-        store.save_roster(roster_yaml, start).await?;
+        store.save_roster(roster_yaml, clock.now()).await?;
         let stack = build(
             store,
-            Arc::new(ringdown_engine::TokioClock::starting_at(start)),
+            clock,
             LocalOptions {
                 personas,
                 time_scale: 1.0,
@@ -266,9 +278,11 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         max_live_calls: cfg.dialer.max_live_calls,
         ..EngineSettings::default()
     };
+    // The system clock without its steps (see `SteadyClock`); `VirtualRun`
+    // uses tokio's paused clock instead.
     let stack = build(
         store,
-        Arc::new(SystemClock),
+        Arc::new(SteadyClock::new()),
         LocalOptions {
             personas,
             time_scale: cfg.simulator.time_scale,
@@ -307,6 +321,10 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     info!("ringdown stopped");
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "clock_jumps_tests.rs"]
+mod clock_jumps;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,285 @@
+//! The fault suite: ringdown on moto and connect-sim while things break.
+//! For every fault the same three things are asserted, never eyeballed:
+//! nothing is lost (every alert ends up in an incident, the queues drain),
+//! no call is doubled (each incident rings exactly the people its escalation
+//! calls for, once each), and escalation resumes once the fault is over.
+//!
+//! Contact records duplicated, delayed five minutes, dropped and foreign are
+//! in `aws_e2e.rs` (`duplicate_late_dropped_and_foreign_contact_records`);
+//! clock steps are proven on a virtual clock in the binary's unit tests
+//! (`clock_jumps`), since a test cannot step the machine's clock.
+//!
+//! Needs `RINGDOWN_TEST_MOTO_URL` (`eval "$(tests/emulators.sh start)"`).
+
+use connect_sim::CtrFaults;
+use rand::{Rng, SeedableRng};
+use ringdown_core::escalation::{Incident, Phase};
+use ringdown_proof::alerts::{outcomes, webhook};
+use ringdown_proof::{FaultProxy, ProxyMode, Stage, StageOptions};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+const FIRST: &str = "+14155550001";
+const SECOND: &str = "+14155550002";
+const THIRD: &str = "+14155550003";
+
+const PRESS_1: &str =
+    r#"{ answer_after_secs: 2, keys: [{key: "5", delay_secs: 1}, {key: "1", delay_secs: 1}] }"#;
+const VOICEMAIL: &str = r#"{ voicemail: { answer_after_secs: 3 } }"#;
+
+fn roster() -> String {
+    format!(
+        r#"
+timezone: UTC
+people:
+  first:  {{ language: en-US, phones: [{{ number: "{FIRST}" }}] }}
+  second: {{ language: en-US, phones: [{{ number: "{SECOND}" }}] }}
+  third:  {{ language: ja-JP, phones: [{{ number: "{THIRD}" }}] }}
+policies:
+  - name: default
+    group_by: [systemname]
+    group_wait_secs: 0
+    steps:
+      - targets: [person:first]
+      - targets: [person:second]
+      - targets: [person:third]
+"#
+    )
+}
+
+fn personas(first: &str, second: &str) -> String {
+    format!("default: {PRESS_1}\npersonas:\n  \"{FIRST}\": {first}\n  \"{SECOND}\": {second}\n  \"{THIRD}\": {PRESS_1}\n")
+}
+
+fn options(test: &str, first: &str, second: &str) -> StageOptions {
+    StageOptions::new(
+        test,
+        env!("CARGO_BIN_EXE_ringdown"),
+        &roster(),
+        &personas(first, second),
+    )
+}
+
+/// Destination numbers connect-sim was asked to ring, per incident.
+fn calls_by_incident(stage: &Stage) -> BTreeMap<String, Vec<String>> {
+    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for c in stage.sim.calls() {
+        let inc = c.attributes.get("rd_incident").cloned().unwrap_or_default();
+        m.entry(inc).or_default().push(c.destination_phone_number);
+    }
+    m
+}
+
+/// Every alert grouped, every incident acknowledged, the queue and the DLQ
+/// empty, and each incident rang exactly `expected` (in order).
+async fn assert_nothing_lost_nothing_doubled(
+    stage: &Stage,
+    alerts: usize,
+    incidents: usize,
+    expected: &[&str],
+) {
+    stage
+        .until(
+            "every alert grouped and every incident acknowledged",
+            Duration::from_secs(240),
+            || async {
+                let incs = stage.incidents().await;
+                incs.len() == incidents
+                    && incs.iter().all(|i| i.phase == Phase::Acknowledged)
+                    && incs.iter().map(|i| i.firing.len()).sum::<usize>() == alerts
+            },
+        )
+        .await;
+    stage
+        .until("the queue drained", Duration::from_secs(60), || async {
+            stage.queue_depth(&stage.report.queue_url).await == 0
+        })
+        .await;
+    assert_eq!(
+        stage.queue_depth(&stage.report.dlq_url).await,
+        0,
+        "no alert dead-lettered"
+    );
+    // Calls still in flight would show up late: give them a moment.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let incs: Vec<Incident> = stage.incidents().await;
+    let by_incident = calls_by_incident(stage);
+    assert_eq!(
+        by_incident.len(),
+        incidents,
+        "calls for exactly the incidents: {by_incident:?}"
+    );
+    for inc in &incs {
+        assert_eq!(
+            by_incident.get(&inc.id).map(Vec::as_slice).unwrap_or(&[]),
+            expected,
+            "incident {} ({}) outcomes {:?}",
+            inc.id,
+            inc.group_key,
+            outcomes(inc)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_is_unreachable_for_60_seconds_mid_storm_and_escalation_resumes_with_nothing_lost_or_doubled(
+) {
+    let Some(mut stage) = Stage::start(options("outage", VOICEMAIL, PRESS_1)).await else {
+        return;
+    };
+    let upstream = stage
+        .moto
+        .trim_start_matches("http://")
+        .parse()
+        .expect("moto address");
+    let proxy = FaultProxy::start(upstream).await.unwrap();
+    stage.spawn_via("a", &proxy.url());
+    // Three systems break; their first calls go out.
+    let first_wave: Vec<String> = (0..30)
+        .map(|m| webhook(&format!("sys{}", m % 3), m * 5, 5, "firing"))
+        .collect();
+    stage.send_batch(first_wave).await;
+    stage
+        .until("the first calls", Duration::from_secs(60), || async {
+            stage.sim.calls().len() >= 3
+        })
+        .await;
+    // AWS goes away while the first engineer's phones ring: the outcomes
+    // and the escalation to the second engineer must wait for it.
+    proxy.set(ProxyMode::Down).await.unwrap();
+    let second_wave: Vec<String> = (30..60)
+        .map(|m| webhook(&format!("sys{}", m % 4), m * 5, 5, "firing"))
+        .collect();
+    stage.send_batch(second_wave).await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert!(
+        stage.pid("a").is_some() && stage.log("a").contains("WARN"),
+        "the daemon is still there and said what was wrong"
+    );
+    proxy.set(ProxyMode::Up).await.unwrap();
+    // sys3 only broke during the outage; it is called after it.
+    assert_nothing_lost_nothing_doubled(&stage, 300, 4, &[FIRST, SECOND]).await;
+    for inc in stage.incidents().await {
+        assert_eq!(outcomes(&inc), ["UNREACHABLE", "ACKNOWLEDGED"]);
+    }
+    assert!(stage.stop("a").success(), "{}", stage.log("a"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_freezes_for_20_seconds_and_requests_in_flight_time_out_instead_of_hanging() {
+    let Some(mut stage) = Stage::start(options("freeze", PRESS_1, PRESS_1)).await else {
+        return;
+    };
+    let upstream = stage.moto.trim_start_matches("http://").parse().unwrap();
+    let proxy = FaultProxy::start(upstream).await.unwrap();
+    stage.spawn_via("a", &proxy.url());
+    stage.send(webhook("sys0", 0, 5, "firing")).await;
+    stage
+        .until("the first call", Duration::from_secs(60), || async {
+            !stage.sim.calls().is_empty()
+        })
+        .await;
+    proxy.set(ProxyMode::Frozen).await.unwrap();
+    stage.send(webhook("sys1", 5, 5, "firing")).await;
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    proxy.set(ProxyMode::Up).await.unwrap();
+    assert_nothing_lost_nothing_doubled(&stage, 10, 2, &[FIRST]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_answers_bursts_of_429s_and_500s_and_every_engineer_is_called_exactly_once() {
+    let Some(mut stage) = Stage::start(options("bursts", VOICEMAIL, PRESS_1)).await else {
+        return;
+    };
+    // Throttles, plain 500s, and 500s answered after the call was placed:
+    // the retry with the same ClientToken must find that call, not place
+    // a second one.
+    stage.sim.fail_next("TooManyRequestsException", 3, false);
+    stage.sim.fail_next("InternalServiceException", 2, false);
+    stage.sim.fail_next("InternalServiceException", 3, true);
+    stage.spawn("a");
+    let bodies: Vec<String> = (0..5)
+        .map(|s| webhook(&format!("sys{s}"), s * 10, 10, "firing"))
+        .collect();
+    stage.send_batch(bodies).await;
+    stage
+        .until(
+            "the first burst is absorbed",
+            Duration::from_secs(60),
+            || async { stage.sim.calls().len() >= 5 },
+        )
+        .await;
+    // A second burst in the middle of the escalation to the second engineer.
+    stage.sim.fail_next("InternalServiceException", 2, true);
+    stage.sim.fail_next("TooManyRequestsException", 2, false);
+    assert_nothing_lost_nothing_doubled(&stage, 50, 5, &[FIRST, SECOND]).await;
+    let errors = stage.sim.errors();
+    assert_eq!(
+        errors.get("TooManyRequestsException").copied().unwrap_or(0),
+        5,
+        "only the injected throttles: ringdown's own pacing caused none ({errors:?})"
+    );
+    assert_eq!(
+        errors.get("InternalServiceException").copied().unwrap_or(0),
+        7
+    );
+    let calls = stage.sim.calls();
+    let tokens: BTreeSet<_> = calls.iter().map(|c| c.client_token.clone()).collect();
+    assert_eq!(tokens.len(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_sigkills_at_random_points_of_a_storm_lose_nothing_and_double_no_call() {
+    let seed: u64 = std::env::var("RINGDOWN_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+        });
+    eprintln!("twenty_sigkills: RINGDOWN_FAULT_SEED={seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut opts = options("sigkill", VOICEMAIL, PRESS_1);
+    // Contact records misbehave too: some dropped (the Connect look-up
+    // settles those), some duplicated, some late.
+    opts.ctr_faults = CtrFaults {
+        seed,
+        drop_probability: 0.15,
+        duplicate_probability: 0.2,
+        delay_probability: 0.2,
+        delay_secs: 60.0,
+        ..CtrFaults::default()
+    };
+    let Some(mut stage) = Stage::start(opts).await else {
+        return;
+    };
+    stage.spawn("a");
+    stage.spawn("b");
+    let systems = 10;
+    let mut sent = 0;
+    for run in 0..20 {
+        let bodies: Vec<String> = (0..5)
+            .map(|i| {
+                let m = run * 5 + i;
+                webhook(&format!("sys{}", m % systems), sent + i * 5, 5, "firing")
+            })
+            .collect();
+        sent += 25;
+        stage.send_batch(bodies).await;
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(100..2500))).await;
+        let victim = if rng.gen_bool(0.5) { "a" } else { "b" };
+        stage.kill9(victim);
+        stage.spawn(victim);
+    }
+    assert_nothing_lost_nothing_doubled(&stage, sent, systems, &[FIRST, SECOND]).await;
+    for inc in stage.incidents().await {
+        assert_eq!(
+            outcomes(&inc),
+            ["UNREACHABLE", "ACKNOWLEDGED"],
+            "seed {seed}: {}",
+            inc.group_key
+        );
+    }
+}
