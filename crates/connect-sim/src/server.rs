@@ -750,11 +750,20 @@ async fn start_outbound_voice_contact(State(s): State<Arc<Shared>>, body: Bytes)
     let now = s.clock.now();
     let ttl = Duration::from_secs(s.cfg.quotas.client_token_ttl_secs);
 
+    // An idempotent replay: the call exists, so a pending after-create
+    // fault is answered as such too.
+    let replay = |cid: &str| match &injected {
+        Some(f) => Err(ApiError::new(
+            &f.code,
+            "injected fault (the call was placed)",
+        )),
+        None => ok_json(json!({ "ContactId": cid })),
+    };
     if let Some(tok) = &req.client_token {
         let calls = s.calls.lock().unwrap();
         if let Some((cid, at)) = calls.tokens.get(tok) {
             if now.saturating_sub(*at) < ttl {
-                return ok_json(json!({ "ContactId": cid }));
+                return replay(cid);
             }
         }
     }
@@ -872,7 +881,7 @@ async fn start_outbound_voice_contact(State(s): State<Arc<Shared>>, body: Bytes)
         if let Some(tok) = &req.client_token {
             if let Some((cid, at)) = calls.tokens.get(tok) {
                 if now.saturating_sub(*at) < ttl {
-                    return ok_json(json!({ "ContactId": cid }));
+                    return replay(cid);
                 }
             }
         }

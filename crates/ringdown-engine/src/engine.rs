@@ -91,6 +91,11 @@ struct Inner {
     wakes: Mutex<BTreeSet<(DateTime<Utc>, String)>>,
     wake: Notify,
     outcomes: tokio::sync::Mutex<mpsc::UnboundedReceiver<OutcomeReport>>,
+    /// Outcomes that could not be stored yet (the store was unreachable),
+    /// with when to try again and how often it failed. The contact record
+    /// they came from is already checkpointed, so dropping one would turn
+    /// an acknowledgement into a timeout and call the next person.
+    outcome_retries: Mutex<Vec<(DateTime<Utc>, u32, OutcomeReport)>>,
     tracker: TaskTracker,
     seq: AtomicU64,
     /// Heartbeats this process has raised a missed-heartbeat alert for.
@@ -131,6 +136,7 @@ impl Engine {
                 wakes: Mutex::new(BTreeSet::new()),
                 wake: Notify::new(),
                 outcomes: tokio::sync::Mutex::new(outcomes),
+                outcome_retries: Mutex::new(Vec::new()),
                 tracker: TaskTracker::new(),
                 seq: AtomicU64::new(0),
                 missed: Mutex::new(Default::default()),
@@ -494,6 +500,46 @@ impl Engine {
         metrics::counter!("ringdown_call_outcomes_total", "outcome" => report.outcome.as_str())
             .increment(1);
         self.inner.gate.release(&report.call_id);
+        self.store_outcome(report).await
+    }
+
+    /// Applies an outcome to its incident; on failure the outcome is kept
+    /// and tried again (1 s, doubling to 30 s) until the store takes it.
+    async fn on_outcome_or_retry(&self, report: OutcomeReport, failures: u32) {
+        let result = if failures == 0 {
+            self.on_outcome(report.clone()).await
+        } else {
+            self.store_outcome(report.clone()).await
+        };
+        if let Err(e) = result {
+            let wait = Duration::from_secs(1u64 << failures.min(5)).min(Duration::from_secs(30));
+            error!(
+                incident = %report.incident_id, call = %report.call_id, error = %e,
+                retry_in_s = wait.as_secs(), "could not apply call outcome; will retry"
+            );
+            let at = self.now() + chrono::Duration::from_std(wait).unwrap_or_default();
+            self.inner
+                .outcome_retries
+                .lock()
+                .expect("outcome retries")
+                .push((at, failures + 1, report));
+        }
+    }
+
+    async fn retry_outcomes(&self) {
+        let now = self.now();
+        let due: Vec<(u32, OutcomeReport)> = {
+            let mut q = self.inner.outcome_retries.lock().expect("outcome retries");
+            let (due, later): (Vec<_>, Vec<_>) = q.drain(..).partition(|(at, _, _)| *at <= now);
+            *q = later;
+            due.into_iter().map(|(_, n, r)| (n, r)).collect()
+        };
+        for (failures, report) in due {
+            self.on_outcome_or_retry(report, failures).await;
+        }
+    }
+
+    async fn store_outcome(&self, report: OutcomeReport) -> Result<(), EngineError> {
         let existing = self
             .inner
             .store
@@ -627,18 +673,25 @@ impl Engine {
             let sweep_at = self.now()
                 + chrono::Duration::from_std(self.inner.settings.sweep_interval)
                     .unwrap_or_default();
-            let until = next_wake.map_or(sweep_at, |w| w.min(sweep_at));
+            let next_retry = self
+                .inner
+                .outcome_retries
+                .lock()
+                .expect("outcome retries")
+                .iter()
+                .map(|(at, _, _)| *at)
+                .min();
+            let until = [next_wake, next_retry]
+                .into_iter()
+                .flatten()
+                .fold(sweep_at, |a, b| a.min(b));
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = sleep_until(self.inner.clock.as_ref(), until) => {}
                 _ = self.inner.wake.notified() => {}
                 report = outcomes.recv() => {
                     match report {
-                        Some(r) => {
-                            if let Err(e) = self.on_outcome(r).await {
-                                error!(error = %e, "could not apply call outcome");
-                            }
-                        }
+                        Some(r) => self.on_outcome_or_retry(r, 0).await,
                         None => {
                             // Every outcome sender is gone; keep running timers.
                             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -647,6 +700,7 @@ impl Engine {
                 }
             }
             self.run_due().await;
+            self.retry_outcomes().await;
             if last_sweep.elapsed() >= self.inner.settings.sweep_interval {
                 last_sweep = tokio::time::Instant::now();
                 self.sweep().await;
