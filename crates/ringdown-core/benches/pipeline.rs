@@ -1,14 +1,18 @@
 //! Core pipeline throughput (target: ≥ 200,000 alerts/s on one core):
-//! parse + fingerprint + silence match against 1,000 silences (+ grouping, to be
-//! added to [`pipeline_alerts`]).
+//! parse + fingerprint + silence match against 1,000 silences + grouping
+//! (routing to a policy of a realistic roster and collecting fingerprints per
+//! group key), as the worker does for every message it receives.
 //!
 //! `cargo bench -p ringdown-core --bench pipeline`; throughput is in alerts.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use ringdown_core::grouping::route;
 use ringdown_core::matcher::Matcher;
 use ringdown_core::parse::parse;
+use ringdown_core::roster::Roster;
 use ringdown_core::silence::{Silence, SilenceIndex};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -124,28 +128,68 @@ fn silences() -> Vec<Silence> {
         .collect()
 }
 
+/// A roster as a team writes one: policies matched by system and severity,
+/// grouped by system and alert name.
+fn roster() -> Roster {
+    Roster::from_yaml(
+        r#"
+timezone: Asia/Tokyo
+people:
+  alice: { phones: [{ number: "+819012345678" }] }
+  bob:   { phones: [{ number: "+819012345679" }] }
+policies:
+  - name: databases
+    match: { systemname: db }
+    group_by: [systemname, alertname]
+    steps: [{ targets: [person:alice] }, { targets: [person:bob] }]
+  - name: critical
+    match: { severity: critical }
+    group_by: [systemname, alertname]
+    steps: [{ targets: [person:bob] }, { targets: [person:alice] }]
+  - name: default
+    group_by: [systemname]
+    steps: [{ targets: [person:alice] }]
+"#,
+    )
+    .expect("bench roster")
+}
+
 /// The pipeline under test, per message: parse, fingerprint (inside parse),
-/// silence check. Returns (alerts seen, alerts silenced). Extend here with
-/// grouping so the bench keeps measuring the whole core path.
-fn pipeline_alerts(messages: &[Vec<u8>], silences: &SilenceIndex, now: i64) -> (usize, usize) {
+/// silence check, and grouping of the alerts not silenced. Returns (alerts
+/// seen, alerts silenced, groups).
+fn pipeline_alerts(
+    messages: &[Vec<u8>],
+    silences: &SilenceIndex,
+    roster: &Roster,
+    now: i64,
+) -> (usize, usize, usize) {
     let mut seen = 0;
     let mut silenced = 0;
+    let mut groups: HashMap<String, Vec<String>> = HashMap::new();
     for body in messages {
         let alerts = parse(body).expect("bench payload parses");
-        for alert in &alerts {
+        for alert in alerts {
             seen += 1;
-            black_box(&alert.fingerprint);
             if silences.silenced_until(&alert.labels, now).is_some() {
                 silenced += 1;
+                continue;
+            }
+            if let Some(r) = route(roster, &alert) {
+                groups
+                    .entry(r.group_key)
+                    .or_default()
+                    .push(alert.fingerprint);
             }
         }
     }
-    (seen, silenced)
+    (seen, silenced, groups.len())
 }
 
 fn bench(c: &mut Criterion) {
     let index = SilenceIndex::new(silences());
-    let mut group = c.benchmark_group("parse + fingerprint + silence match against 1,000 silences");
+    let roster = roster();
+    let mut group =
+        c.benchmark_group("parse + fingerprint + silence match against 1,000 silences + grouping");
     group
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
@@ -155,15 +199,16 @@ fn bench(c: &mut Criterion) {
         ("no_sender_fingerprint", false),
     ] {
         let messages: Vec<Vec<u8>> = (0..MESSAGES).map(|m| webhook(m, fingerprints)).collect();
-        let (seen, silenced) = pipeline_alerts(&messages, &index, NOW);
+        let (seen, silenced, groups) = pipeline_alerts(&messages, &index, &roster, NOW);
         assert_eq!(seen, MESSAGES * ALERTS_PER_MESSAGE);
+        assert!(groups >= SYSTEMS.len(), "{groups} groups");
         assert!(
             silenced > 0 && silenced < seen / 5,
             "silenced {silenced} of {seen}"
         );
         group.throughput(Throughput::Elements(seen as u64));
         group.bench_with_input(BenchmarkId::from_parameter(name), &messages, |b, msgs| {
-            b.iter(|| pipeline_alerts(black_box(msgs), &index, NOW))
+            b.iter(|| pipeline_alerts(black_box(msgs), &index, &roster, NOW))
         });
     }
     // Breakdown of the same batch, to see where the time goes.

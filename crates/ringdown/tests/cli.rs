@@ -623,3 +623,45 @@ fn drill_rehearses_the_example_roster_when_nobody_answers() {
     );
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn a_missing_unreadable_empty_or_hostile_roster_file_is_exit_2_naming_the_problem() {
+    let dir = std::env::temp_dir().join(format!("ringdown-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let binary = dir.join("utf16.yaml");
+    std::fs::write(&binary, [0xff, 0xfe, b't', 0x00, b':', 0x00]).unwrap();
+    let deep = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000));
+    let cases = [
+        (dir.join("no-such-roster.yaml"), "cannot read"),
+        (binary, "cannot read"),
+        (temp_file("empty.yaml", ""), "the file is empty"),
+        (temp_file("deep.yaml", &deep), "nested more than 128 levels"),
+        (
+            temp_file("list.yaml", "- timezone: UTC\n"),
+            "expected a roster",
+        ),
+        (
+            temp_file(
+                "e164.yaml",
+                &ROSTER.replace("\"+819012340002\"", "\"090-1234-5678\""),
+            ),
+            "people.suzuki.phones[0].number: `*************` is not in E.164 form",
+        ),
+    ];
+    for (path, words) in &cases {
+        let p = path.to_str().unwrap();
+        for args in [
+            &["roster", "validate", p][..],
+            &["oncall", "--roster", p, "--at", "2026-11-24T10:00:00+09:00"][..],
+        ] {
+            let out = ringdown(args, None);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+            assert!(
+                err.starts_with("ringdown: ") && err.contains(words),
+                "{args:?}: {err}"
+            );
+            assert!(out.stdout.is_empty(), "{args:?}");
+        }
+    }
+}

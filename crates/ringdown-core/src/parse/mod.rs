@@ -188,6 +188,21 @@ pub fn parse_with(bytes: &[u8], limits: &Limits) -> Result<Vec<Alert>, ParseErro
     Ok(alerts)
 }
 
+/// Hooks for the fuzz targets in `fuzz/`, compiled only under `--cfg fuzzing`
+/// (which `cargo fuzz` sets): never part of the normal API.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::{detect, json, Alert, Limits, ParseError, Path};
+
+    /// The general (`serde_json::Value`) path alone, without the webhook fast
+    /// path, on UTF-8 text: what [`super::parse_with`] must agree with.
+    pub fn general_path(text: &str, limits: &Limits) -> Result<Vec<Alert>, ParseError> {
+        let v = json(text, &Path::ROOT, limits)?;
+        detect(v, &Path::ROOT, limits, true)
+    }
+}
+
 /// Depth check, then the typed fast path for webhooks, then the general path.
 fn parse_text(
     text: &str,

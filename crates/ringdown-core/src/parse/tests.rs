@@ -821,6 +821,65 @@ fn fast_path_agrees_with_general_path_on_samples() {
     }
 }
 
+#[test]
+fn fast_path_refuses_what_the_general_path_refuses_in_fields_it_skips() {
+    // Found by the `parse_alert` fuzz target: a lone surrogate escape in a
+    // `commonLabels` key was accepted by the fast path (serde_json does not
+    // check what `IgnoredAny` skips) but is invalid JSON to the general path.
+    // Numbers out of range were the same.
+    let long = format!(r#"{{"alerts": [], "n": 1{}}}"#, "0".repeat(400));
+    let bodies = [
+        r#"{"version": "4", "commonLabels": {"ale\ud800": "x"}, "alerts": [{"labels": {"alertname": "A"}}]}"#,
+        r#"{"version": "4", "groupKey": "\udc00", "alerts": []}"#,
+        r#"{"version": "4", "truncatedAlerts": 1e400, "alerts": []}"#,
+        r#"{"alerts": [{"labels": {"alertname": "A"}, "values": {"B": -1e999}}]}"#,
+        long.as_str(),
+    ];
+    for body in bodies {
+        let fast = try_fast(body, &Path::ROOT, &Limits::default()).unwrap();
+        assert!(fast.is_none(), "{body}");
+        let e = parse(body.as_bytes()).unwrap_err();
+        assert_eq!(e.reason_code(), "invalid_json", "{e}");
+        assert_eq!(Err(e), slow(body));
+    }
+    // Also refused here, decided by the general path: a key given twice, an
+    // alert that is an array, and (with a depth limit above serde_json's 128)
+    // a skipped field nested too deep.
+    for body in [
+        r#"{"alerts": [], "alerts": [{"labels": {"alertname": "A"}}]}"#,
+        r#"{"version": "1", "version": "4", "alerts": []}"#,
+        r#"{"alerts": [{"labels": {"alertname": "A"}, "labels": {"alertname": "B"}}]}"#,
+        r#"{"alerts": [["firing", {"alertname": "A"}]]}"#,
+        r#"[[{"alertname": "A"}]]"#,
+    ] {
+        let fast = try_fast(body, &Path::ROOT, &Limits::default()).unwrap();
+        assert!(fast.is_none(), "{body}");
+        assert_eq!(parse(body.as_bytes()), slow(body), "{body}");
+    }
+    let deep = Limits {
+        max_depth: 1000,
+        ..Limits::default()
+    };
+    let body = format!(
+        r#"{{"alerts": [], "x": {}{}}}"#,
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    assert!(try_fast(&body, &Path::ROOT, &deep).unwrap().is_none());
+    assert_eq!(
+        parse_with(body.as_bytes(), &deep)
+            .unwrap_err()
+            .reason_code(),
+        "too_deep"
+    );
+    // A valid surrogate pair and a large finite number stay on the fast path.
+    let ok = r#"{"version": "4", "commonLabels": {"emoji": "\ud83d\ude00"}, "n": 1e300, "alerts": [{"labels": {"alertname": "A"}}]}"#;
+    assert!(try_fast(ok, &Path::ROOT, &Limits::default())
+        .unwrap()
+        .is_some());
+    assert_eq!(parse(ok.as_bytes()), slow(ok));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 

@@ -892,6 +892,57 @@ fn yaml_syntax_and_shape_errors_give_one_error_with_a_position() {
     assert!(errs[0].contains("empty"), "{errs:?}");
 }
 
+#[test]
+fn yaml_shape_errors_are_in_the_rosters_own_words() {
+    // Found by the bad-input scenarios: serde's internal names (RawRoster,
+    // untagged enum Scalar, u128) and bare limits reached the operator.
+    let errs = errors("- timezone: UTC\n");
+    assert_eq!(
+        errs,
+        vec!["roster: invalid type: sequence, expected a roster: a mapping of timezone, calendars, people, rotations, policies and heartbeats at line 1 column 1"]
+    );
+    let errs = errors("timezone: UTC\npeople:\n  tanaka: \"+819012345678\"\n");
+    assert!(
+        errs[0].starts_with("people.tanaka: invalid type: string")
+            && errs[0].contains("expected a person {name, language, phones, only}"),
+        "{errs:?}"
+    );
+    let errs = errors("timezone: UTC\npeople:\n  tanaka: { phones: [{ number: [1] }] }\n");
+    assert!(
+        // (serde_yaml loses the last key inside an untagged enum.)
+        errs[0].starts_with("people.tanaka.phones[0]: expected a single value"),
+        "{errs:?}"
+    );
+    let big = BASE.replace(
+        "steps: [{ targets: [rotation:primary] }]",
+        "steps: [{ targets: [rotation:primary], attempts: 99999999999999999999999 }]",
+    );
+    let errs = errors(&big);
+    assert!(
+        errs[0].starts_with(
+            "policies[0].steps[0].attempts: integer `99999999999999999999999` is out of range at line "
+        ),
+        "{errs:?}"
+    );
+    let errs = errors(&format!("{}{}", "[".repeat(200), "]".repeat(200)));
+    assert!(
+        errs[0].starts_with("roster: nested more than 128 levels deep"),
+        "{errs:?}"
+    );
+    let mut laughs = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..8 {
+        let p = i - 1;
+        laughs.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    let errs = errors(&laughs);
+    assert!(
+        errs[0].starts_with("roster: YAML aliases expand to too many values"),
+        "{errs:?}"
+    );
+}
+
 // --------------------------------------------------------------- proptest
 
 fn any_instant() -> impl Strategy<Value = DateTime<Utc>> {

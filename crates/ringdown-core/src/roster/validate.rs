@@ -55,15 +55,90 @@ pub(super) fn from_yaml(src: &str) -> Result<Roster, RosterErrors> {
     }
 }
 
+/// serde's names for the roster's parts, in the roster's own words.
+const SHAPES: [(&str, &str); 11] = [
+    (
+        "struct RawRoster",
+        "a roster: a mapping of timezone, calendars, people, rotations, policies and heartbeats",
+    ),
+    (
+        "struct RawCalendar",
+        "a calendar {weekdays, holidays, extra_holidays, extra_workdays}",
+    ),
+    (
+        "struct RawPerson",
+        "a person {name, language, phones, only}",
+    ),
+    ("struct RawPhone", "a phone {number, when}"),
+    ("struct RawWindow", "a window {calendar, hours}"),
+    (
+        "struct RawRotation",
+        "a rotation {members, shift, start, overrides}",
+    ),
+    ("struct RawOverride", "an override {person, from, to}"),
+    (
+        "struct RawPolicy",
+        "a policy {name, match, group_by, group_wait_secs, repeat, steps}",
+    ),
+    (
+        "struct RawStep",
+        "a step {targets, attempts, retry_after_secs}",
+    ),
+    (
+        "struct RawHeartbeat",
+        "a heartbeat {name, expect_every_secs, policy, labels}",
+    ),
+    (
+        "data did not match any variant of untagged enum Scalar",
+        "expected a single value (text, a number or true/false)",
+    ),
+];
+
 /// serde_yaml's message already names the field path and position; make
-/// sure the position is there.
+/// sure the position is there, and put serde's internal type names and
+/// limits in the roster's own words.
 fn yaml_error(e: &serde_yaml::Error) -> String {
-    let msg = e.to_string();
-    match e.location() {
+    let mut msg = e.to_string();
+    for (raw, plain) in SHAPES {
+        msg = msg.replace(raw, plain);
+    }
+    // An integer beyond 64 bits reaches serde as a 128-bit one.
+    for wide in [
+        " as u128, expected any YAML value",
+        " as i128, expected any YAML value",
+    ] {
+        if msg.contains(wide) {
+            msg = msg
+                .replace(wide, " is out of range")
+                .replace("invalid type: integer", "integer");
+        }
+    }
+    if msg.contains("recursion limit exceeded") {
+        msg = msg.replace(
+            "recursion limit exceeded",
+            "nested more than 128 levels deep (recursion limit exceeded)",
+        );
+    }
+    if msg.contains("repetition limit exceeded") {
+        msg = msg.replace(
+            "repetition limit exceeded",
+            "YAML aliases expand to too many values (repetition limit exceeded); write the values out",
+        );
+    }
+    let msg = match e.location() {
         Some(l) if !msg.contains("line ") => {
             format!("{msg} at line {} column {}", l.line(), l.column())
         }
         _ => msg,
+    };
+    // Without a field path the problem is the file as a whole.
+    let has_path = msg
+        .split_once(": ")
+        .is_some_and(|(head, _)| !head.contains(' '));
+    if has_path {
+        msg
+    } else {
+        format!("roster: {msg}")
     }
 }
 
