@@ -8,6 +8,7 @@
 //! end-to-end scenarios (`crates/ringdown/tests/aws_e2e.rs`) and the storm
 //! benchmark (`ringdown-bench`) all play on it.
 
+pub mod alertmanager;
 pub mod alerts;
 pub mod measure;
 pub mod proxy;

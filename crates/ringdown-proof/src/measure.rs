@@ -61,25 +61,41 @@ impl Drop for RssSampler {
 }
 
 /// Sum of every sample of `name` in a Prometheus text exposition whose
-/// labels include all of `labels` (`key="value"` pairs).
-pub fn metric_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let (n, rest) = match series.split_once('{') {
-                Some((n, rest)) => (n, rest),
-                None => (series, ""),
-            };
-            if n != name {
-                return None;
+/// labels include all of `labels`; `None` when there is no such sample.
+pub fn metric_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut sum = None;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('#') {
+            continue;
+        }
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        let (label_text, value) = if rest.starts_with('{') {
+            match rest.rfind('}') {
+                Some(end) => (&rest[..=end], &rest[end + 1..]),
+                None => continue,
             }
-            let all = labels
-                .iter()
-                .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
-            all.then(|| value.parse::<f64>().ok()).flatten()
-        })
-        .sum()
+        } else if rest.starts_with([' ', '\t']) {
+            ("", rest)
+        } else {
+            continue; // a longer name sharing the prefix
+        };
+        if !labels
+            .iter()
+            .all(|(k, v)| label_text.contains(&format!("{k}=\"{v}\"")))
+        {
+            continue;
+        }
+        if let Some(v) = value
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+        {
+            *sum.get_or_insert(0.0) += v;
+        }
+    }
+    sum
 }
 
 #[cfg(test)]
@@ -96,11 +112,22 @@ mod tests {
             ringdown_calls_placed_total 7\n";
         assert_eq!(
             metric_sum(text, "ringdown_aws_requests_total", &[("service", "sqs")]),
-            15.0
+            Some(15.0)
         );
-        assert_eq!(metric_sum(text, "ringdown_aws_requests_total", &[]), 20.0);
-        assert_eq!(metric_sum(text, "ringdown_calls_placed_total", &[]), 7.0);
-        assert_eq!(metric_sum(text, "missing", &[]), 0.0);
+        assert_eq!(
+            metric_sum(text, "ringdown_aws_requests_total", &[]),
+            Some(20.0)
+        );
+        assert_eq!(
+            metric_sum(text, "ringdown_calls_placed_total", &[]),
+            Some(7.0)
+        );
+        assert_eq!(metric_sum(text, "missing", &[]), None);
+        let odd = "alertmanager_alerts_received_total{note=\"a } b\"} 1e1\n";
+        assert_eq!(
+            metric_sum(odd, "alertmanager_alerts_received_total", &[]),
+            Some(10.0)
+        );
     }
 
     #[test]

@@ -1,0 +1,651 @@
+//! ringdown's whole-system benchmark: real `ringdown run` processes against
+//! moto (SQS, DynamoDB, Kinesis) and connect-sim (Amazon Connect) on
+//! loopback. Writes `report.json` and `report.md` to `--out`.
+//!
+//! Run it with `bench/run.sh`, which installs the emulators and Alertmanager,
+//! builds in release mode and starts moto.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use connect_sim::Quotas;
+use ringdown_proof::alerts::storm;
+use ringdown_proof::measure::{cpu_time, metric_sum, proc_status_bytes, RssSampler};
+use ringdown_proof::{Stage, StageOptions};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+#[derive(Parser, Debug)]
+#[command(about = "Storm, latency and Alertmanager benchmarks of ringdown on loopback")]
+struct Args {
+    /// Where report.json and report.md go.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+    /// Alerts per storm.
+    #[arg(long, default_value_t = 10_000)]
+    alerts: usize,
+    /// Alerts per SQS message in the storms (Alertmanager sends a group's
+    /// alerts in one notification).
+    #[arg(long, default_value_t = 10)]
+    per_message: usize,
+    /// Latency samples (one new incident each).
+    #[arg(long, default_value_t = 60)]
+    latency_samples: usize,
+    /// Which runs: any of latency, storm3, storm30, alertmanager.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "latency,storm3,storm30,alertmanager"
+    )]
+    only: Vec<String>,
+    /// The `ringdown` executable (default: next to this one).
+    #[arg(long)]
+    ringdown: Option<PathBuf>,
+    /// Prometheus Alertmanager (Debian's package).
+    #[arg(long, default_value = "/usr/bin/prometheus-alertmanager")]
+    alertmanager: PathBuf,
+}
+
+const ENGINEER: &str = "+14155550001";
+/// Picks up after 2 s and presses 1: calls are short, so the live-call
+/// cap does not hide the dial rate.
+const PRESS_1: &str =
+    r#"{ answer_after_secs: 2, keys: [{key: "5", delay_secs: 1}, {key: "1", delay_secs: 1}] }"#;
+
+fn roster() -> String {
+    format!(
+        r#"
+timezone: UTC
+people:
+  oncall: {{ language: en-US, phones: [{{ number: "{ENGINEER}" }}] }}
+policies:
+  - name: default
+    group_by: [systemname]
+    group_wait_secs: 0
+    steps:
+      - targets: [person:oncall]
+"#
+    )
+}
+
+#[derive(Debug, Serialize)]
+struct Target {
+    name: String,
+    target: String,
+    measured: String,
+    met: bool,
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let ringdown = match &args.ringdown {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("executable directory")?
+            .join("ringdown"),
+    };
+    if !ringdown.exists() {
+        bail!(
+            "{} not found: build it first (cargo build --release -p ringdown)",
+            ringdown.display()
+        );
+    }
+    std::fs::create_dir_all(&args.out)?;
+    let mut report = json!({
+        "machine": machine(),
+        "started_at": chrono::Utc::now().to_rfc3339(),
+        "ringdown": ringdown.display().to_string(),
+    });
+    let mut targets: Vec<Target> = Vec::new();
+    let mut md = String::from("# ringdown benchmark\n\n");
+    md.push_str(&format!(
+        "Machine: {}\n\n",
+        report["machine"]["summary"].as_str().unwrap_or("")
+    ));
+
+    if args.only.iter().any(|o| o == "latency") {
+        eprintln!("== latency: alert → StartOutboundVoiceContact");
+        let r = latency(&ringdown, args.latency_samples).await?;
+        targets.push(Target {
+            name: "alert → StartOutboundVoiceContact p99".into(),
+            target: "≤ 250 ms".into(),
+            measured: format!("{:.0} ms", r["p99_ms"].as_f64().unwrap_or(f64::NAN)),
+            met: r["p99_ms"].as_f64().is_some_and(|v| v <= 250.0),
+        });
+        md.push_str(&format!(
+            "## Latency, alert → StartOutboundVoiceContact (group_wait 0)\n\n\
+             {} samples, one new incident each, 600 ms apart: p50 **{:.0} ms**, p99 **{:.0} ms**, max {:.0} ms.\n\n",
+            r["samples"], r["p50_ms"].as_f64().unwrap_or(f64::NAN), r["p99_ms"].as_f64().unwrap_or(f64::NAN), r["max_ms"].as_f64().unwrap_or(f64::NAN)
+        ));
+        report["latency"] = r;
+    }
+    for (key, systems) in [("storm3", 3usize), ("storm30", 30usize)] {
+        if !args.only.iter().any(|o| o == key) {
+            continue;
+        }
+        eprintln!("== storm: {} alerts over {systems} systems", args.alerts);
+        let r = storm_run(&ringdown, args.alerts, systems, args.per_message).await?;
+        md.push_str(&storm_markdown(&r));
+        push_storm_targets(&mut targets, &r, systems);
+        report[key] = serde_json::to_value(&r)?;
+    }
+    if args.only.iter().any(|o| o == "alertmanager") {
+        eprintln!("== side by side with Prometheus Alertmanager");
+        let opts = ringdown_proof::alertmanager::CompareOptions {
+            ringdown_bin: ringdown.clone(),
+            alertmanager_bin: args.alertmanager.clone(),
+            alerts: args.alerts,
+            systems: 30,
+            per_post: 100,
+            concurrency: 4,
+            work_dir: args.out.join("alertmanager"),
+        };
+        std::fs::create_dir_all(&opts.work_dir)?;
+        let c = ringdown_proof::alertmanager::compare(&opts).await?;
+        md.push_str("## Ingest side by side with Prometheus Alertmanager\n\n");
+        md.push_str(&c.markdown());
+        md.push('\n');
+        report["alertmanager"] = serde_json::to_value(&c)?;
+    }
+    if let Some(core) = core_pipeline_figure() {
+        report["core_pipeline"] = core;
+    }
+    md.push_str("## Targets\n\n| figure | target | measured | met |\n|---|---|---|---|\n");
+    for t in &targets {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            t.name,
+            t.target,
+            t.measured,
+            if t.met { "yes" } else { "**no**" }
+        ));
+    }
+    report["targets"] = serde_json::to_value(&targets)?;
+    report["finished_at"] = json!(chrono::Utc::now().to_rfc3339());
+    std::fs::write(
+        args.out.join("report.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    std::fs::write(args.out.join("report.md"), &md)?;
+    println!("{md}");
+    eprintln!(
+        "wrote {} and {}",
+        args.out.join("report.json").display(),
+        args.out.join("report.md").display()
+    );
+    Ok(())
+}
+
+/// The machine the figures came from.
+fn machine() -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().next().map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse::<u64>()
+                    .unwrap_or(0)
+            })
+        })
+        .unwrap_or(0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    json!({
+        "cpu": cpu,
+        "cores": cores,
+        "memory_gib": (mem as f64 / 1024.0 / 1024.0 * 10.0).round() / 10.0,
+        "kernel": kernel.trim(),
+        "summary": format!("{cores} × {cpu}, {:.0} GiB, Linux {}", mem as f64 / 1024.0 / 1024.0, kernel.trim()),
+    })
+}
+
+/// The criterion figure of the core pipeline, when `cargo bench` ran before.
+fn core_pipeline_figure() -> Option<Value> {
+    let p = PathBuf::from("target/criterion");
+    if !p.exists() {
+        return None;
+    }
+    let mut out = serde_json::Map::new();
+    for entry in walk(&p) {
+        if entry.ends_with("new/estimates.json") {
+            let v: Value = serde_json::from_str(&std::fs::read_to_string(&entry).ok()?).ok()?;
+            let name = entry
+                .strip_prefix(&p)
+                .ok()?
+                .to_string_lossy()
+                .trim_end_matches("/new/estimates.json")
+                .to_string();
+            out.insert(name, json!({"mean_ns": v["mean"]["point_estimate"]}));
+        }
+    }
+    Some(Value::Object(out))
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+async fn stage(name: &str, ringdown: &PathBuf) -> Result<Stage> {
+    let mut opts = StageOptions::new(
+        name,
+        ringdown,
+        &roster(),
+        &format!("default: {PRESS_1}\npersonas: {{}}\n"),
+    )
+    .config(
+        r#"
+[aws.sqs]
+wait_time_secs = 20
+"#,
+    );
+    // Amazon Connect's default quotas, as connect-sim enforces them.
+    opts.quotas = Quotas::default();
+    opts.time_scale = 20.0;
+    Stage::start(opts)
+        .await
+        .context("moto is not running: use bench/run.sh")
+}
+
+/// Waits for the daemon's `/readyz`.
+async fn ready(stage: &Stage, name: &str) -> Result<()> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        if let Some(addr) = stage.ops_addr(name) {
+            if http_get(&addr, "/readyz")
+                .await
+                .is_ok_and(|(s, _)| s == 200)
+            {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("daemon {name} not ready:\n{}", stage.log(name))
+}
+
+async fn http_get(addr: &str, path: &str) -> Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).await?;
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    Ok((status, out))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// One alert at a time, each for a new system (so a new incident and a
+/// call), spaced wider than the dial rate so the bucket never queues: the
+/// time from SendMessage returning to connect-sim receiving the call.
+async fn latency(ringdown: &PathBuf, samples: usize) -> Result<Value> {
+    let mut stage = stage("latency", ringdown).await?;
+    stage.spawn("a");
+    ready(&stage, "a").await?;
+    let mut sent_at: BTreeMap<String, i64> = BTreeMap::new();
+    for i in 0..samples {
+        let system = format!("lat{i:03}");
+        stage
+            .send(ringdown_proof::alerts::webhook(&system, i, 1, "firing"))
+            .await;
+        sent_at.insert(system, chrono::Utc::now().timestamp_millis());
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stage.sim.calls().len() < samples && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let incidents = stage.incidents().await;
+    let system_of: BTreeMap<String, String> = incidents
+        .iter()
+        .map(|i| (i.id.clone(), i.group_key.clone()))
+        .collect();
+    let mut lat: Vec<f64> = Vec::new();
+    for c in stage.sim.calls() {
+        let Some(inc) = c.attributes.get("rd_incident") else {
+            continue;
+        };
+        let Some(key) = system_of.get(inc) else {
+            continue;
+        };
+        let Some(system) = sent_at.keys().find(|s| key.contains(s.as_str())) else {
+            continue;
+        };
+        lat.push((c.initiated_unix_ms - sent_at[system]) as f64);
+    }
+    if lat.len() < samples {
+        bail!("only {} of {samples} calls were placed", lat.len());
+    }
+    lat.sort_by(|a, b| a.total_cmp(b));
+    stage.stop("a");
+    Ok(json!({
+        "samples": lat.len(),
+        "p50_ms": percentile(&lat, 50.0),
+        "p90_ms": percentile(&lat, 90.0),
+        "p99_ms": percentile(&lat, 99.0),
+        "max_ms": lat.last(),
+        "min_ms": lat.first(),
+    }))
+}
+
+#[derive(Debug, Serialize)]
+struct StormResult {
+    alerts: usize,
+    systems: usize,
+    messages: usize,
+    alerts_per_message: usize,
+    /// Sending the storm into SQS (SendMessageBatch, 4 senders).
+    send_secs: f64,
+    /// First SendMessageBatch to the first call reaching Connect.
+    time_to_first_call_ms: f64,
+    /// First SendMessageBatch until every alert is in an incident.
+    all_grouped_secs: f64,
+    alerts_per_sec: f64,
+    calls: usize,
+    /// Calls per second while calls were queued behind the bucket, after the
+    /// first burst.
+    dial_rate_per_sec: Option<f64>,
+    quota_per_sec: f64,
+    dial_rate_vs_quota: Option<f64>,
+    throttles: u64,
+    connect_errors: BTreeMap<String, u64>,
+    peak_live_calls: usize,
+    sqs_requests: f64,
+    dynamodb_requests: f64,
+    kinesis_requests: f64,
+    aws_requests_per_alert: f64,
+    idle_rss_bytes: u64,
+    peak_rss_bytes: u64,
+    peak_rss_kernel_bytes: u64,
+    cpu_secs: f64,
+    alerts_accounted: usize,
+    queue_left: u64,
+    dlq: u64,
+}
+
+async fn storm_run(
+    ringdown: &PathBuf,
+    alerts: usize,
+    systems: usize,
+    per_message: usize,
+) -> Result<StormResult> {
+    let mut stage = stage(&format!("storm{systems}"), ringdown).await?;
+    stage.spawn("a");
+    ready(&stage, "a").await?;
+    let pid = stage.pid("a").context("daemon pid")?;
+    // Idle: settled after start-up, long-polling an empty queue.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let idle_rss = proc_status_bytes(pid, "VmRSS").unwrap_or(0);
+    let cpu0 = cpu_time(pid).unwrap_or_default();
+    let addr = stage.ops_addr("a").context("metrics address")?;
+    let before = http_get(&addr, "/metrics").await?.1;
+    let sampler = RssSampler::start(pid);
+    let bodies = storm(alerts, systems, per_message);
+    let messages = bodies.len();
+    let t0 = Instant::now();
+    let t0_ms = chrono::Utc::now().timestamp_millis();
+    let sqs = stage.sqs();
+    let queue = stage.report.queue_url.clone();
+    let mut senders = tokio::task::JoinSet::new();
+    for part in split(bodies, 4) {
+        let sqs = sqs.clone();
+        let queue = queue.clone();
+        senders.spawn(async move {
+            for chunk in part.chunks(10) {
+                let entries = chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| {
+                        ringdown_aws::aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                            .id(i.to_string())
+                            .message_body(b)
+                            .build()
+                            .unwrap()
+                    })
+                    .collect::<Vec<_>>();
+                sqs.send_message_batch()
+                    .queue_url(&queue)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .expect("SendMessageBatch");
+            }
+        });
+    }
+    while let Some(r) = senders.join_next().await {
+        r?;
+    }
+    let send_secs = t0.elapsed().as_secs_f64();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut grouped_at = None;
+    loop {
+        let incs = stage.incidents().await;
+        let n: usize = incs.iter().map(|i| i.firing.len()).sum();
+        if n >= alerts && incs.len() >= systems {
+            grouped_at = Some(t0.elapsed());
+            break;
+        }
+        if Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let Some(grouped) = grouped_at else {
+        bail!(
+            "the storm was not grouped within 10 minutes:\n{}",
+            stage.log("a")
+        );
+    };
+    let after = http_get(&addr, "/metrics").await?.1;
+    // Every call goes out (30 systems at 2/s take ~15 s).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while stage.sim.calls().len() < systems && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let peak_rss = sampler.peak();
+    let hwm = proc_status_bytes(pid, "VmHWM").unwrap_or(0);
+    let cpu = cpu_time(pid).unwrap_or_default().saturating_sub(cpu0);
+    let mut times: Vec<i64> = stage
+        .sim
+        .calls()
+        .iter()
+        .map(|c| c.initiated_unix_ms)
+        .collect();
+    times.sort();
+    let quotas = Quotas::default();
+    let burst = 4usize; // ringdown's own bucket (dialer.burst)
+    let dial_rate = (times.len() > burst + 1).then(|| {
+        let span = (times[times.len() - 1] - times[burst]) as f64 / 1000.0;
+        (times.len() - 1 - burst) as f64 / span
+    });
+    let delta = |svc: &str| {
+        metric_sum(&after, "ringdown_aws_requests_total", &[("service", svc)]).unwrap_or(0.0)
+            - metric_sum(&before, "ringdown_aws_requests_total", &[("service", svc)]).unwrap_or(0.0)
+    };
+    let (sqs_n, ddb_n, kin_n) = (delta("sqs"), delta("dynamodb"), delta("kinesis"));
+    let errors = stage.sim.errors();
+    let throttles = [
+        "TooManyRequestsException",
+        "LimitExceededException",
+        "ThrottlingException",
+    ]
+    .iter()
+    .map(|k| errors.get(*k).copied().unwrap_or(0))
+    .sum();
+    let incs = stage.incidents().await;
+    let accounted: usize = incs.iter().map(|i| i.firing.len()).sum();
+    let queue_left = stage.queue_depth(&stage.report.queue_url).await;
+    let dlq = stage.queue_depth(&stage.report.dlq_url).await;
+    stage.stop("a");
+    Ok(StormResult {
+        alerts,
+        systems,
+        messages,
+        alerts_per_message: per_message,
+        send_secs,
+        time_to_first_call_ms: times.first().map_or(f64::NAN, |t| (t - t0_ms) as f64),
+        all_grouped_secs: grouped.as_secs_f64(),
+        alerts_per_sec: alerts as f64 / grouped.as_secs_f64(),
+        calls: times.len(),
+        dial_rate_per_sec: dial_rate,
+        quota_per_sec: quotas.rate_per_sec,
+        dial_rate_vs_quota: dial_rate.map(|r| r / quotas.rate_per_sec),
+        throttles,
+        connect_errors: errors,
+        peak_live_calls: stage.sim.peak_live_calls(),
+        sqs_requests: sqs_n,
+        dynamodb_requests: ddb_n,
+        kinesis_requests: kin_n,
+        aws_requests_per_alert: (sqs_n + ddb_n) / alerts as f64,
+        idle_rss_bytes: idle_rss,
+        peak_rss_bytes: peak_rss,
+        peak_rss_kernel_bytes: hwm,
+        cpu_secs: cpu.as_secs_f64(),
+        alerts_accounted: accounted,
+        queue_left,
+        dlq,
+    })
+}
+
+fn split(v: Vec<String>, n: usize) -> Vec<Vec<String>> {
+    let mut parts: Vec<Vec<String>> = vec![Vec::new(); n];
+    for (i, chunk) in v.chunks(10).enumerate() {
+        parts[i % n].extend_from_slice(chunk);
+    }
+    parts
+}
+
+fn mib(b: u64) -> f64 {
+    b as f64 / 1024.0 / 1024.0
+}
+
+fn storm_markdown(r: &StormResult) -> String {
+    format!(
+        "## Storm: {} alerts over {} systems\n\n\
+         {} SQS messages of {} alerts. \
+         Sent in {:.1} s; every alert grouped after **{:.1} s** ({:.0} alerts/s end to end); \
+         first call after **{:.0} ms**; {} calls.\n\n\
+         | figure | value |\n|---|---|\n\
+         | dial rate while queued | {} (quota {:.1}/s) |\n\
+         | throttles from Connect | {} |\n\
+         | peak live calls | {} |\n\
+         | SQS + DynamoDB requests | {:.0} + {:.0} = **{:.3} per alert** (Kinesis {:.0}) |\n\
+         | RSS idle / peak (sampled) / peak (kernel) | {:.1} / {:.1} / {:.1} MiB |\n\
+         | CPU time | {:.2} s |\n\
+         | alerts accounted for | {} of {} (queue left {}, DLQ {}) |\n\n",
+        r.alerts,
+        r.systems,
+        r.messages,
+        r.alerts_per_message,
+        r.send_secs,
+        r.all_grouped_secs,
+        r.alerts_per_sec,
+        r.time_to_first_call_ms,
+        r.calls,
+        r.dial_rate_per_sec
+            .map_or("n/a (no queue)".to_string(), |v| format!("{v:.2}/s")),
+        r.quota_per_sec,
+        r.throttles,
+        r.peak_live_calls,
+        r.sqs_requests,
+        r.dynamodb_requests,
+        r.aws_requests_per_alert,
+        r.kinesis_requests,
+        mib(r.idle_rss_bytes),
+        mib(r.peak_rss_bytes),
+        mib(r.peak_rss_kernel_bytes),
+        r.cpu_secs,
+        r.alerts_accounted,
+        r.alerts,
+        r.queue_left,
+        r.dlq
+    )
+}
+
+fn push_storm_targets(t: &mut Vec<Target>, r: &StormResult, systems: usize) {
+    let name = |s: &str| format!("{s} ({systems} systems)");
+    if let Some(v) = r.dial_rate_vs_quota {
+        t.push(Target {
+            name: name("dial rate vs quota while queued"),
+            target: "≥ 95 %".into(),
+            measured: format!("{:.1} %", v * 100.0),
+            met: v >= 0.95,
+        });
+    }
+    t.push(Target {
+        name: name("throttles received"),
+        target: "0".into(),
+        measured: r.throttles.to_string(),
+        met: r.throttles == 0,
+    });
+    t.push(Target {
+        name: name("AWS requests per alert (SQS + DynamoDB)"),
+        target: "≤ 0.3".into(),
+        measured: format!("{:.3}", r.aws_requests_per_alert),
+        met: r.aws_requests_per_alert <= 0.3,
+    });
+    t.push(Target {
+        name: name("peak RSS"),
+        target: "≤ 64 MB".into(),
+        measured: format!(
+            "{:.1} MiB",
+            mib(r.peak_rss_bytes.max(r.peak_rss_kernel_bytes))
+        ),
+        met: r.peak_rss_bytes.max(r.peak_rss_kernel_bytes) <= 64 * 1024 * 1024,
+    });
+    t.push(Target {
+        name: name("idle RSS"),
+        target: "≤ 25 MB".into(),
+        measured: format!("{:.1} MiB", mib(r.idle_rss_bytes)),
+        met: r.idle_rss_bytes <= 25 * 1024 * 1024,
+    });
+    t.push(Target {
+        name: name("every alert accounted for"),
+        target: format!("{}", r.alerts),
+        measured: format!(
+            "{} (queue {}, DLQ {})",
+            r.alerts_accounted, r.queue_left, r.dlq
+        ),
+        met: r.alerts_accounted == r.alerts && r.queue_left == 0 && r.dlq == 0,
+    });
+}
