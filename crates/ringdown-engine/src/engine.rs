@@ -96,6 +96,11 @@ struct Inner {
     /// they came from is already checkpointed, so dropping one would turn
     /// an acknowledgement into a timeout and call the next person.
     outcome_retries: Mutex<Vec<(DateTime<Utc>, u32, OutcomeReport)>>,
+    /// Open incidents as this process last wrote or read them, and the open
+    /// incident of each group. Saves read before write: every save is
+    /// conditional on the version, so a stale entry costs one conflict and a
+    /// re-read, never a decision on old state (see `apply_as`).
+    cache: Mutex<IncidentCache>,
     tracker: TaskTracker,
     seq: AtomicU64,
     /// Heartbeats this process has raised a missed-heartbeat alert for.
@@ -111,6 +116,44 @@ pub enum EngineError {
 }
 
 const MAX_RETRIES: usize = 16;
+
+/// See `Inner::cache`.
+#[derive(Default)]
+struct IncidentCache {
+    by_id: HashMap<String, Incident>,
+    by_group: HashMap<String, String>,
+}
+
+impl IncidentCache {
+    /// More open incidents than any team has; past it the cache starts over
+    /// (entries of incidents other replicas closed are never read again).
+    const MAX: usize = 10_000;
+
+    fn remember(&mut self, inc: &Incident) {
+        if inc.phase.is_closed() {
+            self.forget(&inc.id);
+            return;
+        }
+        if self.by_id.len() >= Self::MAX {
+            self.by_id.clear();
+            self.by_group.clear();
+        }
+        self.by_group.insert(inc.group_key.clone(), inc.id.clone());
+        self.by_id.insert(inc.id.clone(), inc.clone());
+    }
+
+    fn forget(&mut self, id: &str) {
+        if let Some(inc) = self.by_id.remove(id) {
+            if self.by_group.get(&inc.group_key).is_some_and(|g| g == id) {
+                self.by_group.remove(&inc.group_key);
+            }
+        }
+    }
+
+    fn open_for_group(&self, group_key: &str) -> Option<Incident> {
+        self.by_id.get(self.by_group.get(group_key)?).cloned()
+    }
+}
 
 impl Engine {
     pub fn new(
@@ -137,6 +180,7 @@ impl Engine {
                 wake: Notify::new(),
                 outcomes: tokio::sync::Mutex::new(outcomes),
                 outcome_retries: Mutex::new(Vec::new()),
+                cache: Mutex::new(IncidentCache::default()),
                 tracker: TaskTracker::new(),
                 seq: AtomicU64::new(0),
                 missed: Mutex::new(Default::default()),
@@ -235,6 +279,10 @@ impl Engine {
         format!("{}-{:06x}", now.format("%Y%m%d-%H%M%S"), h & 0xff_ffff)
     }
 
+    fn cache(&self) -> std::sync::MutexGuard<'_, IncidentCache> {
+        self.inner.cache.lock().expect("incident cache")
+    }
+
     /// Applies `event` to incident `id`: load, decide, persist, then act.
     pub async fn apply(&self, id: &str, event: Event) -> Result<Option<Incident>, EngineError> {
         self.apply_as(id, event, false).await
@@ -255,11 +303,23 @@ impl Engine {
         };
         let lock = self.lock_for(id);
         let _guard = lock.lock().await;
+        // A sweep re-checks ownership against the store, so it never starts
+        // from the cache.
+        let mut trust_cache = !from_sweep;
         for _ in 0..MAX_RETRIES {
-            let Some(current) = self.inner.store.load_incident(id).await? else {
-                return Ok(None);
+            let cached = trust_cache
+                .then(|| self.cache().by_id.get(id).cloned())
+                .flatten();
+            let from_cache = cached.is_some();
+            let current = match cached {
+                Some(c) => c,
+                None => match self.inner.store.load_incident(id).await? {
+                    Some(c) => c,
+                    None => return Ok(None),
+                },
             };
             if current.phase.is_closed() {
+                self.cache().forget(id);
                 // Closed incidents never change; the caller must look elsewhere
                 // (a new incident of the group) for where the event belongs.
                 return Ok(None);
@@ -276,6 +336,13 @@ impl Engine {
             };
             let (mut next, effects) = decide(&current, event.clone(), &ctx, now);
             if next == current {
+                if from_cache {
+                    // Nothing to write, so no version check would catch a
+                    // stale entry: confirm against the store.
+                    trust_cache = false;
+                    continue;
+                }
+                self.cache().remember(&current);
                 return Ok(Some(current));
             }
             let mut took_over = false;
@@ -290,6 +357,7 @@ impl Engine {
             match self.inner.store.save_incident(&next).await {
                 Ok(v) => {
                     next.version = v;
+                    self.cache().remember(&next);
                     if took_over {
                         self.watch_call_in_flight(&next);
                     }
@@ -307,7 +375,11 @@ impl Engine {
                     }
                     return Ok(Some(next));
                 }
-                Err(StoreError::Conflict(_)) => continue,
+                Err(StoreError::Conflict(_)) => {
+                    self.cache().forget(id);
+                    trust_cache = false;
+                    continue;
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -871,8 +943,23 @@ impl Engine {
         group_labels: &ringdown_core::Labels,
         alerts: Vec<Alert>,
     ) -> Result<Option<String>, EngineError> {
-        for _ in 0..MAX_RETRIES {
-            if let Some(open) = self.inner.store.open_incident_for_group(group_key).await? {
+        for attempt in 0..MAX_RETRIES {
+            let cached = if attempt == 0 {
+                self.cache().open_for_group(group_key)
+            } else {
+                None
+            };
+            let open = match cached {
+                Some(inc) => Some(inc),
+                None => {
+                    let found = self.inner.store.open_incident_for_group(group_key).await?;
+                    if let Some(inc) = &found {
+                        self.cache().remember(inc);
+                    }
+                    found
+                }
+            };
+            if let Some(open) = open {
                 match self.apply(&open.id, Event::Alerts(alerts.clone())).await? {
                     Some(inc) if inc.id == open.id => return Ok(Some(inc.id)),
                     _ => continue,
@@ -896,6 +983,7 @@ impl Engine {
             let (inc, effects) = decide(&fresh, Event::Alerts(alerts.clone()), &ctx, now);
             match self.inner.store.create_incident(&inc).await? {
                 Created::Created(stored) => {
+                    self.cache().remember(&stored);
                     info!(incident = %stored.id, group = %group_key, alerts = alerts.len(), "incident opened");
                     metrics::counter!("ringdown_incidents_opened_total").increment(1);
                     self.execute(&stored, effects).await;

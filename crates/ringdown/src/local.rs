@@ -609,6 +609,106 @@ policies:
         run.stop().await.unwrap();
     }
 
+    /// Two replicas on one database, each with its own engine (and so its
+    /// own incident cache). `b` changes an incident behind `a`'s back.
+    async fn two_replicas(name: &str) -> (LocalStack, LocalStack) {
+        let path = std::env::temp_dir().join(format!(
+            "ringdown-{name}-{}-{:?}.sqlite",
+            std::process::id(),
+            std::time::SystemTime::now()
+        ));
+        let open = |instance: &str| {
+            let store = SqliteStore::open(&path).unwrap();
+            let mut settings = EngineSettings::default();
+            settings.instance = instance.to_string();
+            build(
+                store,
+                Arc::new(ringdown_engine::SystemClock),
+                LocalOptions {
+                    personas: PersonaBook::from_yaml("default: never_answers\n").unwrap(),
+                    time_scale: 1.0,
+                    blocked_prefixes: vec![],
+                    fallback_file: None,
+                    settings,
+                    rate_per_sec: 100,
+                    burst: 100,
+                },
+            )
+            .unwrap()
+        };
+        let a = open("a");
+        a.store
+            .save_roster(ROSTER, chrono::Utc::now())
+            .await
+            .unwrap();
+        let b = open("b");
+        a.engine.reload_roster().await.unwrap();
+        b.engine.reload_roster().await.unwrap();
+        (a, b)
+    }
+
+    async fn ingest(stack: &LocalStack, body: String) {
+        let alerts = ringdown_core::parse::parse(body.as_bytes()).unwrap();
+        stack.engine.ingest(alerts).await.unwrap();
+    }
+
+    async fn incidents(stack: &LocalStack) -> Vec<Incident> {
+        let mut v = stack
+            .store
+            .list_incidents(&IncidentFilter::default())
+            .await
+            .unwrap();
+        v.sort_by_key(|i| i.opened_at);
+        v
+    }
+
+    #[tokio::test]
+    async fn an_alert_firing_again_after_another_replica_resolved_its_incident_opens_a_new_one() {
+        let (a, b) = two_replicas("refire").await;
+        ingest(&a, webhook("web", 0, 1)).await;
+        ingest(
+            &b,
+            webhook("web", 0, 1).replace("\"firing\"", "\"resolved\""),
+        )
+        .await;
+        assert_eq!(incidents(&a).await[0].phase, Phase::Resolved);
+        // `a` still remembers the incident as open, with this very alert
+        // firing: the alert must reach a new incident, not the closed one.
+        ingest(&a, webhook("web", 0, 1)).await;
+        let incs = incidents(&a).await;
+        assert_eq!(incs.len(), 2, "{incs:?}");
+        assert_eq!(incs[0].phase, Phase::Resolved);
+        assert!(!incs[1].phase.is_closed());
+        assert_eq!(incs[1].firing.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_new_alert_after_another_replica_resolved_the_incident_is_not_written_into_the_closed_one(
+    ) {
+        let (a, b) = two_replicas("stale").await;
+        ingest(&a, webhook("web", 0, 1)).await;
+        ingest(
+            &b,
+            webhook("web", 0, 1).replace("\"firing\"", "\"resolved\""),
+        )
+        .await;
+        // A different alert of the same system: `a`'s stale copy would take
+        // it; the version check refuses that write and `a` starts over.
+        ingest(&a, webhook("web", 5, 1)).await;
+        let incs = incidents(&b).await;
+        assert_eq!(incs.len(), 2, "{incs:?}");
+        assert_eq!(incs[0].phase, Phase::Resolved);
+        assert_eq!(incs[0].firing.len(), 0);
+        assert_eq!(incs[1].firing.len(), 1);
+        // And the other way round: `b` never saw the new incident, `a` acts on it.
+        ingest(
+            &b,
+            webhook("web", 5, 1).replace("\"firing\"", "\"resolved\""),
+        )
+        .await;
+        assert_eq!(incidents(&a).await[1].phase, Phase::Resolved);
+    }
+
     #[tokio::test]
     async fn ringdown_run_accepts_alerts_over_http_and_stops_on_shutdown() {
         let dir = std::env::temp_dir().join(format!("ringdown-run-{}", std::process::id()));
