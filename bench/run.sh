@@ -24,7 +24,7 @@ echo "== building (release)" >&2
 cargo build --release --quiet -p ringdown -p ringdown-proof
 
 echo "== core pipeline (criterion)" >&2
-cargo bench --quiet -p ringdown-core --bench pipeline -- --noplot 2>&1 | grep -E "^[a-z_/0-9]+ +time:|thrpt:" >&2 || true
+cargo bench --quiet -p ringdown-core --bench pipeline -- --noplot 2>&1 | grep -E "^parse|thrpt:" >&2 || true
 
 # shellcheck source=tests/emulators.sh
 source tests/emulators.sh

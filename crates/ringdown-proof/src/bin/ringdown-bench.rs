@@ -41,6 +41,10 @@ struct Args {
         default_value = "latency,storm3,storm30,alertmanager"
     )]
     only: Vec<String>,
+    /// Concurrent live calls, as Connect's quota (connect-sim) and as
+    /// ringdown's `dialer.max_live_calls` (Connect's default quota is 10).
+    #[arg(long, default_value_t = 10)]
+    max_live_calls: usize,
     /// The `ringdown` executable (default: next to this one).
     #[arg(long)]
     ringdown: Option<PathBuf>,
@@ -110,7 +114,7 @@ async fn main() -> Result<()> {
 
     if args.only.iter().any(|o| o == "latency") {
         eprintln!("== latency: alert → StartOutboundVoiceContact");
-        let r = latency(&ringdown, args.latency_samples).await?;
+        let r = latency(&ringdown, args.latency_samples, args.max_live_calls).await?;
         targets.push(Target {
             name: "alert → StartOutboundVoiceContact p99".into(),
             target: "≤ 250 ms".into(),
@@ -129,7 +133,14 @@ async fn main() -> Result<()> {
             continue;
         }
         eprintln!("== storm: {} alerts over {systems} systems", args.alerts);
-        let r = storm_run(&ringdown, args.alerts, systems, args.per_message).await?;
+        let r = storm_run(
+            &ringdown,
+            args.alerts,
+            systems,
+            args.per_message,
+            args.max_live_calls,
+        )
+        .await?;
         md.push_str(&storm_markdown(&r));
         push_storm_targets(&mut targets, &r, systems);
         report[key] = serde_json::to_value(&r)?;
@@ -254,21 +265,26 @@ fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
     out
 }
 
-async fn stage(name: &str, ringdown: &PathBuf) -> Result<Stage> {
+async fn stage(name: &str, ringdown: &PathBuf, max_live_calls: usize) -> Result<Stage> {
     let mut opts = StageOptions::new(
         name,
         ringdown,
         &roster(),
         &format!("default: {PRESS_1}\npersonas: {{}}\n"),
     )
-    .config(
+    .config(&format!(
         r#"
 [aws.sqs]
 wait_time_secs = 20
-"#,
-    );
+[dialer]
+max_live_calls = {max_live_calls}
+"#
+    ));
     // Amazon Connect's default quotas, as connect-sim enforces them.
-    opts.quotas = Quotas::default();
+    opts.quotas = Quotas {
+        max_concurrent_calls: max_live_calls,
+        ..Quotas::default()
+    };
     opts.time_scale = 20.0;
     Stage::start(opts)
         .await
@@ -318,8 +334,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// One alert at a time, each for a new system (so a new incident and a
 /// call), spaced wider than the dial rate so the bucket never queues: the
 /// time from SendMessage returning to connect-sim receiving the call.
-async fn latency(ringdown: &PathBuf, samples: usize) -> Result<Value> {
-    let mut stage = stage("latency", ringdown).await?;
+async fn latency(ringdown: &PathBuf, samples: usize, max_live_calls: usize) -> Result<Value> {
+    let mut stage = stage("latency", ringdown, max_live_calls).await?;
     stage.spawn("a");
     ready(&stage, "a").await?;
     let mut sent_at: BTreeMap<String, i64> = BTreeMap::new();
@@ -368,12 +384,37 @@ async fn latency(ringdown: &PathBuf, samples: usize) -> Result<Value> {
     }))
 }
 
+#[cfg(test)]
+mod tests {
+    use super::queued_dial_rate;
+
+    #[test]
+    fn only_calls_that_waited_count_towards_the_dial_rate() {
+        // Four burst calls, then three calls queued 500 ms apart, then a
+        // call for an incident that opened long after: not queued.
+        let calls = [
+            (0, 0),
+            (10, 0),
+            (20, 0),
+            (30, 0),
+            (530, 0),
+            (1030, 0),
+            (1530, 0),
+            (9000, 8990),
+        ];
+        assert_eq!(queued_dial_rate(&calls, 4), Some(2.0));
+        assert_eq!(queued_dial_rate(&calls[..6], 4), None);
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct StormResult {
     alerts: usize,
     systems: usize,
     messages: usize,
     alerts_per_message: usize,
+    /// Connect's concurrent-call quota and ringdown's live-call cap.
+    max_live_calls: usize,
     /// Sending the storm into SQS (SendMessageBatch, 4 senders).
     send_secs: f64,
     /// First SendMessageBatch to the first call reaching Connect.
@@ -382,8 +423,8 @@ struct StormResult {
     all_grouped_secs: f64,
     alerts_per_sec: f64,
     calls: usize,
-    /// Calls per second while calls were queued behind the bucket, after the
-    /// first burst.
+    /// Calls per second while calls were waiting to be placed (see
+    /// `queued_dial_rate`).
     dial_rate_per_sec: Option<f64>,
     quota_per_sec: f64,
     dial_rate_vs_quota: Option<f64>,
@@ -408,8 +449,9 @@ async fn storm_run(
     alerts: usize,
     systems: usize,
     per_message: usize,
+    max_live_calls: usize,
 ) -> Result<StormResult> {
-    let mut stage = stage(&format!("storm{systems}"), ringdown).await?;
+    let mut stage = stage(&format!("storm{systems}"), ringdown, max_live_calls).await?;
     stage.spawn("a");
     ready(&stage, "a").await?;
     let pid = stage.pid("a").context("daemon pid")?;
@@ -485,19 +527,26 @@ async fn storm_run(
     let peak_rss = sampler.peak();
     let hwm = proc_status_bytes(pid, "VmHWM").unwrap_or(0);
     let cpu = cpu_time(pid).unwrap_or_default().saturating_sub(cpu0);
-    let mut times: Vec<i64> = stage
+    let opened: BTreeMap<String, i64> = stage
+        .incidents()
+        .await
+        .iter()
+        .map(|i| (i.id.clone(), i.opened_at.timestamp_millis()))
+        .collect();
+    // (placed, incident opened), in the order placed.
+    let mut calls: Vec<(i64, i64)> = stage
         .sim
         .calls()
         .iter()
-        .map(|c| c.initiated_unix_ms)
+        .map(|c| {
+            let inc = c.attributes.get("rd_incident").cloned().unwrap_or_default();
+            (c.initiated_unix_ms, opened.get(&inc).copied().unwrap_or(0))
+        })
         .collect();
-    times.sort();
+    calls.sort();
+    let times: Vec<i64> = calls.iter().map(|c| c.0).collect();
     let quotas = Quotas::default();
-    let burst = 4usize; // ringdown's own bucket (dialer.burst)
-    let dial_rate = (times.len() > burst + 1).then(|| {
-        let span = (times[times.len() - 1] - times[burst]) as f64 / 1000.0;
-        (times.len() - 1 - burst) as f64 / span
-    });
+    let dial_rate = queued_dial_rate(&calls, 4);
     let delta = |svc: &str| {
         metric_sum(&after, "ringdown_aws_requests_total", &[("service", svc)]).unwrap_or(0.0)
             - metric_sum(&before, "ringdown_aws_requests_total", &[("service", svc)]).unwrap_or(0.0)
@@ -522,6 +571,7 @@ async fn storm_run(
         systems,
         messages,
         alerts_per_message: per_message,
+        max_live_calls,
         send_secs,
         time_to_first_call_ms: times.first().map_or(f64::NAN, |t| (t - t0_ms) as f64),
         all_grouped_secs: grouped.as_secs_f64(),
@@ -547,6 +597,22 @@ async fn storm_run(
     })
 }
 
+/// Calls per second while calls were queued: call `i` was queued when its
+/// incident had opened before call `i - 1` went out (it waited behind it).
+/// Over every run of queued calls, calls / time since the call before the
+/// run; the first `burst` calls are left out (the bucket starts full, which
+/// would flatter the rate). `None` when no call ever waited.
+fn queued_dial_rate(calls: &[(i64, i64)], burst: usize) -> Option<f64> {
+    let (mut n, mut span_ms) = (0usize, 0i64);
+    for i in burst.max(1)..calls.len() {
+        if calls[i].1 <= calls[i - 1].0 {
+            n += 1;
+            span_ms += calls[i].0 - calls[i - 1].0;
+        }
+    }
+    (n >= 3 && span_ms > 0).then(|| n as f64 / (span_ms as f64 / 1000.0))
+}
+
 fn split(v: Vec<String>, n: usize) -> Vec<Vec<String>> {
     let mut parts: Vec<Vec<String>> = vec![Vec::new(); n];
     for (i, chunk) in v.chunks(10).enumerate() {
@@ -562,7 +628,7 @@ fn mib(b: u64) -> f64 {
 fn storm_markdown(r: &StormResult) -> String {
     format!(
         "## Storm: {} alerts over {} systems\n\n\
-         {} SQS messages of {} alerts. \
+         {} SQS messages of {} alerts; live-call cap {}. \
          Sent in {:.1} s; every alert grouped after **{:.1} s** ({:.0} alerts/s end to end); \
          first call after **{:.0} ms**; {} calls.\n\n\
          | figure | value |\n|---|---|\n\
@@ -577,6 +643,7 @@ fn storm_markdown(r: &StormResult) -> String {
         r.systems,
         r.messages,
         r.alerts_per_message,
+        r.max_live_calls,
         r.send_secs,
         r.all_grouped_secs,
         r.alerts_per_sec,
