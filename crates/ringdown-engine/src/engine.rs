@@ -611,6 +611,34 @@ impl Engine {
         }
     }
 
+    /// Applies the outcomes held for `incident_id` now, before its timers:
+    /// an outcome timeout must never be decided while the outcome itself
+    /// waits in the retry list (the store was away when it came). False
+    /// when some could still not be stored; the timer then waits too.
+    async fn flush_held_outcomes(&self, incident_id: &str) -> bool {
+        let held: Vec<(u32, OutcomeReport)> = {
+            let mut q = self.inner.outcome_retries.lock().expect("outcome retries");
+            let (mine, rest): (Vec<_>, Vec<_>) = q
+                .drain(..)
+                .partition(|(_, _, r)| r.incident_id == incident_id);
+            *q = rest;
+            mine.into_iter().map(|(_, n, r)| (n, r)).collect()
+        };
+        let mut all_stored = true;
+        for (failures, report) in held {
+            if self.store_outcome(report.clone()).await.is_err() {
+                all_stored = false;
+                let at = self.now() + chrono::Duration::seconds(1);
+                self.inner
+                    .outcome_retries
+                    .lock()
+                    .expect("outcome retries")
+                    .push((at, failures + 1, report));
+            }
+        }
+        all_stored
+    }
+
     async fn store_outcome(&self, report: OutcomeReport) -> Result<(), EngineError> {
         let existing = self
             .inner
@@ -701,6 +729,10 @@ impl Engine {
             due
         };
         for id in due {
+            if !self.flush_held_outcomes(&id).await {
+                self.schedule(now + chrono::Duration::seconds(1), &id);
+                continue;
+            }
             if let Err(e) = self.apply(&id, Event::Tick).await {
                 error!(incident = %id, error = %e, "tick failed");
             }
@@ -711,6 +743,9 @@ impl Engine {
         match self.inner.store.due_incidents(self.now(), 100).await {
             Ok(ids) => {
                 for id in ids {
+                    if !self.flush_held_outcomes(&id).await {
+                        continue;
+                    }
                     if let Err(e) = self.apply_as(&id, Event::Tick, true).await {
                         error!(incident = %id, error = %e, "tick failed");
                     }

@@ -760,14 +760,7 @@ async fn run_alertmanager(opts: &CompareOptions, bodies: Arc<Vec<Bytes>>) -> Res
             notifications: hooks.notifications.load(Ordering::Relaxed),
         }
     };
-    let metrics = Http::new(addr)
-        .request(Method::GET, "/metrics", Bytes::new())
-        .await
-        .ok()
-        .map(|(_, b)| String::from_utf8_lossy(&b).into_owned());
-    let counted = metrics
-        .as_deref()
-        .and_then(|m| metric_sum(m, "alertmanager_alerts_received_total", &[]));
+    let counted = counted_by_process(addr, "alertmanager_alerts_received_total").await;
     Ok(side_result(
         "alertmanager",
         version_of(&opts.alertmanager_bin),
@@ -779,6 +772,16 @@ async fn run_alertmanager(opts: &CompareOptions, bodies: Arc<Vec<Bytes>>) -> Res
         child.pid(),
         cpu_before,
     ))
+}
+
+/// How many alerts the process itself says it received (its own counter
+/// `metric` on `/metrics`), to cross-check what was posted.
+async fn counted_by_process(addr: SocketAddr, metric: &str) -> Option<f64> {
+    let (_, body) = Http::new(addr)
+        .request(Method::GET, "/metrics", Bytes::new())
+        .await
+        .ok()?;
+    metric_sum(&String::from_utf8_lossy(&body), metric, &[])
 }
 
 // ---------------------------------------------------------------------------
@@ -934,14 +937,7 @@ async fn run_ringdown(opts: &CompareOptions, bodies: Arc<Vec<Bytes>>) -> Result<
         }
     };
     child.check_alive()?;
-    let metrics = Http::new(addr)
-        .request(Method::GET, "/metrics", Bytes::new())
-        .await
-        .ok()
-        .map(|(_, b)| String::from_utf8_lossy(&b).into_owned());
-    let counted = metrics
-        .as_deref()
-        .and_then(|m| metric_sum(m, "ringdown_alerts_received_total", &[]));
+    let counted = counted_by_process(addr, "ringdown_alerts_received_total").await;
     Ok(side_result(
         "ringdown",
         version_of(&opts.ringdown_bin),

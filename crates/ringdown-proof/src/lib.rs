@@ -11,6 +11,7 @@
 pub mod alertmanager;
 pub mod alerts;
 pub mod measure;
+pub mod personas;
 pub mod proxy;
 pub mod stage;
 

@@ -322,26 +322,7 @@ file = {fallback:?}
 
     /// SendMessageBatch, ten at a time.
     pub async fn send_batch(&self, bodies: Vec<String>) {
-        for chunk in bodies.chunks(10) {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, b)| {
-                    ringdown_aws::aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(b)
-                        .build()
-                        .unwrap()
-                })
-                .collect::<Vec<_>>();
-            self.sqs()
-                .send_message_batch()
-                .queue_url(&self.report.queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .expect("SendMessageBatch");
-        }
+        send_batch(&self.sqs(), &self.report.queue_url, &bodies).await;
     }
 
     /// Messages visible plus in flight on `queue_url` (the alert queue or
@@ -428,6 +409,33 @@ impl Drop for Stage {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+/// Sends `bodies` to `queue_url` with SendMessageBatch, ten at a time.
+pub async fn send_batch(
+    sqs: &ringdown_aws::aws_sdk_sqs::Client,
+    queue_url: &str,
+    bodies: &[String],
+) {
+    for chunk in bodies.chunks(10) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                ringdown_aws::aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(b)
+                    .build()
+                    .unwrap()
+            })
+            .collect::<Vec<_>>();
+        sqs.send_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .expect("SendMessageBatch");
     }
 }
 

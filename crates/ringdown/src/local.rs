@@ -612,11 +612,16 @@ policies:
     /// Two replicas on one database, each with its own engine (and so its
     /// own incident cache). `b` changes an incident behind `a`'s back.
     async fn two_replicas(name: &str) -> (LocalStack, LocalStack) {
-        let path = std::env::temp_dir().join(format!(
-            "ringdown-{name}-{}-{:?}.sqlite",
+        let dir = std::env::temp_dir().join(format!(
+            "ringdown-{name}-{}-{}",
             std::process::id(),
             std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
         ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("replicas.sqlite");
         let open = |instance: &str| {
             let store = SqliteStore::open(&path).unwrap();
             let mut settings = EngineSettings::default();

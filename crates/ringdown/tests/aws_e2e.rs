@@ -9,18 +9,12 @@
 use connect_sim::{CtrFaults, NumberFaults};
 use ringdown_core::escalation::{HistoryKind, Phase};
 use ringdown_proof::alerts::{outcomes, webhook};
+use ringdown_proof::personas::{FIRST, PRESS_1, SECOND, THIRD, VOICEMAIL};
 use ringdown_proof::{Stage as Env, StageOptions};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::Duration;
 
-const FIRST: &str = "+14155550001";
-const SECOND: &str = "+14155550002";
-const THIRD: &str = "+14155550003";
-
-const PRESS_1: &str =
-    r#"{ answer_after_secs: 2, keys: [{key: "5", delay_secs: 1}, {key: "1", delay_secs: 1}] }"#;
-const VOICEMAIL: &str = r#"{ voicemail: { answer_after_secs: 3 } }"#;
 const HANG_UP: &str =
     r#"{ answer_after_secs: 2, keys: [{key: "5", delay_secs: 1}], hang_up_after_prompt: 2 }"#;
 const SILENCE_2H: &str = r#"{ answer_after_secs: 2, keys: [{key: "5", delay_secs: 1}, {key: "9", delay_secs: 1}, {key: "2#", delay_secs: 1}] }"#;
@@ -50,7 +44,7 @@ policies:
 }
 
 fn personas(first: &str, second: &str, third: &str) -> String {
-    format!("default: {PRESS_1}\npersonas:\n  \"{FIRST}\": {first}\n  \"{SECOND}\": {second}\n  \"{THIRD}\": {third}\n")
+    ringdown_proof::personas::book(first, second, third)
 }
 
 /// A stage running this build's `ringdown`, calls at 20× speed.

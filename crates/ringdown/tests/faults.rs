@@ -15,17 +15,10 @@ use connect_sim::CtrFaults;
 use rand::{Rng, SeedableRng};
 use ringdown_core::escalation::{Incident, Phase};
 use ringdown_proof::alerts::{outcomes, webhook};
+use ringdown_proof::personas::{FIRST, PRESS_1, SECOND, THIRD, VOICEMAIL};
 use ringdown_proof::{FaultProxy, ProxyMode, Stage, StageOptions};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-
-const FIRST: &str = "+14155550001";
-const SECOND: &str = "+14155550002";
-const THIRD: &str = "+14155550003";
-
-const PRESS_1: &str =
-    r#"{ answer_after_secs: 2, keys: [{key: "5", delay_secs: 1}, {key: "1", delay_secs: 1}] }"#;
-const VOICEMAIL: &str = r#"{ voicemail: { answer_after_secs: 3 } }"#;
 
 fn roster() -> String {
     format!(
@@ -48,7 +41,7 @@ policies:
 }
 
 fn personas(first: &str, second: &str) -> String {
-    format!("default: {PRESS_1}\npersonas:\n  \"{FIRST}\": {first}\n  \"{SECOND}\": {second}\n  \"{THIRD}\": {PRESS_1}\n")
+    ringdown_proof::personas::book(first, second, PRESS_1)
 }
 
 fn options(test: &str, first: &str, second: &str) -> StageOptions {

@@ -14,6 +14,7 @@ use clap::Parser;
 use connect_sim::Quotas;
 use ringdown_proof::alerts::storm;
 use ringdown_proof::measure::{cpu_time, metric_sum, proc_status_bytes, RssSampler};
+use ringdown_proof::personas::PRESS_1;
 use ringdown_proof::{Stage, StageOptions};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -54,10 +55,8 @@ struct Args {
 }
 
 const ENGINEER: &str = "+14155550001";
-/// Picks up after 2 s and presses 1: calls are short, so the live-call
-/// cap does not hide the dial rate.
-const PRESS_1: &str =
-    r#"{ answer_after_secs: 2, keys: [{key: "5", delay_secs: 1}, {key: "1", delay_secs: 1}] }"#;
+// Every engineer presses 1 (`PRESS_1`): calls are short, so the live-call
+// cap does not hide the dial rate.
 
 fn roster() -> String {
     format!(
@@ -473,25 +472,7 @@ async fn storm_run(
         let sqs = sqs.clone();
         let queue = queue.clone();
         senders.spawn(async move {
-            for chunk in part.chunks(10) {
-                let entries = chunk
-                    .iter()
-                    .enumerate()
-                    .map(|(i, b)| {
-                        ringdown_aws::aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
-                            .id(i.to_string())
-                            .message_body(b)
-                            .build()
-                            .unwrap()
-                    })
-                    .collect::<Vec<_>>();
-                sqs.send_message_batch()
-                    .queue_url(&queue)
-                    .set_entries(Some(entries))
-                    .send()
-                    .await
-                    .expect("SendMessageBatch");
-            }
+            ringdown_proof::stage::send_batch(&sqs, &queue, &part).await;
         });
     }
     while let Some(r) = senders.join_next().await {
