@@ -624,8 +624,10 @@ policies:
         let path = dir.join("replicas.sqlite");
         let open = |instance: &str| {
             let store = SqliteStore::open(&path).unwrap();
-            let mut settings = EngineSettings::default();
-            settings.instance = instance.to_string();
+            let settings = EngineSettings {
+                instance: instance.to_string(),
+                ..EngineSettings::default()
+            };
             build(
                 store,
                 Arc::new(ringdown_engine::SystemClock),
