@@ -1,7 +1,7 @@
 //! One isolated AWS world on the emulators, with real daemons on it.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -236,10 +236,6 @@ file = {fallback:?}
         self.daemons.get(name).map(|c| c.id())
     }
 
-    pub fn running(&self) -> Vec<String> {
-        self.daemons.keys().cloned().collect()
-    }
-
     /// SIGKILL: no chance to finish anything.
     pub fn kill9(&mut self, name: &str) {
         if let Some(mut c) = self.daemons.remove(name) {
@@ -396,10 +392,6 @@ file = {fallback:?}
                 .collect::<Vec<_>>(),
             logs.join("\n")
         );
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
 
