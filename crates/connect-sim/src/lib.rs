@@ -2,11 +2,9 @@
 //!
 //! An Amazon Connect stand-in for tests and demos:
 //!
-//! * [`flow`] — the flow language (`2019-10-30`) model and [`validate`]r;
-//! * [`interp`] — a **pure** interpreter: [`simulate`] plays one outbound call
-//!   (ringing, a scripted [`Persona`], the contact flow) over virtual time and
-//!   returns a [`CallResult`] with a transcript — no clock, no I/O;
-//! * [`persona`] — scripted callers keyed by phone number ([`PersonaBook`]);
+//! * the flow language, its interpreter and the scripted callers come from
+//!   the `connect-flow` crate (re-exported here as [`flow`], [`interp`] and
+//!   [`persona`]);
 //! * [`ctr`] — contact trace records (format `2017-03-10`);
 //! * [`server`] — the restJson1 HTTP API (StartOutboundVoiceContact,
 //!   GetContactAttributes, DescribeContact, StopContact) with Connect's quotas,
@@ -17,10 +15,9 @@
 
 pub mod config;
 pub mod ctr;
-pub mod flow;
-pub mod interp;
-pub mod persona;
 pub mod server;
+
+pub use connect_flow::{flow, interp, persona};
 
 pub use config::{load_flow, CtrFaults, KinesisConfig, NumberFaults, Quotas, SimConfig};
 pub use ctr::{build_ctr, ctr_timestamp, CtrContext};

@@ -4,7 +4,7 @@
 //!   the same records as the DynamoDB tables of the AWS deployment.
 //! - [`http`]: the HTTP ingest endpoint (`POST /v1/alerts`, `GET /healthz`).
 //! - [`simdial::SimDialer`]: phones simulated by running the real contact flows
-//!   through connect-sim's interpreter against scripted callers.
+//!   through connect-flow's interpreter against scripted callers.
 //! - [`notify::FileNotifier`]: the fallback channel as a log and a file.
 
 pub mod http;

@@ -2,15 +2,15 @@
 //!
 //! Calls are not faked with a canned outcome: each one runs ringdown's real
 //! contact flow (`contact-flows/*.json`, embedded at build time) through
-//! connect-sim's interpreter against a scripted caller (persona), and its
+//! connect-flow's interpreter against a scripted caller (persona), and its
 //! outcome is classified from the attributes the flow set and the disconnect
 //! reason, exactly as a contact record from Amazon Connect would be. Calls
 //! take their simulated duration on tokio's clock (divided by `time_scale`),
 //! so under a paused runtime the demo plays hours in milliseconds.
 
 use async_trait::async_trait;
-use connect_sim::interp::{simulate_with, CallResult, SimOptions};
-use connect_sim::{Flow, PersonaBook};
+use connect_flow::interp::{simulate_with, CallResult, SimOptions};
+use connect_flow::{Flow, PersonaBook};
 use ringdown_core::escalation::CallRequest;
 use ringdown_core::outcome::classify;
 use ringdown_core::phone::mask;
@@ -62,7 +62,7 @@ pub enum SimDialerError {
 }
 
 fn load(name: &'static str, text: &str) -> Result<Flow, SimDialerError> {
-    connect_sim::validate_json(text).map_err(|errs| SimDialerError::Flow {
+    connect_flow::validate_json(text).map_err(|errs| SimDialerError::Flow {
         name,
         problems: errs
             .iter()

@@ -38,7 +38,7 @@ pub enum Command {
         /// An alert payload in any supported format.
         #[arg(long)]
         alert: PathBuf,
-        /// Scripted callers (connect-sim personas). Default: nobody answers.
+        /// Scripted callers (personas, as connect-sim reads them). Default: nobody answers.
         #[arg(long)]
         personas: Option<PathBuf>,
         /// When the alert fires (RFC 3339). Default: now.

@@ -8,7 +8,7 @@
 //! places no call.
 //!
 //! Everything real runs: the engine, the SQLite store, the contact flows in
-//! `contact-flows/` interpreted by connect-sim, the token bucket. Only the
+//! `contact-flows/` interpreted by connect-flow, the token bucket. Only the
 //! clock is virtual (a paused tokio runtime), so the half hour plays in a
 //! moment. The demo checks its own story and exits 1 if it did not happen.
 
@@ -16,7 +16,7 @@ use crate::local::{VirtualRun, EXAMPLE_PERSONAS, EXAMPLE_ROSTER};
 use crate::timeline;
 use anyhow::{Context, Result};
 use chrono::{DateTime, TimeZone, Utc};
-use connect_sim::PersonaBook;
+use connect_flow::PersonaBook;
 use ringdown_core::escalation::Phase;
 use ringdown_core::phone::mask;
 use ringdown_core::roster::Roster;

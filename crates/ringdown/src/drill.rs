@@ -1,7 +1,7 @@
 //! `ringdown drill`: rehearse a roster change before it goes live.
 //!
 //! The real escalation runs (engine, store, contact flows interpreted by
-//! connect-sim, the call gate) on a virtual clock starting at `--at`, with
+//! connect-flow, the call gate) on a virtual clock starting at `--at`, with
 //! the alert from `--alert` and scripted callers from `--personas`. Without
 //! personas nobody answers, which is exactly what the drill is for: it shows
 //! every call the policy would place, when, what each person would hear, and
@@ -12,7 +12,7 @@ use crate::local::VirtualRun;
 use crate::timeline;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use connect_sim::PersonaBook;
+use connect_flow::PersonaBook;
 use ringdown_engine::{AlertDisposition, IncidentFilter, Ingest, Store};
 use std::path::Path;
 use std::process::ExitCode;

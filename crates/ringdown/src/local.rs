@@ -3,7 +3,7 @@
 use crate::commands::user;
 use crate::config::Config;
 use anyhow::{Context, Result};
-use connect_sim::PersonaBook;
+use connect_flow::PersonaBook;
 use ringdown_core::roster::Roster;
 use ringdown_engine::gate::{bucket, CallGate};
 use ringdown_engine::{Clock, Engine, EngineSettings, Ingest, SteadyClock, Store};

@@ -1,7 +1,7 @@
 //! Human-readable timelines built from incident histories.
 
 use chrono::{DateTime, Utc};
-use connect_sim::interp::EventKind;
+use connect_flow::interp::EventKind;
 use ringdown_core::escalation::{HistoryKind, Incident};
 use ringdown_local::SimCall;
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use connect_sim::{
+use connect_flow::{
     simulate, validate_json, DisconnectReason, EventKind, Flow, HumanPersona, KeyPress, Persona,
 };
 
@@ -38,7 +38,7 @@ fn human(keys: &[(&str, f64)]) -> Persona {
     Persona::human(2.0, keys)
 }
 
-fn set_keys(r: &connect_sim::CallResult) -> Vec<String> {
+fn set_keys(r: &connect_flow::CallResult) -> Vec<String> {
     r.events
         .iter()
         .filter_map(|e| match &e.kind {
@@ -48,7 +48,7 @@ fn set_keys(r: &connect_sim::CallResult) -> Vec<String> {
         .collect()
 }
 
-fn assert_monotonic(r: &connect_sim::CallResult) {
+fn assert_monotonic(r: &connect_flow::CallResult) {
     let mut last = 0;
     for e in &r.events {
         assert!(e.offset_ms >= last, "events out of order: {:?}", r.events);
@@ -144,7 +144,7 @@ fn acknowledged_call_is_also_contact_flow_disconnect_but_with_rd_ack() {
 fn default_persona_presses_1_once_so_menu_times_out_twice() {
     // The book's default persona (answer after 3 s, press 1 once) passes the guard
     // and then makes no choice: menu repeated once, then disconnect.
-    let p = connect_sim::PersonaBook::default().default;
+    let p = connect_flow::PersonaBook::default().default;
     for (lang, f) in both() {
         let r = simulate(&f, &attrs(lang), &p, RING);
         assert_monotonic(&r);
@@ -456,7 +456,7 @@ personas:
   "+14155550102": { answer_after_secs: 2, keys: [{key: "1", delay_secs: 1}], hang_up_after_prompt: 1 }
   "+14155550103": telecom_failure
 "#;
-    let book = connect_sim::PersonaBook::from_yaml(yaml).unwrap();
+    let book = connect_flow::PersonaBook::from_yaml(yaml).unwrap();
     assert_eq!(book.time_scale, Some(60.0));
     assert_eq!(book.lookup("+81312345678"), &Persona::voicemail(8.0));
     assert_eq!(book.lookup("+14155550100"), &Persona::NeverAnswers);
@@ -470,9 +470,9 @@ personas:
         matches!(book.lookup("+14155550102"), Persona::Human(h) if h.hang_up_after_prompt == Some(1))
     );
     // typo'd field is an error, not a silent default
-    assert!(connect_sim::PersonaBook::from_yaml("personas: {\"+1\": {answer_after: 2}}").is_err());
+    assert!(connect_flow::PersonaBook::from_yaml("personas: {\"+1\": {answer_after: 2}}").is_err());
     // round trip
-    let back: connect_sim::PersonaBook =
+    let back: connect_flow::PersonaBook =
         serde_yaml::from_str(&serde_yaml::to_string(&book).unwrap()).unwrap();
     assert_eq!(back, book);
 }
