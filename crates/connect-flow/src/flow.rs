@@ -175,6 +175,10 @@ pub struct AttributeContract {
     pub passed_in: BTreeSet<String>,
     /// Keys the flow sets (and may also read back).
     pub flow_set: BTreeSet<String>,
+    /// Passed-in keys whose value is a whole SSML document (`<speak>…</speak>`):
+    /// a prompt uses one as its entire `SSML`, never inside another document
+    /// and never as `Text` (the tags would be read aloud).
+    pub documents: BTreeSet<String>,
 }
 
 impl Default for AttributeContract {
@@ -189,6 +193,7 @@ impl Default for AttributeContract {
                 .into_iter()
                 .map(String::from)
                 .collect(),
+            documents: ["rd_message".to_string()].into_iter().collect(),
         }
     }
 }
@@ -295,12 +300,26 @@ pub fn validate(flow: &Flow, contract: &AttributeContract) -> Result<(), Vec<Val
         };
         match a.action_type.as_str() {
             "UpdateContactTextToSpeechVoice" => {
-                if a.param_str("TextToSpeechVoice").is_none() {
-                    push(id, "missing Parameters.TextToSpeechVoice".into());
+                match a.param_str("TextToSpeechVoice") {
+                    None => push(id, "missing Parameters.TextToSpeechVoice".into()),
+                    Some(v) if !v.contains("$.") => {
+                        let engine = a
+                            .param_str("TextToSpeechEngine")
+                            .unwrap_or_else(|| "Standard".into());
+                        if !engine.contains("$.") {
+                            if let Err(why) = crate::interp::voice_supports(&v, &engine) {
+                                push(id, why);
+                            }
+                        }
+                    }
+                    Some(_) => {}
                 }
                 if !has_next {
                     push(id, "missing transition: no NextAction".into());
                 }
+                // "NoMatchingError - if no other Error matches. Must always
+                // be defined." (the action's reference page)
+                require_err("NoMatchingError", &mut push);
             }
             "MessageParticipant" => {
                 check_prompt(a, &mut push, contract, true);
@@ -312,12 +331,40 @@ pub fn validate(flow: &Flow, contract: &AttributeContract) -> Result<(), Vec<Val
             "GetParticipantInput" => {
                 check_prompt(a, &mut push, contract, false);
                 match a.param_str("InputTimeLimitSeconds") {
-                    Some(s) if s.parse::<u32>().map(|n| n > 0).unwrap_or(false) => {}
+                    Some(s) if s.parse::<u32>().is_ok_and(|n| (1..=179).contains(&n)) => {}
                     Some(s) => push(
                         id,
-                        format!("InputTimeLimitSeconds must be a whole number > 0, got `{s}`"),
+                        format!("InputTimeLimitSeconds must be a whole number from 1 to 179 (Amazon Connect's longest input timeout), got `{s}`"),
                     ),
                     None => {}
+                }
+                if let Some(s) = a.param_path(&["DTMFConfiguration", "InterdigitTimeLimitSeconds"])
+                {
+                    if !s.parse::<u32>().is_ok_and(|n| (1..=20).contains(&n)) {
+                        push(
+                            id,
+                            format!("InterdigitTimeLimitSeconds must be a whole number from 1 to 20, got `{s}`"),
+                        );
+                    }
+                }
+                if let Some(t) = a.param_path(&["DTMFConfiguration", "InputTerminationSequence"]) {
+                    let cancel_disabled = a
+                        .param_bool(&["DTMFConfiguration", "DisableCancelKey"])
+                        .unwrap_or(false);
+                    if t.is_empty()
+                        || t.chars().count() > 5
+                        || !t.chars().all(|c| "0123456789*#".contains(c))
+                    {
+                        push(
+                            id,
+                            format!("InputTerminationSequence must be 1 to 5 keys of 0-9, * and #, got `{t}`"),
+                        );
+                    } else if t.contains('*') && !cancel_disabled {
+                        push(
+                            id,
+                            "a * in InputTerminationSequence needs DisableCancelKey True (* cancels input otherwise)".into(),
+                        );
+                    }
                 }
                 if a.stores_input() {
                     if a.parameters.get("InputValidation").is_none() {
@@ -501,6 +548,51 @@ fn check_prompt(
             check_refs(a, &t, push, contract);
         }
     }
+    if let Some(t) = a.param_str("Text") {
+        for key in attribute_refs(&t) {
+            if contract.documents.contains(&key) {
+                push(
+                    id,
+                    format!("`$.Attributes.{key}` is an SSML document: a Text prompt would read its tags aloud; use it as the whole SSML"),
+                );
+            }
+        }
+    }
+    if let Some(t) = a.param_str("SSML") {
+        // What Polly would get at run time, with sample values: a document
+        // attribute becomes a whole <speak> document, anything else a word.
+        let sample = sample_substitution(&t, contract);
+        if let Err(e) = crate::polly::check(&sample, crate::polly::Engine::Neural) {
+            push(
+                id,
+                format!("SSML is not a document Amazon Polly accepts once its attributes are filled in: {e}"),
+            );
+        }
+    }
+}
+
+/// `text` with every `$.Attributes.x` replaced by a representative value
+/// (a whole `<speak>` document for document keys) and
+/// `$.StoredCustomerInput` by a digit.
+fn sample_substitution(text: &str, contract: &AttributeContract) -> String {
+    const P: &str = "$.Attributes.";
+    let mut out = String::new();
+    let mut rest = text.replace("$.StoredCustomerInput", "1");
+    while let Some(i) = rest.find(P) {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + P.len()..];
+        let end = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .unwrap_or(after.len());
+        if contract.documents.contains(&after[..end]) {
+            out.push_str("<speak>sample</speak>");
+        } else {
+            out.push_str("sample");
+        }
+        rest = after[end..].to_string();
+    }
+    out.push_str(&rest);
+    out
 }
 
 /// Every `$.Attributes.x` reference must name a contract key.

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::flow::{Action, Flow};
 use crate::persona::{HumanPersona, KeyPress, Persona};
+use crate::polly::{self, Engine};
 
 /// How a contact ended, as Amazon Connect writes it in the contact record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -62,6 +63,9 @@ pub enum EventKind {
     Said { action: String, text: String },
     /// The callee pressed keys.
     Pressed { keys: String },
+    /// The callee pressed keys while no input block was listening (during a
+    /// `MessageParticipant` prompt): Amazon Connect does not hear them.
+    KeysLost { keys: String },
     /// A contact attribute was set by the flow.
     AttributeSet { key: String, value: String },
     /// The flow hit a runtime error (missing branch, loop guard …).
@@ -239,6 +243,7 @@ pub fn simulate_with(
         hang_up_after_prompt: None,
         hangup_at: None,
         messages: 0,
+        engine: Engine::Neural,
     };
     let ms = |s: f64| (s.max(0.0) * 1000.0).round() as u64;
     let answer_at = match persona {
@@ -299,6 +304,18 @@ struct Run<'a> {
     hangup_at: Option<u64>,
     /// MessageParticipant prompts started so far.
     messages: u32,
+    /// The Polly engine of the voice in use: which SSML tags are available.
+    engine: Engine,
+}
+
+/// How a prompt went.
+enum Spoken {
+    Done,
+    /// The callee hung up while it played.
+    HungUp(DisconnectReason),
+    /// Polly or Connect refused the prompt (invalid SSML, too long): the
+    /// block takes its error branch.
+    Refused(String),
 }
 
 /// Control flow out of one action.
@@ -383,17 +400,36 @@ impl Run<'_> {
     fn step(&mut self, a: &Action) -> Step {
         match a.action_type.as_str() {
             "UpdateContactTextToSpeechVoice" => {
-                let voice = a.param_str("TextToSpeechVoice").unwrap_or_default();
-                self.event(EventKind::VoiceSet { voice });
-                self.next(a)
+                let voice = self.substitute(&a.param_str("TextToSpeechVoice").unwrap_or_default());
+                let engine = a
+                    .param_str("TextToSpeechEngine")
+                    .map(|e| self.substitute(&e))
+                    .unwrap_or_else(|| "Standard".into());
+                // "Results in error if voice or engine are invalid, or if the
+                // selected voice does not support the selected engine."
+                match voice_supports(&voice, &engine) {
+                    Ok(e) => {
+                        self.engine = e;
+                        self.event(EventKind::VoiceSet { voice });
+                        self.next(a)
+                    }
+                    Err(why) => {
+                        self.event(EventKind::FlowError {
+                            action: a.identifier.clone(),
+                            message: why.clone(),
+                        });
+                        self.error(a, "NoMatchingError", &why)
+                    }
+                }
             }
             "MessageParticipant" => {
                 self.messages += 1;
                 let hang_here = self.hang_up_after_prompt == Some(self.messages);
-                if let Some(reason) = self.speak(a, hang_here) {
-                    return Step::End(reason);
+                match self.speak(a, hang_here, false) {
+                    Spoken::Done => self.next(a),
+                    Spoken::HungUp(reason) => Step::End(reason),
+                    Spoken::Refused(why) => self.error(a, "NoMatchingError", &why),
                 }
-                self.next(a)
             }
             "GetParticipantInput" => self.get_input(a),
             "UpdateContactAttributes" => {
@@ -437,15 +473,34 @@ impl Run<'_> {
         }
     }
 
-    /// Play the prompt of `a` (if any). Returns `Some(CUSTOMER_DISCONNECT)` if the
-    /// callee hangs up while it plays; `hang_midway` makes them do so.
-    fn speak(&mut self, a: &Action, hang_midway: bool) -> Option<DisconnectReason> {
+    /// Play the prompt of `a` (if any); `hang_midway` makes the callee hang
+    /// up halfway through. `listening`: a `GetParticipantInput` prompt, which
+    /// a key press interrupts; keys pressed during any other prompt are lost
+    /// (Amazon Connect "can't capture the DTMF input that the caller provides
+    /// during the play prompt block").
+    fn speak(&mut self, a: &Action, hang_midway: bool, listening: bool) -> Spoken {
         let text = match (a.param_str("Text"), a.param_str("SSML")) {
-            (Some(t), _) => self.substitute(&t),
-            (None, Some(s)) => strip_tags(&self.substitute(&s)),
+            (Some(t), _) => {
+                let t = self.substitute(&t);
+                if t.chars().count() > polly::MAX_TOTAL_CHARS {
+                    return self.refuse(
+                        a,
+                        format!(
+                            "the prompt is {} characters; Amazon Connect reads at most {}",
+                            t.chars().count(),
+                            polly::MAX_TOTAL_CHARS
+                        ),
+                    );
+                }
+                t
+            }
+            (None, Some(s)) => match polly::check(&self.substitute(&s), self.engine) {
+                Ok(heard) => heard,
+                Err(e) => return self.refuse(a, format!("Polly refused the SSML: {e}")),
+            },
             (None, None) => match a.param_str("PromptId") {
                 Some(p) => format!("[prompt {p}]"),
-                None => return None,
+                None => return Spoken::Done,
             },
         };
         let dur = text.chars().count() as u64 * self.opts.ms_per_char;
@@ -457,24 +512,65 @@ impl Run<'_> {
             let h = self.t + dur / 2;
             self.hangup_at = Some(self.hangup_at.map_or(h, |x| x.min(h)));
         }
+        let mut end = self.t + dur;
+        if listening {
+            // A key pressed at a set moment interrupts the prompt.
+            if let Some(at) = self.timed_key_at().filter(|at| *at < end) {
+                end = at.max(self.t);
+            }
+        } else {
+            self.lose_timed_keys_before(end);
+        }
         if let Some(h) = self.hangup_at {
-            if h < self.t + dur {
+            if h < end {
                 self.t = h.max(self.t);
-                return Some(DisconnectReason::CustomerDisconnect);
+                return Spoken::HungUp(DisconnectReason::CustomerDisconnect);
             }
         }
-        self.t += dur;
-        None
+        self.t = end;
+        Spoken::Done
+    }
+
+    fn refuse(&mut self, a: &Action, why: String) -> Spoken {
+        self.event(EventKind::FlowError {
+            action: a.identifier.clone(),
+            message: why.clone(),
+        });
+        Spoken::Refused(why)
+    }
+
+    /// When the next key entry is pressed, if it is pressed at a set moment
+    /// of the call rather than in answer to a prompt.
+    fn timed_key_at(&self) -> Option<u64> {
+        let k = self.keys.get(self.next_key)?;
+        k.at_secs.map(|s| (s.max(0.0) * 1000.0).round() as u64)
+    }
+
+    /// Key entries pressed at set moments before `until`, while no input
+    /// block listens: Connect never hears them.
+    fn lose_timed_keys_before(&mut self, until: u64) {
+        while let Some(at) = self.timed_key_at().filter(|at| *at < until) {
+            if self.hangup_at.is_some_and(|h| h <= at) {
+                return;
+            }
+            let keys = self.keys[self.next_key].key.clone();
+            self.next_key += 1;
+            let now = self.t;
+            self.t = at.max(now);
+            self.event(EventKind::KeysLost { keys });
+            self.t = now;
+        }
     }
 
     /// The next key entry and when it would be pressed if the caller became able to
     /// press at `ready`.
     fn pending_key(&self, ready: u64) -> Option<(String, u64)> {
         let k = self.keys.get(self.next_key)?;
-        Some((
-            k.key.clone(),
-            ready + (k.delay_secs.max(0.0) * 1000.0).round() as u64,
-        ))
+        let at = match k.at_secs {
+            Some(s) => ((s.max(0.0) * 1000.0).round() as u64).max(ready),
+            None => ready + (k.delay_secs.max(0.0) * 1000.0).round() as u64,
+        };
+        Some((k.key.clone(), at))
     }
 
     /// Hang-up before `deadline`? Then move there and say so.
@@ -489,8 +585,10 @@ impl Run<'_> {
     }
 
     fn get_input(&mut self, a: &Action) -> Step {
-        if let Some(reason) = self.speak(a, false) {
-            return Step::End(reason);
+        match self.speak(a, false, true) {
+            Spoken::Done => {}
+            Spoken::HungUp(reason) => return Step::End(reason),
+            Spoken::Refused(why) => return self.error(a, "NoMatchingError", &why),
         }
         let timeout_ms = a
             .param_str("InputTimeLimitSeconds")
@@ -652,23 +750,113 @@ pub fn compare(operator: &str, value: &str, operand: &str) -> bool {
     }
 }
 
-/// Remove SSML/XML tags and unescape the five XML entities: what a listener hears.
-pub fn strip_tags(ssml: &str) -> String {
-    let mut out = String::with_capacity(ssml.len());
-    let mut in_tag = false;
-    for c in ssml.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => in_tag = false,
-            _ if !in_tag => out.push(c),
-            _ => {}
-        }
+/// Whether Amazon Polly has `voice` with `engine` (`TextToSpeechEngine`).
+/// connect-sim knows the US English and Japanese voices, the languages
+/// ringdown calls in; any other voice is an error here.
+pub fn voice_supports(voice: &str, engine: &str) -> Result<Engine, String> {
+    let Some(e) = Engine::parse(engine) else {
+        return Err(format!(
+            "TextToSpeechEngine `{engine}` is not one connect-sim models (Standard, Neural)"
+        ));
+    };
+    // (voice, has standard, has neural), from Polly's voice list.
+    const VOICES: &[(&str, bool, bool)] = &[
+        ("Mizuki", true, false),
+        ("Takumi", true, true),
+        ("Kazuha", false, true),
+        ("Tomoko", false, true),
+        ("Danielle", false, true),
+        ("Gregory", false, true),
+        ("Ivy", true, true),
+        ("Joanna", true, true),
+        ("Kendra", true, true),
+        ("Kimberly", true, true),
+        ("Salli", true, true),
+        ("Joey", true, true),
+        ("Justin", true, true),
+        ("Kevin", false, true),
+        ("Matthew", true, true),
+        ("Ruth", false, true),
+        ("Stephen", false, true),
+    ];
+    let Some((_, standard, neural)) = VOICES.iter().find(|(v, _, _)| *v == voice) else {
+        return Err(format!(
+            "`{voice}` is not an Amazon Polly en-US or ja-JP voice"
+        ));
+    };
+    let ok = match e {
+        Engine::Standard => *standard,
+        Engine::Neural => *neural,
+    };
+    if ok {
+        Ok(e)
+    } else {
+        Err(format!("the voice `{voice}` has no {engine} engine"))
     }
-    out.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
-        .trim()
-        .to_string()
+}
+
+/// The longest a caller can keep `flow` running, speaking `ms_per_char` per
+/// character of prompt text (attribute values count as empty) and letting
+/// every input wait out its time limit: a bound for deadlines. Each action
+/// counts once per path, so a menu option that repeats the message adds it
+/// once.
+pub fn longest_run(flow: &Flow, ms_per_char: u64) -> Duration {
+    fn cost(a: &Action, ms_per_char: u64) -> u64 {
+        let text = a
+            .param_str("Text")
+            .or_else(|| {
+                a.param_str("SSML")
+                    .and_then(|s| polly::check(&s, Engine::Standard).ok())
+            })
+            .unwrap_or_default();
+        let spoken: String = {
+            let mut out = String::new();
+            let mut rest = text.as_str();
+            while let Some(i) = rest.find("$.") {
+                out.push_str(&rest[..i]);
+                let after = &rest[i + 2..];
+                let end = after
+                    .find(|c: char| {
+                        !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+                    })
+                    .unwrap_or(after.len());
+                rest = &after[end..];
+            }
+            out.push_str(rest);
+            out
+        };
+        let mut ms = spoken.chars().count() as u64 * ms_per_char;
+        if a.action_type == "GetParticipantInput" {
+            let secs = |path: &[&str], default: u64| {
+                a.param_path(path)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(default)
+            };
+            ms += secs(&["InputTimeLimitSeconds"], 5) * 1000;
+            if a.stores_input() {
+                let digits = secs(
+                    &["InputValidation", "CustomValidation", "MaximumLength"],
+                    20,
+                );
+                ms += digits * secs(&["DTMFConfiguration", "InterdigitTimeLimitSeconds"], 5) * 1000;
+            }
+        }
+        ms
+    }
+    fn walk<'f>(flow: &'f Flow, id: &'f str, seen: &mut Vec<&'f str>, ms_per_char: u64) -> u64 {
+        let Some(a) = flow.action(id) else { return 0 };
+        if seen.contains(&id) {
+            return 0;
+        }
+        seen.push(id);
+        let here = cost(a, ms_per_char);
+        let next = a
+            .targets()
+            .map(|t| walk(flow, t, seen, ms_per_char))
+            .max()
+            .unwrap_or(0);
+        seen.pop();
+        here + next
+    }
+    Duration::from_millis(walk(flow, &flow.start_action, &mut Vec::new(), ms_per_char))
 }

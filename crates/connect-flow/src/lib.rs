@@ -19,9 +19,11 @@
 pub mod flow;
 pub mod interp;
 pub mod persona;
+pub mod polly;
 
 pub use flow::{validate, validate_json, AttributeContract, Flow, ValidationError};
 pub use interp::{
-    simulate, simulate_with, CallResult, DisconnectReason, EventKind, SimOptions, TranscriptEvent,
+    longest_run, simulate, simulate_with, CallResult, DisconnectReason, EventKind, SimOptions,
+    TranscriptEvent,
 };
 pub use persona::{HumanPersona, KeyPress, Persona, PersonaBook};

@@ -20,6 +20,10 @@
 //! previous key press. An entry that was not pressed before an input action timed
 //! out waits for the next input action, and its delay starts again there. A
 //! multi-character entry such as `"2#"` is typed at once.
+//!
+//! An entry with `at_secs` is pressed at that moment of the call instead,
+//! whatever plays: it interrupts a `GetParticipantInput` prompt, and is lost
+//! during a `MessageParticipant` prompt, as on Amazon Connect.
 
 use std::collections::BTreeMap;
 
@@ -34,6 +38,12 @@ pub struct KeyPress {
     /// Seconds after the caller is able to press (see module docs).
     #[serde(default)]
     pub delay_secs: f64,
+    /// Pressed at this many seconds after the call was placed, whatever is
+    /// playing then, instead of `delay_secs` after a prompt: an impatient
+    /// caller. During a `GetParticipantInput` prompt the key interrupts it;
+    /// during a `MessageParticipant` prompt Amazon Connect does not hear it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_secs: Option<f64>,
 }
 
 impl KeyPress {
@@ -41,6 +51,16 @@ impl KeyPress {
         KeyPress {
             key: key.to_string(),
             delay_secs,
+            at_secs: None,
+        }
+    }
+
+    /// A key pressed `at_secs` after the call was placed.
+    pub fn at(key: &str, at_secs: f64) -> KeyPress {
+        KeyPress {
+            key: key.to_string(),
+            delay_secs: 0.0,
+            at_secs: Some(at_secs),
         }
     }
 }

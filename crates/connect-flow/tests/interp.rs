@@ -22,7 +22,7 @@ fn attrs(lang: &str) -> BTreeMap<String, String> {
     [
         ("rd_incident", "inc-42"),
         ("rd_call", "inc-42-s0-a1"),
-        ("rd_message", "Disk full on db-1 &amp; db-2"),
+        ("rd_message", "<speak>Disk full on db-1 &amp; db-2</speak>"),
         ("rd_lang", lang),
     ]
     .into_iter()
@@ -475,4 +475,192 @@ personas:
     let back: connect_flow::PersonaBook =
         serde_yaml::from_str(&serde_yaml::to_string(&book).unwrap()).unwrap();
     assert_eq!(back, book);
+}
+
+fn said(r: &connect_flow::CallResult) -> Vec<String> {
+    r.said().into_iter().map(String::from).collect()
+}
+
+#[test]
+fn the_engineer_hears_the_alert_text_ringdown_sent() {
+    for (lang, f) in both() {
+        let r = simulate(&f, &attrs(lang), &human(&[("5", 1.0), ("1", 1.0)]), RING);
+        assert_monotonic(&r);
+        assert!(
+            said(&r).iter().any(|t| t == "Disk full on db-1 & db-2"),
+            "{lang}: {:?}",
+            said(&r)
+        );
+        assert_eq!(r.attributes.get("rd_ack").map(String::as_str), Some("1"));
+    }
+}
+
+#[test]
+fn the_alert_wrapped_in_speak_twice_is_never_heard_and_the_call_goes_to_the_menu() {
+    // The defect the old flows had: `<speak>$.Attributes.rd_message</speak>`
+    // around a message that is already a whole document.
+    let mut v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/../../contact-flows/ringdown-en-US.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    for a in v["Actions"].as_array_mut().unwrap() {
+        if a["Identifier"] == "read-alert" {
+            a["Parameters"] = serde_json::json!({"SSML": "<speak>$.Attributes.rd_message</speak>"});
+        }
+    }
+    let f = Flow::from_json(&v.to_string()).unwrap();
+    let r = simulate(&f, &attrs("en-US"), &human(&[("5", 1.0), ("1", 1.0)]), RING);
+    assert!(
+        !said(&r).iter().any(|t| t.contains("Disk full")),
+        "{:?}",
+        said(&r)
+    );
+    assert!(r.events.iter().any(|e| matches!(&e.kind,
+        EventKind::FlowError { action, message } if action == "read-alert" && message.contains("twice"))));
+    assert_eq!(
+        r.attributes.get("rd_ack").map(String::as_str),
+        Some("1"),
+        "asked to press 1 for an alert she never heard"
+    );
+}
+
+#[test]
+fn a_message_polly_refuses_is_announced_as_unreadable_before_the_menu() {
+    for (lang, f) in both() {
+        let mut a = attrs(lang);
+        a.insert(
+            "rd_message".into(),
+            "<speak>pause <break time=\"60s\"/></speak>".into(),
+        );
+        let r = simulate(&f, &a, &human(&[("5", 1.0), ("1", 1.0)]), RING);
+        assert!(
+            said(&r)
+                .iter()
+                .any(|t| t.contains("could not be read") || t.contains("読み上げられません")),
+            "{lang}: {:?}",
+            said(&r)
+        );
+        assert_eq!(
+            r.attributes.get("rd_ack").map(String::as_str),
+            Some("1"),
+            "{lang}"
+        );
+    }
+}
+
+#[test]
+fn a_key_pressed_while_the_alert_is_read_is_not_heard() {
+    // She presses 1 halfway through the alert (Amazon Connect drops it),
+    // then hears the menu and presses 1 again.
+    let f = flow("en-US");
+    let p = Persona::Human(HumanPersona {
+        answer_after_secs: 2.0,
+        keys: vec![
+            KeyPress::new("5", 1.0),
+            KeyPress::at("1", 7.5),
+            KeyPress::new("1", 1.0),
+        ],
+        ..Default::default()
+    });
+    let r = simulate(&f, &attrs("en-US"), &p, RING);
+    assert_monotonic(&r);
+    let lost: Vec<&EventKind> = r
+        .events
+        .iter()
+        .map(|e| &e.kind)
+        .filter(|k| matches!(k, EventKind::KeysLost { .. }))
+        .collect();
+    assert_eq!(
+        lost,
+        [&EventKind::KeysLost { keys: "1".into() }],
+        "{:?}",
+        r.events
+    );
+    let lost_at = r
+        .events
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::KeysLost { .. }))
+        .unwrap()
+        .offset_ms;
+    let menu_at = r
+        .events
+        .iter()
+        .find(|e| matches!(&e.kind, EventKind::Said { action, .. } if action == "menu-1"))
+        .unwrap()
+        .offset_ms;
+    assert!(lost_at < menu_at, "lost during the alert, before the menu");
+    assert_eq!(r.attributes.get("rd_ack").map(String::as_str), Some("1"));
+}
+
+#[test]
+fn a_key_pressed_during_the_menu_prompt_interrupts_it() {
+    let f = flow("en-US");
+    let guard = Persona::human(2.0, &[("5", 1.0), ("1", 1.0)]);
+    let full = simulate(&f, &attrs("en-US"), &guard, RING);
+    let menu_at = full
+        .events
+        .iter()
+        .find(|e| matches!(&e.kind, EventKind::Said { action, .. } if action == "menu-1"))
+        .unwrap()
+        .offset_ms;
+    let p = Persona::Human(HumanPersona {
+        answer_after_secs: 2.0,
+        keys: vec![
+            KeyPress::new("5", 1.0),
+            KeyPress::at("1", (menu_at as f64 + 1500.0) / 1000.0),
+        ],
+        ..Default::default()
+    });
+    let r = simulate(&f, &attrs("en-US"), &p, RING);
+    assert_monotonic(&r);
+    let pressed = r
+        .events
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::Pressed { keys } if keys == "1"))
+        .map(|e| e.offset_ms)
+        .next()
+        .unwrap();
+    assert_eq!(
+        pressed,
+        menu_at + 1500,
+        "heard mid-prompt, without waiting for its end"
+    );
+    assert_eq!(r.attributes.get("rd_ack").map(String::as_str), Some("1"));
+}
+
+#[test]
+fn a_voice_polly_cannot_give_falls_back_to_the_standard_voice() {
+    let mut v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/../../contact-flows/ringdown-ja-JP.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    for a in v["Actions"].as_array_mut().unwrap() {
+        if a["Identifier"] == "set-voice" {
+            a["Parameters"]["TextToSpeechVoice"] = serde_json::json!("Mizuki");
+        }
+    }
+    let f = Flow::from_json(&v.to_string()).unwrap();
+    let r = simulate(&f, &attrs("ja-JP"), &human(&[("5", 1.0), ("1", 1.0)]), RING);
+    let voices: Vec<&str> = r
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::VoiceSet { voice } => Some(voice.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        voices,
+        ["Takumi"],
+        "Mizuki has no neural engine: the flow's error branch sets the standard voice"
+    );
+    assert_eq!(r.attributes.get("rd_ack").map(String::as_str), Some("1"));
 }

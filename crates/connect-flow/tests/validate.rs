@@ -170,6 +170,84 @@ fn broken_flows_are_rejected_naming_the_action() {
             "say-ack",
             "duplicate Identifier",
         ),
+        // What Amazon Connect's flow-language reference adds.
+        (
+            "UpdateContactTextToSpeechVoice without NoMatchingError (\"Must always be defined\")",
+            |f| {
+                action(f, "set-voice")["Transitions"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("Errors");
+            },
+            "set-voice",
+            "needs an `NoMatchingError` error branch",
+        ),
+        (
+            "a voice Polly does not have",
+            |f| action(f, "set-voice")["Parameters"]["TextToSpeechVoice"] = json!("Robotina"),
+            "set-voice",
+            "not an Amazon Polly",
+        ),
+        (
+            "a voice without the chosen engine",
+            |f| action(f, "set-voice")["Parameters"]["TextToSpeechVoice"] = json!("Mizuki"),
+            "set-voice",
+            "has no Neural engine",
+        ),
+        (
+            "InputTimeLimitSeconds past Connect's 179 s",
+            |f| action(f, "menu-1")["Parameters"]["InputTimeLimitSeconds"] = json!("180"),
+            "menu-1",
+            "from 1 to 179",
+        ),
+        (
+            "InterdigitTimeLimitSeconds past 20 s",
+            |f| {
+                action(f, "silence-ask-1")["Parameters"]["DTMFConfiguration"]
+                    ["InterdigitTimeLimitSeconds"] = json!("25")
+            },
+            "silence-ask-1",
+            "from 1 to 20",
+        ),
+        (
+            "a * terminator while * cancels input",
+            |f| {
+                action(f, "silence-ask-1")["Parameters"]["DTMFConfiguration"]
+                    ["InputTerminationSequence"] = json!("*")
+            },
+            "silence-ask-1",
+            "DisableCancelKey",
+        ),
+        (
+            "the alert document wrapped in <speak> again",
+            |f| {
+                action(f, "read-alert")["Parameters"]["SSML"] =
+                    json!("<speak>$.Attributes.rd_message</speak>")
+            },
+            "read-alert",
+            "wrapped in <speak> twice",
+        ),
+        (
+            "the alert document read as Text",
+            |f| action(f, "read-alert")["Parameters"] = json!({"Text": "$.Attributes.rd_message"}),
+            "read-alert",
+            "would read its tags aloud",
+        ),
+        (
+            "SSML Polly refuses for a neural voice",
+            |f| {
+                action(f, "say-ack")["Parameters"] =
+                    json!({"SSML": "<speak><emphasis>Acknowledged.</emphasis></speak>"})
+            },
+            "say-ack",
+            "not available for neural voices",
+        ),
+        (
+            "SSML that is not a document",
+            |f| action(f, "say-ack")["Parameters"] = json!({"SSML": "Acknowledged & done"}),
+            "say-ack",
+            "not well-formed",
+        ),
     ];
     for (name, mutate, id, needle) in table {
         let mut f = base();

@@ -135,6 +135,9 @@ fn print_transcript(c: &CallView) {
             EventKind::VoiceSet { voice } => format!("voice {voice}"),
             EventKind::Said { action, text } => format!("said [{action}] {text}"),
             EventKind::Pressed { keys } => format!("pressed {keys}"),
+            EventKind::KeysLost { keys } => {
+                format!("pressed {keys} (not heard: a prompt was playing)")
+            }
             EventKind::AttributeSet { key, value } => format!("set {key}={value}"),
             EventKind::FlowError { action, message } => format!("FLOW ERROR [{action}] {message}"),
             EventKind::Disconnected { reason } => format!("disconnected {reason}"),

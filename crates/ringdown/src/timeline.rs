@@ -135,6 +135,9 @@ pub fn render(
                     EventKind::Answered => Some("answered".to_string()),
                     EventKind::Said { text, .. } => Some(format!("says: {}", shorten(text, 110))),
                     EventKind::Pressed { keys } => Some(format!("pressed {keys}")),
+                    EventKind::KeysLost { keys } => {
+                        Some(format!("pressed {keys} while a prompt played (not heard)"))
+                    }
                     EventKind::AttributeSet { key, value } if key != "rd_message" => {
                         Some(format!("flow sets {key}={value}"))
                     }
