@@ -100,6 +100,113 @@ impl Default for CtrFaults {
     }
 }
 
+/// A span of simulated seconds; each draw is uniform within it (seeded).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecsRange {
+    pub min_secs: f64,
+    pub max_secs: f64,
+}
+
+impl SecsRange {
+    pub const fn new(min_secs: f64, max_secs: f64) -> SecsRange {
+        SecsRange { min_secs, max_secs }
+    }
+
+    /// Always exactly `secs`.
+    pub const fn fixed(secs: f64) -> SecsRange {
+        SecsRange::new(secs, secs)
+    }
+
+    /// A draw in the span.
+    pub fn draw(&self, rng: &mut impl rand::Rng) -> f64 {
+        let (lo, hi) = (self.min_secs.max(0.0), self.max_secs.max(0.0));
+        if hi <= lo {
+            lo
+        } else {
+            rng.gen_range(lo..=hi)
+        }
+    }
+}
+
+/// How long after a call ends its contact record reaches Kinesis. Amazon
+/// Connect gives no figure; one to two minutes is what is seen, so that is
+/// the default. A test that wants records sooner says so explicitly.
+pub const DEFAULT_CTR_LAG: SecsRange = SecsRange::new(60.0, 120.0);
+
+/// Where contact events go: an EventBridge event bus (moto or real).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventBridgeConfig {
+    /// Endpoint URL, e.g. the moto server. `None` uses the SDK's default resolution.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// The bus Amazon Connect publishes to: the account's default bus.
+    #[serde(default = "default_bus")]
+    pub bus: String,
+    /// Use the default AWS credential chain instead of `test`/`test`.
+    #[serde(default)]
+    pub default_credentials: bool,
+}
+
+fn default_bus() -> String {
+    "default".into()
+}
+
+/// Amazon Connect contact events (`INITIATED`, `CONNECTED_TO_SYSTEM`,
+/// `DISCONNECTED`), which Connect emits "on a best effort basis": a share of
+/// them never arrives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContactEvents {
+    /// Emit events at all (they are kept for `/_sim/events` even without a bus).
+    pub enabled: bool,
+    /// Publish to this bus; `None` keeps them in memory only.
+    pub eventbridge: Option<EventBridgeConfig>,
+    /// Share of events that go missing.
+    pub drop_probability: f64,
+    /// Delay between the moment and its event on the bus, simulated seconds.
+    pub delay: SecsRange,
+    /// Seed of the drop and delay draws (reproducible runs).
+    pub seed: u64,
+}
+
+impl Default for ContactEvents {
+    fn default() -> Self {
+        ContactEvents {
+            enabled: true,
+            eventbridge: None,
+            drop_probability: 0.05,
+            delay: SecsRange::new(0.2, 1.5),
+            seed: 1,
+        }
+    }
+}
+
+/// SearchContacts: which user-defined attributes an administrator made
+/// searchable ("a custom attribute isn't indexed until someone ... specifies
+/// it should be searchable"), and how long after a contact disconnects it
+/// shows in results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContactSearch {
+    pub searchable_attributes: Vec<String>,
+    /// Simulated seconds between a contact's disconnect and its appearance
+    /// in search results (AWS gives no figure; not zero).
+    pub index_delay_secs: f64,
+}
+
+impl Default for ContactSearch {
+    fn default() -> Self {
+        ContactSearch {
+            searchable_attributes: Vec::new(),
+            index_delay_secs: 5.0,
+        }
+    }
+}
+
 /// Personas inline or in a separate YAML file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -138,10 +245,18 @@ pub struct SimConfigFile {
     pub jsonl: Option<PathBuf>,
     #[serde(default)]
     pub ctr_faults: CtrFaults,
-    /// Extra delay before every contact record is delivered, simulated seconds
-    /// (real Connect: 1–2 minutes).
+    /// How long after a call ends its record is delivered, simulated seconds
+    /// (default 60–120, as seen on Amazon Connect).
+    #[serde(default = "default_ctr_lag")]
+    pub ctr_lag: SecsRange,
     #[serde(default)]
-    pub ctr_delay_secs: f64,
+    pub contact_events: ContactEvents,
+    #[serde(default)]
+    pub contact_search: ContactSearch,
+    /// Accept `TrafficType: CAMPAIGN` (off by default, as on a new instance:
+    /// "Campaign calls are not allowed by default").
+    #[serde(default)]
+    pub campaign_calls: bool,
     /// Number → API error name returned by StartOutboundVoiceContact (e.g.
     /// `InternalServiceException`), to exercise callers' error handling.
     #[serde(default)]
@@ -152,6 +267,10 @@ pub struct SimConfigFile {
     /// Skip flow validation on load.
     #[serde(default)]
     pub skip_flow_validation: bool,
+}
+
+fn default_ctr_lag() -> SecsRange {
+    DEFAULT_CTR_LAG
 }
 
 fn default_instance() -> String {
@@ -183,7 +302,10 @@ pub struct SimConfig {
     pub kinesis: Option<KinesisConfig>,
     pub jsonl: Option<PathBuf>,
     pub ctr_faults: CtrFaults,
-    pub ctr_delay_secs: f64,
+    pub ctr_lag: SecsRange,
+    pub contact_events: ContactEvents,
+    pub contact_search: ContactSearch,
+    pub campaign_calls: bool,
     pub api_errors: BTreeMap<String, String>,
     pub simulation: SimOptions,
 }
@@ -203,7 +325,10 @@ impl Default for SimConfig {
             kinesis: None,
             jsonl: None,
             ctr_faults: CtrFaults::default(),
-            ctr_delay_secs: 0.0,
+            ctr_lag: DEFAULT_CTR_LAG,
+            contact_events: ContactEvents::default(),
+            contact_search: ContactSearch::default(),
+            campaign_calls: false,
             api_errors: BTreeMap::new(),
             simulation: SimOptions::default(),
         }
@@ -254,7 +379,10 @@ impl SimConfig {
             kinesis: file.kinesis,
             jsonl: file.jsonl.map(|p| base.join(p)),
             ctr_faults: file.ctr_faults,
-            ctr_delay_secs: file.ctr_delay_secs,
+            ctr_lag: file.ctr_lag,
+            contact_events: file.contact_events,
+            contact_search: file.contact_search,
+            campaign_calls: file.campaign_calls,
             api_errors: file.api_errors,
             simulation: SimOptions {
                 ms_per_char: file

@@ -19,7 +19,10 @@ pub mod server;
 
 pub use connect_flow::{flow, interp, persona};
 
-pub use config::{load_flow, CtrFaults, KinesisConfig, NumberFaults, Quotas, SimConfig};
+pub use config::{
+    load_flow, ContactEvents, ContactSearch, CtrFaults, EventBridgeConfig, KinesisConfig,
+    NumberFaults, Quotas, SecsRange, SimConfig, DEFAULT_CTR_LAG,
+};
 pub use ctr::{build_ctr, ctr_timestamp, CtrContext};
 pub use flow::{validate, validate_json, AttributeContract, Flow, ValidationError};
 pub use interp::{

@@ -24,7 +24,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, oneshot, Notify};
 
-use crate::config::{CtrFaults, KinesisConfig, SimConfig};
+use crate::config::{
+    ContactEvents, CtrFaults, EventBridgeConfig, KinesisConfig, SecsRange, SimConfig,
+};
 use crate::ctr::{build_ctr, bump_last_update, ctr_timestamp, CtrContext};
 use crate::interp::{simulate_with, CallResult, SimOptions, TranscriptEvent};
 
@@ -223,6 +225,9 @@ struct CallEntry {
     last_update: DateTime<Utc>,
     /// Set when the call is over.
     ended: Option<CallResult>,
+    /// When it ended, on the real clock (search results show it from
+    /// `index_delay_secs` later).
+    ended_instant: Option<Instant>,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -232,6 +237,23 @@ struct Calls {
     order: Vec<String>,
     /// ClientToken → (ContactId, when first seen on the quota clock).
     tokens: HashMap<String, (String, Duration)>,
+}
+
+impl Calls {
+    /// The contact a replayed `ClientToken` returns: the API model promises
+    /// "If a contact is already started, the contact ID is returned" within
+    /// the token's 7 days, and (in the model's earlier wording, which the
+    /// current one no longer contradicts) "If the contact is disconnected, a
+    /// new contact is started". So only a *live* contact is returned; a
+    /// replay after the call ended places a new call.
+    fn live_contact_for(&self, token: &str, now: Duration, ttl: Duration) -> Option<String> {
+        let (cid, at) = self.tokens.get(token)?;
+        if now.saturating_sub(*at) >= ttl {
+            return None;
+        }
+        let live = self.by_id.get(cid).is_some_and(|e| e.ended.is_none());
+        live.then(|| cid.clone())
+    }
 }
 
 struct Shared {
@@ -248,6 +270,10 @@ struct Shared {
     /// Errors queued by [`SimServer::fail_next`], answered in order by the
     /// next StartOutboundVoiceContact requests.
     injected: Mutex<VecDeque<InjectedError>>,
+    /// Responses held back by [`SimServer::hold_next`]: the call is placed
+    /// and the answer comes this much later (a caller may die meanwhile).
+    holds: Mutex<VecDeque<Duration>>,
+    events: EventSink,
     /// Most calls live at once so far.
     peak_live: AtomicUsize,
 }
@@ -345,7 +371,7 @@ struct CtrSink {
     delivered: Mutex<Vec<Value>>,
     delivered_notify: Notify,
     time_scale: f64,
-    base_delay_secs: f64,
+    lag: SecsRange,
 }
 
 /// What happens to one record.
@@ -380,7 +406,7 @@ impl CtrSink {
             delivered: Mutex::new(Vec::new()),
             delivered_notify: Notify::new(),
             time_scale: cfg.time_scale,
-            base_delay_secs: cfg.ctr_delay_secs,
+            lag: cfg.ctr_lag,
         })
     }
 
@@ -405,6 +431,11 @@ impl CtrSink {
             bump_secs: f.bump_last_update_secs,
             delay_secs: if delay { f.delay_secs } else { 0.0 },
         }
+    }
+
+    /// This record's lag after the call ended, simulated seconds.
+    fn lag_secs(&self) -> f64 {
+        self.lag.draw(&mut *self.rng.lock().unwrap())
     }
 
     async fn put(&self, rec: &Value) {
@@ -465,6 +496,157 @@ async fn kinesis_client(k: &KinesisConfig) -> aws_sdk_kinesis::Client {
     aws_sdk_kinesis::Client::from_conf(b.build())
 }
 
+// ---------------------------------------------------------------- contact events
+
+/// Publishes Amazon Connect contact events (EventBridge source `aws.connect`,
+/// detail-type "Amazon Connect Contact Event"). Best effort, like Connect's:
+/// a seeded share is dropped, and each arrives after a short delay. Events
+/// carry the contact's id and timestamps but no attribute values and no
+/// disconnect reason; a consumer reads those with GetContactAttributes or
+/// DescribeContact.
+struct EventSink {
+    cfg: ContactEvents,
+    client: Option<(aws_sdk_eventbridge::Client, String)>,
+    rng: Mutex<rand::rngs::StdRng>,
+    published: Arc<Mutex<Vec<Value>>>,
+    dropped: Arc<AtomicUsize>,
+    time_scale: f64,
+}
+
+/// Contact-event timestamps: `2021-08-04T17:17:53.000Z`.
+fn event_timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl EventSink {
+    async fn new(cfg: &ContactEvents, time_scale: f64) -> EventSink {
+        let client = match &cfg.eventbridge {
+            Some(eb) => Some((eventbridge_client(eb).await, eb.bus.clone())),
+            None => None,
+        };
+        EventSink {
+            cfg: cfg.clone(),
+            client,
+            rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(cfg.seed)),
+            published: Arc::new(Mutex::new(Vec::new())),
+            dropped: Arc::new(AtomicUsize::new(0)),
+            time_scale,
+        }
+    }
+
+    /// Sends one event in the background (after its delay), unless dropped.
+    fn emit(
+        &self,
+        sim: &SimConfig,
+        event_type: &str,
+        contact_id: &str,
+        initiated: DateTime<Utc>,
+        connected: Option<DateTime<Utc>>,
+        disconnected: Option<DateTime<Utc>>,
+    ) {
+        if !self.cfg.enabled {
+            return;
+        }
+        let (drop, delay) = {
+            let mut rng = self.rng.lock().unwrap();
+            let p = self.cfg.drop_probability;
+            (
+                p > 0.0 && rng.gen::<f64>() < p,
+                self.cfg.delay.draw(&mut *rng),
+            )
+        };
+        if drop {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(contact = %contact_id, event = event_type, "contact event dropped (best effort)");
+            return;
+        }
+        let instance_arn = format!(
+            "arn:aws:connect:{}:{}:instance/{}",
+            sim.region, sim.account_id, sim.instance_id
+        );
+        let contact_arn = format!("{instance_arn}/contact/{contact_id}");
+        let mut detail = json!({
+            "eventType": event_type,
+            "contactId": contact_id,
+            "channel": "VOICE",
+            "instanceArn": instance_arn,
+            "initiationMethod": "API",
+            "initiationTimestamp": event_timestamp(initiated),
+        });
+        if let Some(c) = connected {
+            detail["connectedToSystemTimestamp"] = json!(event_timestamp(c));
+        }
+        if let Some(d) = disconnected {
+            detail["disconnectTimestamp"] = json!(event_timestamp(d));
+        }
+        let time = disconnected.or(connected).unwrap_or(initiated);
+        let envelope = json!({
+            "version": "0",
+            "id": new_uuid(),
+            "detail-type": "Amazon Connect Contact Event",
+            "source": "aws.connect",
+            "account": sim.account_id,
+            "time": time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "region": sim.region,
+            "resources": [instance_arn, contact_arn],
+            "detail": detail,
+        });
+        let client = self.client.clone();
+        let published = self.published.clone();
+        let wait = Duration::from_secs_f64(delay.max(0.0) / self.time_scale);
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            if let Some((client, bus)) = client {
+                let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                    .source("aws.connect")
+                    .detail_type("Amazon Connect Contact Event")
+                    .event_bus_name(&bus)
+                    .resources(envelope["resources"][0].as_str().unwrap_or_default())
+                    .resources(envelope["resources"][1].as_str().unwrap_or_default())
+                    .detail(envelope["detail"].to_string())
+                    .time(aws_sdk_eventbridge::primitives::DateTime::from_millis(
+                        time.timestamp_millis(),
+                    ))
+                    .build();
+                for attempt in 1..=5u64 {
+                    match client.put_events().entries(entry.clone()).send().await {
+                        Ok(out) if out.failed_entry_count() == 0 => break,
+                        Ok(out) => tracing::warn!(
+                            failed = out.failed_entry_count(),
+                            "PutEvents rejected the contact event"
+                        ),
+                        Err(e) => {
+                            tracing::warn!(error = %aws_sdk_eventbridge::error::DisplayErrorContext(&e), attempt, "PutEvents failed")
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                }
+            }
+            published.lock().unwrap().push(envelope);
+        });
+    }
+}
+
+async fn eventbridge_client(e: &EventBridgeConfig) -> aws_sdk_eventbridge::Client {
+    use aws_sdk_eventbridge::config::{BehaviorVersion, Credentials, Region};
+    if e.default_credentials {
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).region(Region::new(e.region.clone()));
+        if let Some(ep) = &e.endpoint {
+            loader = loader.endpoint_url(ep);
+        }
+        return aws_sdk_eventbridge::Client::new(&loader.load().await);
+    }
+    let mut b = aws_sdk_eventbridge::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(e.region.clone()))
+        .credentials_provider(Credentials::new("test", "test", None, None, "connect-sim"));
+    if let Some(ep) = &e.endpoint {
+        b = b.endpoint_url(ep);
+    }
+    aws_sdk_eventbridge::Client::from_conf(b.build())
+}
+
 // ---------------------------------------------------------------- server handle
 
 /// A running simulator.
@@ -488,6 +670,7 @@ impl SimServer {
         clock: Clock,
     ) -> anyhow::Result<SimServer> {
         let sink = CtrSink::new(&cfg).await?;
+        let events = EventSink::new(&cfg.contact_events, cfg.time_scale).await;
         let (ended_tx, _) = broadcast::channel(1024);
         let shared = Arc::new(Shared {
             cfg,
@@ -499,6 +682,8 @@ impl SimServer {
             changed: Notify::new(),
             errors: Mutex::new(BTreeMap::new()),
             injected: Mutex::new(VecDeque::new()),
+            holds: Mutex::new(VecDeque::new()),
+            events,
             peak_live: AtomicUsize::new(0),
         });
         let app = router(shared.clone());
@@ -549,6 +734,26 @@ impl SimServer {
                 after_create,
             });
         }
+    }
+
+    /// The next `count` StartOutboundVoiceContact requests place their call
+    /// and answer only `hold` (real time) later: a caller killed meanwhile
+    /// never learns the contact id.
+    pub fn hold_next(&self, count: usize, hold: Duration) {
+        let mut q = self.shared.holds.lock().unwrap();
+        for _ in 0..count {
+            q.push_back(hold);
+        }
+    }
+
+    /// Contact events published so far (after best-effort drops), in order.
+    pub fn events(&self) -> Vec<Value> {
+        self.shared.events.published.lock().unwrap().clone()
+    }
+
+    /// Contact events that were dropped (never published), for assertions.
+    pub fn dropped_events(&self) -> usize {
+        self.shared.events.dropped.load(Ordering::Relaxed)
     }
 
     /// Most calls that were live at the same time so far.
@@ -646,6 +851,8 @@ fn router(shared: Arc<Shared>) -> Router {
             get(describe_contact),
         )
         .route("/contact/stop", post(stop_contact))
+        .route("/search-contacts", post(search_contacts))
+        .route("/_sim/events", get(list_events))
         .route("/_sim/calls", get(list_calls))
         .route("/_sim/ctrs", get(list_ctrs))
         .route("/_sim/errors", get(list_errors))
@@ -714,6 +921,9 @@ struct StartRequest {
     #[serde(default)]
     attributes: BTreeMap<String, String>,
     ring_timeout_in_seconds: Option<i64>,
+    traffic_type: Option<String>,
+    answer_machine_detection_config: Option<Value>,
+    campaign_id: Option<String>,
 }
 
 /// Accept an id or an ARN ending in `/<id>`.
@@ -761,10 +971,8 @@ async fn start_outbound_voice_contact(State(s): State<Arc<Shared>>, body: Bytes)
     };
     if let Some(tok) = &req.client_token {
         let calls = s.calls.lock().unwrap();
-        if let Some((cid, at)) = calls.tokens.get(tok) {
-            if now.saturating_sub(*at) < ttl {
-                return replay(cid);
-            }
+        if let Some(cid) = calls.live_contact_for(tok, now, ttl) {
+            return replay(&cid);
         }
     }
 
@@ -810,6 +1018,33 @@ async fn start_outbound_voice_contact(State(s): State<Arc<Shared>>, body: Bytes)
             ));
         }
     }
+    let campaign = match req.traffic_type.as_deref() {
+        None | Some("GENERAL") => false,
+        Some("CAMPAIGN") => true,
+        Some(other) => {
+            return Err(ApiError::new(
+                "InvalidParameterException",
+                format!("TrafficType must be GENERAL or CAMPAIGN, got {other}"),
+            ))
+        }
+    };
+    let amd = req
+        .answer_machine_detection_config
+        .as_ref()
+        .is_some_and(|c| c["EnableAnswerMachineDetection"] == json!(true));
+    if amd && !campaign {
+        return Err(ApiError::new(
+            "InvalidParameterException",
+            "EnableAnswerMachineDetection requires TrafficType CAMPAIGN",
+        ));
+    }
+    if campaign && !s.cfg.campaign_calls {
+        return Err(ApiError::new(
+            "InvalidRequestException",
+            "Campaign calls are not allowed for this instance: request the Amazon Connect campaigns service quota first",
+        ));
+    }
+    let _ = &req.campaign_id;
     let attr_bytes: usize = req.attributes.iter().map(|(k, v)| k.len() + v.len()).sum();
     if attr_bytes > 32 * 1024 {
         return Err(ApiError::new(
@@ -868,8 +1103,14 @@ async fn start_outbound_voice_contact(State(s): State<Arc<Shared>>, body: Bytes)
     }
 
     let persona = s.cfg.personas.lookup(&dest).clone();
+    // RingTimeoutInSeconds is validated always but honoured only for
+    // campaign traffic; a GENERAL call rings for Connect's 60 s default.
+    let ring_secs = match (campaign, req.ring_timeout_in_seconds) {
+        (true, Some(rt)) => rt as u64,
+        _ => 60,
+    };
     let opts = SimOptions {
-        ring_timeout: Duration::from_secs(req.ring_timeout_in_seconds.unwrap_or(60) as u64),
+        ring_timeout: Duration::from_secs(ring_secs),
         ..s.cfg.simulation.clone()
     };
     let planned = simulate_with(flow, &req.attributes, &persona, &opts);
@@ -879,10 +1120,8 @@ async fn start_outbound_voice_contact(State(s): State<Arc<Shared>>, body: Bytes)
         let mut calls = s.calls.lock().unwrap();
         // Re-check the token under the lock (two concurrent requests, same token).
         if let Some(tok) = &req.client_token {
-            if let Some((cid, at)) = calls.tokens.get(tok) {
-                if now.saturating_sub(*at) < ttl {
-                    return replay(cid);
-                }
+            if let Some(cid) = calls.live_contact_for(tok, now, ttl) {
+                return replay(&cid);
             }
         }
         let live = calls.by_id.values().filter(|c| c.ended.is_none()).count();
@@ -912,6 +1151,7 @@ async fn start_outbound_voice_contact(State(s): State<Arc<Shared>>, body: Bytes)
                 started: Instant::now(),
                 last_update: initiated_at,
                 ended: None,
+                ended_instant: None,
                 stop: Some(stop_tx),
             },
         );
@@ -922,12 +1162,53 @@ async fn start_outbound_voice_contact(State(s): State<Arc<Shared>>, body: Bytes)
         s.peak_live.fetch_max(live + 1, Ordering::Relaxed);
     }
     tracing::info!(contact = %contact_id, destination = %dest, persona = persona.kind(), "call placed");
+    let initiated_at = s
+        .calls
+        .lock()
+        .unwrap()
+        .by_id
+        .get(&contact_id)
+        .map(|e| e.initiated_at)
+        .unwrap_or_else(Utc::now);
+    s.events
+        .emit(&s.cfg, "INITIATED", &contact_id, initiated_at, None, None);
+    if let Some(at) = planned.connected_at_offset {
+        let s2 = s.clone();
+        let cid = contact_id.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(at.div_f64(s2.cfg.time_scale)).await;
+            // Not if StopContact ended the call before it was answered.
+            let still = s2
+                .calls
+                .lock()
+                .unwrap()
+                .by_id
+                .get(&cid)
+                .is_some_and(|e| e.ended.is_none());
+            if still {
+                let connected =
+                    initiated_at + chrono::Duration::milliseconds(at.as_millis() as i64);
+                s2.events.emit(
+                    &s2.cfg,
+                    "CONNECTED_TO_SYSTEM",
+                    &cid,
+                    initiated_at,
+                    Some(connected),
+                    None,
+                );
+            }
+        });
+    }
     tokio::spawn(play(s.clone(), contact_id.clone(), planned, stop_rx));
     if let Some(f) = injected {
         return Err(ApiError::new(
             &f.code,
             "injected fault (the call was placed)",
         ));
+    }
+    let hold = s.holds.lock().unwrap().pop_front();
+    if let Some(hold) = hold {
+        tokio::time::sleep(hold).await;
     }
     ok_json(json!({ "ContactId": contact_id }))
 }
@@ -958,8 +1239,22 @@ async fn play(
         e.last_update = e.initiated_at
             + chrono::Duration::milliseconds(final_result.ended_at_offset.as_millis() as i64);
         e.ended = Some(final_result.clone());
+        e.ended_instant = Some(Instant::now());
         e.stop = None;
         let ctr = build_ctr(&s.ctr_context(e), &final_result);
+        let connected = final_result
+            .connected_at_offset
+            .map(|c| e.initiated_at + chrono::Duration::milliseconds(c.as_millis() as i64));
+        let ended = e.initiated_at
+            + chrono::Duration::milliseconds(final_result.ended_at_offset.as_millis() as i64);
+        s.events.emit(
+            &s.cfg,
+            "DISCONNECTED",
+            &e.contact_id,
+            e.initiated_at,
+            connected,
+            Some(ended),
+        );
         (s.view(e), ctr, e.destination.clone())
     };
     s.changed.notify_waiters();
@@ -979,7 +1274,7 @@ impl SinkRef {
             tracing::info!(contact = %ctr["ContactId"], "fault injection: contact record dropped");
             return;
         }
-        let delay = (sink.base_delay_secs + plan.delay_secs).max(0.0) / sink.time_scale;
+        let delay = (sink.lag_secs() + plan.delay_secs).max(0.0) / sink.time_scale;
         if delay > 0.0 {
             tokio::time::sleep(Duration::from_secs_f64(delay)).await;
         }
@@ -1132,4 +1427,173 @@ async fn fallback(headers: HeaderMap, uri: axum::http::Uri) -> ApiError {
         code: "UnknownOperationException".into(),
         message: format!("connect-sim does not implement {uri}"),
     }
+}
+
+async fn list_events(State(s): State<Arc<Shared>>) -> Response {
+    Json(s.events.published.lock().unwrap().clone()).into_response()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SearchRequest {
+    instance_id: Option<String>,
+    time_range: Option<SearchTimeRange>,
+    search_criteria: Option<Value>,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SearchTimeRange {
+    #[serde(rename = "Type")]
+    kind: String,
+    start_time: f64,
+    end_time: f64,
+}
+
+/// SearchContacts over the contacts' initiation time and searchable
+/// attributes. A voice contact shows once it has disconnected ("You can
+/// search for contacts once they have been either connected to an agent,
+/// or have been disconnected"), `index_delay_secs` later; an attribute key
+/// nobody made searchable is refused.
+async fn search_contacts(State(s): State<Arc<Shared>>, body: Bytes) -> ApiResult {
+    s.rate_limit("SearchContacts")?;
+    let req: SearchRequest = parse_body(&body)?;
+    let instance = req
+        .instance_id
+        .ok_or_else(|| ApiError::new("InvalidParameterException", "InstanceId is required"))?;
+    check_instance(&s, &instance)?;
+    let range = req
+        .time_range
+        .ok_or_else(|| ApiError::new("InvalidParameterException", "TimeRange is required"))?;
+    if range.kind != "INITIATION_TIMESTAMP" && range.kind != "DISCONNECT_TIMESTAMP" {
+        return Err(ApiError::new(
+            "InvalidParameterException",
+            format!(
+                "connect-sim searches INITIATION_TIMESTAMP or DISCONNECT_TIMESTAMP ranges, not {}",
+                range.kind
+            ),
+        ));
+    }
+    if range.end_time < range.start_time || range.end_time - range.start_time > 8.0 * 7.0 * 86400.0
+    {
+        return Err(ApiError::new(
+            "InvalidParameterException",
+            "TimeRange must run forwards and span at most 8 weeks",
+        ));
+    }
+    let max = req.max_results.unwrap_or(100);
+    if !(1..=100).contains(&max) {
+        return Err(ApiError::new(
+            "InvalidParameterException",
+            "MaxResults must be 1 to 100",
+        ));
+    }
+    let skip: usize = match &req.next_token {
+        Some(t) => t
+            .parse()
+            .map_err(|_| ApiError::new("InvalidParameterException", "bad NextToken"))?,
+        None => 0,
+    };
+    // (key, accepted values), with MATCH_ALL / MATCH_ANY semantics.
+    let mut criteria: Vec<(String, Vec<String>)> = Vec::new();
+    let mut match_all = true;
+    if let Some(sc) = &req.search_criteria {
+        let attrs = &sc["SearchableContactAttributes"];
+        if !attrs.is_null() {
+            match attrs["MatchType"].as_str().unwrap_or("MATCH_ALL") {
+                "MATCH_ALL" => match_all = true,
+                "MATCH_ANY" => match_all = false,
+                other => {
+                    return Err(ApiError::new(
+                        "InvalidParameterException",
+                        format!(
+                            "connect-sim supports MatchType MATCH_ALL and MATCH_ANY, not {other}"
+                        ),
+                    ))
+                }
+            }
+            for c in attrs["Criteria"].as_array().cloned().unwrap_or_default() {
+                let key = c["Key"].as_str().unwrap_or_default().to_string();
+                if !s.cfg.contact_search.searchable_attributes.contains(&key) {
+                    return Err(ApiError::new(
+                        "InvalidParameterException",
+                        format!("contact attribute `{key}` is not configured as searchable for this instance"),
+                    ));
+                }
+                let values = c["Values"]
+                    .as_array()
+                    .map(|v| {
+                        v.iter()
+                            .filter_map(|x| x.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                criteria.push((key, values));
+            }
+            if criteria.len() > 15 {
+                return Err(ApiError::new(
+                    "InvalidParameterException",
+                    "at most 15 attribute criteria",
+                ));
+            }
+        }
+    }
+    let index_delay =
+        Duration::from_secs_f64(s.cfg.contact_search.index_delay_secs.max(0.0) / s.cfg.time_scale);
+    let calls = s.calls.lock().unwrap();
+    let mut found = Vec::new();
+    for id in &calls.order {
+        let Some(e) = calls.by_id.get(id) else {
+            continue;
+        };
+        let Some(ended_at) = e.ended_instant else {
+            continue;
+        };
+        if ended_at.elapsed() < index_delay {
+            continue;
+        }
+        let result = e.ended.as_ref().expect("ended_instant implies ended");
+        let initiated = e.initiated_at.timestamp_millis() as f64 / 1000.0;
+        let disconnected = (e.initiated_at
+            + chrono::Duration::milliseconds(result.ended_at_offset.as_millis() as i64))
+        .timestamp_millis() as f64
+            / 1000.0;
+        let t = if range.kind == "INITIATION_TIMESTAMP" {
+            initiated
+        } else {
+            disconnected
+        };
+        if t < range.start_time || t > range.end_time {
+            continue;
+        }
+        let hit = |(k, vals): &(String, Vec<String>)| {
+            result.attributes.get(k).is_some_and(|v| vals.contains(v))
+        };
+        let matches = criteria.is_empty()
+            || if match_all {
+                criteria.iter().all(hit)
+            } else {
+                criteria.iter().any(hit)
+            };
+        if !matches {
+            continue;
+        }
+        found.push(json!({
+            "Arn": format!("arn:aws:connect:{}:{}:instance/{}/contact/{}", s.cfg.region, s.cfg.account_id, s.cfg.instance_id, e.contact_id),
+            "Id": e.contact_id,
+            "InitiationMethod": "API",
+            "Channel": "VOICE",
+            "InitiationTimestamp": initiated,
+            "DisconnectTimestamp": disconnected,
+        }));
+    }
+    let total = found.len();
+    let page: Vec<Value> = found.into_iter().skip(skip).take(max as usize).collect();
+    let mut out = json!({ "Contacts": page, "TotalCount": total });
+    if skip + (max as usize) < total {
+        out["NextToken"] = json!((skip + max as usize).to_string());
+    }
+    ok_json(out)
 }
