@@ -16,7 +16,10 @@
 //! - the SNS fallback topic;
 //! - the DynamoDB tables (on-demand billing, their indexes, TTL on
 //!   silences);
-//! - the Kinesis stream for contact records (waits until ACTIVE).
+//! - the Kinesis stream for contact records (waits until ACTIVE);
+//! - the contact-event queue and the EventBridge rule that sends Amazon
+//!   Connect's `DISCONNECTED` events of API-placed contacts to it, with a
+//!   queue policy allowing exactly that rule to send.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -50,6 +53,11 @@ pub struct ResourceNames {
     pub fallback_topic: String,
     /// Kinesis stream Amazon Connect writes contact records to.
     pub ctr_stream: String,
+    /// SQS queue Amazon Connect's contact events reach through
+    /// `contact_events_rule`.
+    pub contact_events_queue: String,
+    /// EventBridge rule (default bus) sending contact events to the queue.
+    pub contact_events_rule: String,
     pub tables: TableNames,
 }
 
@@ -64,6 +72,8 @@ impl ResourceNames {
             alert_topic: format!("{prefix}alerts"),
             fallback_topic: format!("{prefix}fallback"),
             ctr_stream: format!("{prefix}ctr"),
+            contact_events_queue: format!("{prefix}contact-events"),
+            contact_events_rule: format!("{prefix}contact-events"),
             tables: TableNames::from_prefix(prefix),
         }
     }
@@ -85,6 +95,9 @@ pub struct BootstrapOptions {
     pub stream_shards: i32,
     /// How long to wait for tables and the stream to become ACTIVE.
     pub wait_active_secs: u64,
+    /// The Amazon Connect instance ARN: when known, the contact-event rule
+    /// takes only that instance's events (an account may run several).
+    pub connect_instance_arn: Option<String>,
 }
 
 impl Default for BootstrapOptions {
@@ -94,6 +107,7 @@ impl Default for BootstrapOptions {
             visibility_timeout_secs: 60,
             stream_shards: 1,
             wait_active_secs: 300,
+            connect_instance_arn: None,
         }
     }
 }
@@ -111,6 +125,8 @@ pub struct BootstrapReport {
     pub tables: Vec<String>,
     pub stream_name: String,
     pub stream_arn: String,
+    pub contact_events_queue_url: String,
+    pub contact_events_rule_arn: String,
     /// Resources this run created (empty on a second run).
     pub created: Vec<String>,
 }
@@ -183,6 +199,10 @@ pub async fn bootstrap_with(
 
     let stream_arn = ensure_stream(&kinesis, &names.ctr_stream, opts, &mut created).await?;
 
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let (contact_events_queue_url, contact_events_rule_arn) =
+        ensure_contact_events(&sqs, &events, names, opts, &mut created).await?;
+
     Ok(BootstrapReport {
         queue_url,
         queue_arn,
@@ -194,8 +214,81 @@ pub async fn bootstrap_with(
         tables,
         stream_name: names.ctr_stream.clone(),
         stream_arn,
+        contact_events_queue_url,
+        contact_events_rule_arn,
         created,
     })
+}
+
+/// The contact-event queue, the rule that fills it, and the queue policy
+/// that lets exactly that rule send. Events are hints (the contact record
+/// is the truth), so the queue keeps them an hour at most.
+async fn ensure_contact_events(
+    sqs: &aws_sdk_sqs::Client,
+    events: &aws_sdk_eventbridge::Client,
+    names: &ResourceNames,
+    opts: &BootstrapOptions,
+    created: &mut Vec<String>,
+) -> Result<(String, String), AwsError> {
+    let url = ensure_queue(sqs, &names.contact_events_queue, created).await?;
+    let arn = queue_arn(sqs, &url).await?;
+    count_request("eventbridge", "PutRule");
+    let rule = events
+        .put_rule()
+        .name(&names.contact_events_rule)
+        .description(
+            "Amazon Connect contact events of ringdown's calls, for outcomes within seconds",
+        )
+        .event_pattern(
+            crate::contact_events::event_pattern(opts.connect_instance_arn.as_deref()).to_string(),
+        )
+        .state(aws_sdk_eventbridge::types::RuleState::Enabled)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("eventbridge", "PutRule", e))?;
+    let rule_arn = rule
+        .rule_arn
+        .ok_or_else(|| AwsError::InvalidData("PutRule returned no RuleArn".into()))?;
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "ringdown-contact-events",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+        }],
+    });
+    count_request("sqs", "SetQueueAttributes");
+    sqs.set_queue_attributes()
+        .queue_url(&url)
+        .attributes(QueueAttributeName::Policy, policy.to_string())
+        .attributes(QueueAttributeName::MessageRetentionPeriod, "3600")
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("sqs", "SetQueueAttributes", e))?;
+    let target = aws_sdk_eventbridge::types::Target::builder()
+        .id("ringdown-contact-events")
+        .arn(&arn)
+        .build()
+        .map_err(build)?;
+    count_request("eventbridge", "PutTargets");
+    let out = events
+        .put_targets()
+        .rule(&names.contact_events_rule)
+        .targets(target)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("eventbridge", "PutTargets", e))?;
+    if out.failed_entry_count() > 0 {
+        return Err(AwsError::InvalidData(format!(
+            "PutTargets on {} failed: {:?}",
+            names.contact_events_rule,
+            out.failed_entries()
+        )));
+    }
+    Ok((url, rule_arn))
 }
 
 /// Creates (or checks) only the DynamoDB tables of `prefix`; returns their

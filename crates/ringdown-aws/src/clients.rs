@@ -41,6 +41,11 @@ pub struct AwsSettings {
     pub topic_arn: Option<String>,
     /// Kinesis stream Amazon Connect writes contact records (CTRs) to.
     pub stream_name: Option<String>,
+    /// SQS queue that Amazon Connect's contact events reach through an
+    /// EventBridge rule (`ringdown aws bootstrap` makes both): outcomes
+    /// within seconds of hang-up instead of the contact record's minute or
+    /// two. Unset: the queue named after `table_prefix`, if it exists.
+    pub contact_events_queue_url: Option<String>,
     /// Amazon Connect instance id (the UUID, not the alias).
     pub connect_instance_id: Option<String>,
     /// Contact flow id per call language.
@@ -62,6 +67,7 @@ impl Default for AwsSettings {
             dlq_url: None,
             topic_arn: None,
             stream_name: None,
+            contact_events_queue_url: None,
             connect_instance_id: None,
             connect_flow_ids: ConnectFlowIds::default(),
             source_phone_number: None,

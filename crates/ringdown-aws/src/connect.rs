@@ -34,7 +34,7 @@ use ringdown_core::outcome::classify;
 use ringdown_core::phone::{is_japanese_mobile, mask};
 use ringdown_core::Language;
 use ringdown_engine::gate::{take_token, Bucket};
-use ringdown_engine::{DialError, Dialer, OutcomeReport};
+use ringdown_engine::{CancellationToken, DialError, Dialer, OutcomeReport};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
@@ -70,6 +70,11 @@ pub struct ConnectSettings {
     pub backoff_base_ms: u64,
     /// Upper bound of one backoff.
     pub backoff_max_ms: u64,
+    /// Requests per second (and burst) of every other Connect operation
+    /// ringdown calls (DescribeContact, SearchContacts, StopContact, …):
+    /// each has a bucket of its own, as each has a quota of its own.
+    pub lookup_rate_per_sec: u32,
+    pub lookup_burst: u32,
 }
 
 impl Default for ConnectSettings {
@@ -84,6 +89,8 @@ impl Default for ConnectSettings {
             max_retries: 5,
             backoff_base_ms: 500,
             backoff_max_ms: 20_000,
+            lookup_rate_per_sec: 2,
+            lookup_burst: 4,
         }
     }
 }
@@ -173,13 +180,31 @@ impl PendingCalls {
     /// Records a placed call. Re-registering the same contact (an idempotent
     /// re-place) keeps the original placement time.
     pub fn register(&self, contact_id: &str, incident_id: &str, call_id: &str) {
+        self.register_placed_at(contact_id, incident_id, call_id, Utc::now());
+    }
+
+    /// Records a call placed at `placed_at` (by this process or, found in
+    /// flight after a restart or a takeover, by another): its age counts
+    /// from then.
+    pub fn register_placed_at(
+        &self,
+        contact_id: &str,
+        incident_id: &str,
+        call_id: &str,
+        placed_at: DateTime<Utc>,
+    ) {
+        let now = Utc::now();
+        let ago = (now - placed_at).to_std().unwrap_or_default();
+        let instant = tokio::time::Instant::now()
+            .checked_sub(ago)
+            .unwrap_or_else(tokio::time::Instant::now);
         let mut m = self.inner.lock().expect("pending lock");
         m.entry(contact_id.to_string())
             .or_insert_with(|| PendingCall {
                 incident_id: incident_id.to_string(),
                 call_id: call_id.to_string(),
-                placed_at: Utc::now(),
-                placed_instant: tokio::time::Instant::now(),
+                placed_at,
+                placed_instant: instant,
             });
     }
 
@@ -229,15 +254,58 @@ impl PendingCalls {
 
 // ------------------------------------------------------------------ dialer
 
+/// Amazon Connect's API quota is per operation ("For all other operations,
+/// a RateLimit of 2 requests per second, and a BurstLimit of 5"): each
+/// operation ringdown calls besides StartOutboundVoiceContact has a bucket
+/// of its own here, so looking up outcomes never slows dialling down.
+/// StartOutboundVoiceContact's bucket is the engine's gate's.
+struct OpBuckets {
+    dial: (Arc<Bucket>, tokio::sync::Mutex<()>),
+    others: HashMap<&'static str, (Arc<Bucket>, tokio::sync::Mutex<()>)>,
+}
+
+/// The operations with buckets of their own.
+const LOOKUP_OPS: &[&str] = &[
+    "DescribeContact",
+    "GetContactAttributes",
+    "SearchContacts",
+    "StopContact",
+];
+
+impl OpBuckets {
+    fn new(dial: Arc<Bucket>, rate_per_sec: u32, burst: u32) -> OpBuckets {
+        OpBuckets {
+            dial: (dial, tokio::sync::Mutex::new(())),
+            others: LOOKUP_OPS
+                .iter()
+                .map(|op| {
+                    (
+                        *op,
+                        (
+                            ringdown_engine::gate::bucket(rate_per_sec, burst),
+                            tokio::sync::Mutex::new(()),
+                        ),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    async fn take(&self, op: &str) {
+        let (bucket, line) = self.others.get(op).unwrap_or(&self.dial);
+        take_token(bucket, line).await;
+    }
+}
+
 /// [`Dialer`] on Amazon Connect.
 pub struct ConnectDialer {
     client: aws_sdk_connect::Client,
     settings: ConnectSettings,
-    bucket: Arc<Bucket>,
-    /// This dialer's queue for bucket tokens (retries, stops, fallback
-    /// look-ups); the bucket itself is shared with the engine's gate.
-    line: tokio::sync::Mutex<()>,
+    buckets: OpBuckets,
     pending: Arc<PendingCalls>,
+    /// SearchContacts refused `rd_call` (not configured as searchable): said
+    /// once, loudly, then the look-up is skipped.
+    search_unavailable: std::sync::atomic::AtomicBool,
 }
 
 /// What one failed `StartOutboundVoiceContact` means for the caller.
@@ -263,10 +331,10 @@ impl ConnectDialer {
             .build();
         Ok(ConnectDialer {
             client: aws_sdk_connect::Client::from_conf(conf),
+            buckets: OpBuckets::new(bucket, settings.lookup_rate_per_sec, settings.lookup_burst),
             settings,
-            bucket,
-            line: tokio::sync::Mutex::new(()),
             pending,
+            search_unavailable: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -278,8 +346,9 @@ impl ConnectDialer {
         &self.pending
     }
 
-    async fn token(&self) {
-        take_token(&self.bucket, &self.line).await;
+    /// One token of `op`'s bucket.
+    async fn token(&self, op: &str) {
+        self.buckets.take(op).await;
     }
 
     fn backoff(&self, retry: u32) -> Duration {
@@ -385,17 +454,12 @@ impl ConnectDialer {
         Failure::Fatal(format!("{short}: {advice} ({service_msg})"))
     }
 
-    /// How a finished contact ended, asked from Connect directly (for when
-    /// its contact record is late or lost). `None` while the call is live.
-    /// Takes one bucket token for DescribeContact and, when the call is
-    /// over, one more for GetContactAttributes.
-    pub async fn describe_outcome(
-        &self,
-        contact_id: &str,
-        incident_id: &str,
-        call_id: &str,
-    ) -> Result<Option<OutcomeReport>, AwsError> {
-        self.token().await;
+    /// How a finished contact ended, asked from Connect directly: one
+    /// DescribeContact, which carries the contact's attributes and its
+    /// DisconnectReason. `None` while the call is live, and for a contact
+    /// ringdown did not place (no `rd_incident`/`rd_call` attribute).
+    pub async fn describe(&self, contact_id: &str) -> Result<Option<OutcomeReport>, AwsError> {
+        self.token("DescribeContact").await;
         let d = self
             .client
             .describe_contact()
@@ -415,28 +479,120 @@ impl ConnectDialer {
         let ended_at = DateTime::<Utc>::from_timestamp(ended.secs(), ended.subsec_nanos())
             .unwrap_or_else(Utc::now);
         let reason = contact.disconnect_reason().map(str::to_string);
-        self.token().await;
-        let a = self
-            .client
-            .get_contact_attributes()
-            .instance_id(&self.settings.instance_id)
-            .initial_contact_id(contact_id)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("connect", "GetContactAttributes", e))?;
-        let attributes: BTreeMap<String, String> = a
-            .attributes()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
+        let attributes: BTreeMap<String, String> = match contact.attributes() {
+            Some(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            None => {
+                // An older DescribeContact without attributes: ask for them.
+                self.token("GetContactAttributes").await;
+                let a = self
+                    .client
+                    .get_contact_attributes()
+                    .instance_id(&self.settings.instance_id)
+                    .initial_contact_id(contact_id)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("connect", "GetContactAttributes", e))?;
+                a.attributes()
+                    .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default()
+            }
+        };
+        let (Some(incident_id), Some(call_id)) = (
+            attributes
+                .get("rd_incident")
+                .filter(|v| !v.is_empty())
+                .cloned(),
+            attributes.get("rd_call").filter(|v| !v.is_empty()).cloned(),
+        ) else {
+            return Ok(None);
+        };
         Ok(Some(OutcomeReport {
-            incident_id: incident_id.to_string(),
-            call_id: call_id.to_string(),
+            incident_id,
+            call_id,
             contact_id: contact_id.to_string(),
             outcome: classify(&attributes, reason.as_deref()),
             disconnect_reason: reason,
             attributes,
             ended_at,
         }))
+    }
+
+    /// The contact an earlier attempt of `call_id` created, if Connect has
+    /// one: SearchContacts on the `rd_call` attribute (which the instance
+    /// must have configured as searchable). A voice contact shows in search
+    /// once it has disconnected; one still live is found by the
+    /// `ClientToken` instead, which returns a live contact's id.
+    pub async fn find_placed(&self, call_id: &str) -> Result<Option<String>, AwsError> {
+        use aws_sdk_connect::types::{
+            SearchContactsMatchType, SearchContactsTimeRange, SearchContactsTimeRangeType,
+            SearchCriteria, SearchableContactAttributes, SearchableContactAttributesCriteria,
+        };
+        if self
+            .search_unavailable
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Ok(None);
+        }
+        let now = Utc::now();
+        let to_smithy = |t: DateTime<Utc>| {
+            aws_sdk_connect::primitives::DateTime::from_millis(t.timestamp_millis())
+        };
+        // The ClientToken lives 7 days: no earlier attempt can be older.
+        let range = SearchContactsTimeRange::builder()
+            .r#type(SearchContactsTimeRangeType::InitiationTimestamp)
+            .start_time(to_smithy(now - chrono::Duration::days(8)))
+            .end_time(to_smithy(now + chrono::Duration::minutes(5)))
+            .build()
+            .map_err(|e| AwsError::InvalidData(e.to_string()))?;
+        let criterion = SearchableContactAttributesCriteria::builder()
+            .key("rd_call")
+            .values(call_id)
+            .build()
+            .map_err(|e| AwsError::InvalidData(e.to_string()))?;
+        let criteria = SearchCriteria::builder()
+            .searchable_contact_attributes(
+                SearchableContactAttributes::builder()
+                    .criteria(criterion)
+                    .match_type(SearchContactsMatchType::MatchAll)
+                    .build()
+                    .map_err(|e| AwsError::InvalidData(e.to_string()))?,
+            )
+            .build();
+        self.token("SearchContacts").await;
+        let out = self
+            .client
+            .search_contacts()
+            .instance_id(&self.settings.instance_id)
+            .time_range(range)
+            .search_criteria(criteria)
+            .max_results(10)
+            .send()
+            .await;
+        match out {
+            Ok(out) => {
+                let newest = out
+                    .contacts()
+                    .iter()
+                    .max_by_key(|c| c.initiation_timestamp().map(|t| t.as_nanos()))
+                    .and_then(|c| c.id())
+                    .map(str::to_string);
+                Ok(newest)
+            }
+            Err(e) => {
+                let e = AwsError::from_sdk("connect", "SearchContacts", e);
+                if e.code().is_some_and(|c| c.contains("InvalidParameter")) {
+                    self.search_unavailable
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    error!(
+                        error = %e,
+                        "SearchContacts cannot search the rd_call contact attribute: make rd_call \
+                         searchable on the Amazon Connect instance, or a call placed just before \
+                         a crash may ring twice"
+                    );
+                }
+                Err(e)
+            }
+        }
     }
 }
 
@@ -446,13 +602,46 @@ impl Dialer for ConnectDialer {
     /// takes one more from the same bucket while the caller keeps its
     /// live-call slot, so a throttled call keeps its place instead of going
     /// to the back of the queue.
-    async fn place(&self, req: &CallRequest) -> Result<String, DialError> {
+    async fn place(
+        &self,
+        req: &CallRequest,
+        maybe_placed: bool,
+        cancel: &CancellationToken,
+    ) -> Result<String, DialError> {
         let token = client_token(&req.call_id);
         let attributes = call_attributes(req);
         let mut retry = 0u32;
+        // The ClientToken returns a contact only while it is live; after it
+        // ended, the same token starts a new call. So whenever an earlier
+        // request may have reached Connect, ask Connect before dialling.
+        let mut ask_first = maybe_placed;
         loop {
+            // In line for a token first: the look-up must be the last thing
+            // before the request, or the call could end while we wait.
             if retry > 0 {
-                self.token().await;
+                tokio::select! {
+                    _ = cancel.cancelled() => return Err(DialError::Cancelled),
+                    _ = self.token("StartOutboundVoiceContact") => {}
+                }
+            }
+            if cancel.is_cancelled() {
+                info!(call = %req.call_id, "call no longer needed; not retried");
+                return Err(DialError::Cancelled);
+            }
+            if ask_first {
+                match self.find_placed(&req.call_id).await {
+                    Ok(Some(contact_id)) => {
+                        metrics::counter!("ringdown_calls_found_placed_total").increment(1);
+                        info!(call = %req.call_id, contact = %contact_id, "the call was placed by an earlier attempt: not dialling again");
+                        self.pending
+                            .register(&contact_id, &req.incident_id, &req.call_id);
+                        return Ok(contact_id);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        warn!(call = %req.call_id, error = %e, "could not ask Amazon Connect whether the call was placed; relying on the ClientToken")
+                    }
+                }
             }
             match self.start(req, &token, &attributes).await {
                 Ok(contact_id) => {
@@ -471,6 +660,10 @@ impl Dialer for ConnectDialer {
                     return Err(DialError::Misconfigured(msg));
                 }
                 Err(Failure::Retry(e)) => {
+                    // A throttle placed nothing; a 5xx or a lost answer may
+                    // have placed the call. Once a contact may exist, every
+                    // further attempt asks first: it may end at any moment.
+                    ask_first |= !matches!(e, AwsError::Throttled { .. });
                     let msg = mask_numbers(&e.to_string());
                     metrics::counter!("ringdown_connect_retries_total", "kind" => retry_kind(&e))
                         .increment(1);
@@ -482,7 +675,10 @@ impl Dialer for ConnectDialer {
                     }
                     let wait = self.backoff(retry);
                     warn!(call = %req.call_id, retry = retry + 1, wait_ms = wait.as_millis() as u64, error = %msg, "StartOutboundVoiceContact failed; retrying");
-                    tokio::time::sleep(wait).await;
+                    tokio::select! {
+                        _ = cancel.cancelled() => return Err(DialError::Cancelled),
+                        _ = tokio::time::sleep(wait) => {}
+                    }
                     retry += 1;
                 }
             }
@@ -492,12 +688,13 @@ impl Dialer for ConnectDialer {
     /// One bucket token. A contact that already ended is not an error.
     /// Registers the call with the contact-record fallback: if no record
     /// arrives within `ctr_fallback_after_secs`, Connect is asked directly.
-    fn watch(&self, incident_id: &str, call_id: &str, contact_id: &str) {
-        self.pending.register(contact_id, incident_id, call_id);
+    fn watch(&self, incident_id: &str, call_id: &str, contact_id: &str, dialled_at: DateTime<Utc>) {
+        self.pending
+            .register_placed_at(contact_id, incident_id, call_id, dialled_at);
     }
 
     async fn stop(&self, contact_id: &str) -> Result<(), DialError> {
-        self.token().await;
+        self.token("StopContact").await;
         match self
             .client
             .stop_contact()
@@ -657,7 +854,7 @@ impl Default for FallbackSettings {
 
 /// Reconciles calls whose contact record is late or lost: every `interval`,
 /// for each pending call older than `after`, asks Connect
-/// ([`ConnectDialer::describe_outcome`]) and sends the report when the call
+/// ([`ConnectDialer::describe`]) and sends the report when the call
 /// is over. Each look-up spends bucket tokens, so this only ever touches calls
 /// the CTR stream failed to explain. Runs until `shutdown` completes.
 pub async fn run_fallback(
@@ -693,7 +890,7 @@ pub async fn run_fallback(
             }
             let r = tokio::select! {
                 _ = &mut shutdown => return,
-                r = dialer.describe_outcome(&contact_id, &call.incident_id, &call.call_id) => r,
+                r = dialer.describe(&contact_id) => r,
             };
             match r {
                 Ok(Some(report)) => {

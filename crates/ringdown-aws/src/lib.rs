@@ -5,6 +5,7 @@
 pub mod bootstrap;
 pub mod clients;
 pub mod connect;
+pub mod contact_events;
 pub mod dynamodb;
 pub mod error;
 pub mod kinesis;

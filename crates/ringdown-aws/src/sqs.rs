@@ -326,41 +326,7 @@ impl SqsSource {
     }
 
     async fn delete_batch(&self, msgs: &[&Message]) {
-        for chunk in msgs.chunks(SQS_BATCH_MAX) {
-            let entries: Vec<DeleteMessageBatchRequestEntry> = chunk
-                .iter()
-                .enumerate()
-                .filter_map(|(i, m)| {
-                    DeleteMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(m.receipt_handle()?)
-                        .build()
-                        .ok()
-                })
-                .collect();
-            if entries.is_empty() {
-                continue;
-            }
-            count_request(SERVICE, "DeleteMessageBatch");
-            match self
-                .client
-                .delete_message_batch()
-                .queue_url(&self.queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-            {
-                Ok(out) => {
-                    for f in out.failed() {
-                        warn!(entry = f.id(), code = f.code(), message = ?f.message(), "sqs delete failed; the message will be delivered again");
-                    }
-                }
-                Err(e) => {
-                    let e = AwsError::from_sdk(SERVICE, "DeleteMessageBatch", e);
-                    warn!(error = %e, messages = chunk.len(), "sqs batch delete failed; the messages will be delivered again");
-                }
-            }
-        }
+        delete_messages(&self.client, &self.queue_url, msgs).await;
     }
 
     async fn extend_visibility(&self, msgs: &[Message]) {
@@ -450,6 +416,121 @@ impl SqsSource {
             get(QueueAttributeName::ApproximateNumberOfMessages),
             get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
         ))
+    }
+}
+
+/// Deletes `msgs` from `queue_url` in batches of 10. A failed delete is
+/// logged: the message comes back after its visibility timeout.
+async fn delete_messages(client: &Client, queue_url: &str, msgs: &[&Message]) {
+    for chunk in msgs.chunks(SQS_BATCH_MAX) {
+        let entries: Vec<DeleteMessageBatchRequestEntry> = chunk
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle()?)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if entries.is_empty() {
+            continue;
+        }
+        count_request(SERVICE, "DeleteMessageBatch");
+        match client
+            .delete_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+        {
+            Ok(out) => {
+                for f in out.failed() {
+                    warn!(entry = f.id(), code = f.code(), message = ?f.message(), "sqs delete failed; the message will be delivered again");
+                }
+            }
+            Err(e) => {
+                let e = AwsError::from_sdk(SERVICE, "DeleteMessageBatch", e);
+                warn!(error = %e, messages = chunk.len(), "sqs batch delete failed; the messages will be delivered again");
+            }
+        }
+    }
+}
+
+/// The URL of queue `name` (GetQueueUrl).
+pub async fn queue_url(client: &Client, name: &str) -> Result<String, AwsError> {
+    count_request(SERVICE, "GetQueueUrl");
+    let out = client
+        .get_queue_url()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(SERVICE, "GetQueueUrl", e))?;
+    out.queue_url
+        .ok_or_else(|| AwsError::InvalidData(format!("GetQueueUrl {name} returned no URL")))
+}
+
+/// A queue of notices (Amazon Connect's contact events, through an
+/// EventBridge rule): long-polled bodies, deleted once handled.
+#[derive(Debug, Clone)]
+pub struct NoticeQueue {
+    client: Client,
+    queue_url: String,
+}
+
+/// One received notice.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub body: String,
+    message: Message,
+}
+
+impl NoticeQueue {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> NoticeQueue {
+        NoticeQueue {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.queue_url
+    }
+
+    /// Up to 10 notices, waiting up to `wait_secs` (long polling) for the
+    /// first; each stays invisible to other readers for `visibility_secs`.
+    pub async fn receive(
+        &self,
+        wait_secs: u32,
+        visibility_secs: u32,
+    ) -> Result<Vec<Notice>, AwsError> {
+        count_request(SERVICE, "ReceiveMessage");
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(SQS_BATCH_MAX as i32)
+            .wait_time_seconds(wait_secs.min(20) as i32)
+            .visibility_timeout(visibility_secs as i32)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "ReceiveMessage", e))?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| Notice {
+                body: m.body().unwrap_or_default().to_string(),
+                message: m,
+            })
+            .collect())
+    }
+
+    /// Deletes handled notices.
+    pub async fn delete(&self, notices: &[&Notice]) {
+        let msgs: Vec<&Message> = notices.iter().map(|n| &n.message).collect();
+        delete_messages(&self.client, &self.queue_url, &msgs).await;
     }
 }
 

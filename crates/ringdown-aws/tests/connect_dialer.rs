@@ -14,7 +14,7 @@ use ringdown_core::escalation::CallRequest;
 use ringdown_core::outcome::Outcome;
 use ringdown_core::Language;
 use ringdown_engine::gate::{bucket, take_token, Bucket, CallGate};
-use ringdown_engine::{DialError, Dialer};
+use ringdown_engine::{CancellationToken, DialError, Dialer};
 
 const SOURCE: &str = "+81335550000";
 
@@ -52,6 +52,8 @@ fn settings(sim: &SimServer) -> ConnectSettings {
         flow_id_en: FLOW_EN.into(),
         source_phone_number: Some(SOURCE.into()),
         backoff_base_ms: 20,
+        lookup_rate_per_sec: 1000,
+        lookup_burst: 1000,
         ..ConnectSettings::default()
     }
 }
@@ -71,7 +73,7 @@ fn req(call: &str, phone: &str, lang: Language) -> CallRequest {
         person: "alice".into(),
         phone: phone.into(),
         language: lang,
-        message: "Latency p99 over 4 s on web".into(),
+        message: "<speak>Latency p99 over 4 s on web</speak>".into(),
     }
 }
 
@@ -86,11 +88,19 @@ async fn places_with_the_call_id_as_client_token_and_the_flow_of_the_language() 
     let sim = start(sim_config()).await;
     let d = dialer(&sim);
     let en = d
-        .place(&req("inc-42-p0s1a1t0r0", "+14155550104", Language::EnUs))
+        .place(
+            &req("inc-42-p0s1a1t0r0", "+14155550104", Language::EnUs),
+            false,
+            &CancellationToken::new(),
+        )
         .await
         .unwrap();
     let ja = d
-        .place(&req("inc-42-p0s2a1t0r0", "+819011112222", Language::JaJp))
+        .place(
+            &req("inc-42-p0s2a1t0r0", "+819011112222", Language::JaJp),
+            false,
+            &CancellationToken::new(),
+        )
         .await
         .unwrap();
     let calls = sim.calls();
@@ -114,7 +124,7 @@ async fn places_with_the_call_id_as_client_token_and_the_flow_of_the_language() 
         assert_eq!(a.get("rd_lang").map(String::as_str), Some(lang));
         assert_eq!(
             a.get("rd_message").map(String::as_str),
-            Some("Latency p99 over 4 s on web")
+            Some("<speak>Latency p99 over 4 s on web</speak>")
         );
     }
     // Both calls are pending until a contact record (or the fallback) says
@@ -125,19 +135,48 @@ async fn places_with_the_call_id_as_client_token_and_the_flow_of_the_language() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_call_id_never_places_a_second_call() {
+async fn the_same_call_id_returns_the_live_call_and_after_it_ended_the_dialer_finds_it_instead_of_ringing_again(
+) {
     let sim = start(sim_config()).await;
     let d = dialer(&sim);
     let r = req("inc-42-p0s1a1t0r0", "+14155550104", Language::EnUs);
-    let a = d.place(&r).await.unwrap();
-    let b = d.place(&r).await.unwrap();
-    assert_eq!(a, b, "same ClientToken, same contact");
-    // Even after the first call ended.
+    let a = d.place(&r, false, &CancellationToken::new()).await.unwrap();
+    let b = d.place(&r, false, &CancellationToken::new()).await.unwrap();
+    assert_eq!(
+        a, b,
+        "same ClientToken while the call is live: same contact"
+    );
     sim.wait_ended(&a, Duration::from_secs(10)).await.unwrap();
-    let c = d.place(&r).await.unwrap();
-    assert_eq!(a, c);
+    tokio::time::sleep(Duration::from_millis(50)).await; // search index
+                                                         // The process died before it stored the contact id and places the call
+                                                         // again: the ClientToken alone would start a second call now that the
+                                                         // first has ended, so the dialer asks SearchContacts first.
+    let c = d.place(&r, true, &CancellationToken::new()).await.unwrap();
+    assert_eq!(a, c, "found by its rd_call attribute");
     assert_eq!(sim.calls().len(), 1, "one call in Connect's log");
     assert_eq!(d.pending().len(), 1);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_searchable_rd_call_the_dialer_can_only_rely_on_the_client_token() {
+    let mut cfg = sim_config();
+    cfg.contact_search.searchable_attributes.clear();
+    let sim = start(cfg).await;
+    let d = dialer(&sim);
+    let r = req("inc-42-p0s1a1t0r0", "+14155550104", Language::EnUs);
+    let a = d.place(&r, false, &CancellationToken::new()).await.unwrap();
+    // While the call is live the token protects it ...
+    assert_eq!(
+        d.place(&r, true, &CancellationToken::new()).await.unwrap(),
+        a
+    );
+    sim.wait_ended(&a, Duration::from_secs(10)).await.unwrap();
+    // ... after it ended Connect starts a new call: the window the operator
+    // closes by making rd_call searchable (the error log says so).
+    let c = d.place(&r, true, &CancellationToken::new()).await.unwrap();
+    assert_ne!(a, c);
+    assert_eq!(sim.calls().len(), 2);
     sim.shutdown().await;
 }
 
@@ -146,7 +185,11 @@ async fn a_blocked_japanese_mobile_is_misconfigured_with_allow_list_advice_and_a
     let sim = start(sim_config()).await;
     let d = dialer(&sim);
     let err = d
-        .place(&req("inc-42-p0s1a1t0r0", "+819099998888", Language::JaJp))
+        .place(
+            &req("inc-42-p0s1a1t0r0", "+819099998888", Language::JaJp),
+            false,
+            &CancellationToken::new(),
+        )
         .await
         .unwrap_err();
     let DialError::Misconfigured(msg) = &err else {
@@ -168,7 +211,11 @@ async fn a_blocked_japanese_mobile_is_misconfigured_with_allow_list_advice_and_a
     cfg.blocked_prefixes.push("+4420".into());
     let sim2 = start(cfg).await;
     let err = dialer(&sim2)
-        .place(&req("x-1", "+442071234567", Language::EnUs))
+        .place(
+            &req("x-1", "+442071234567", Language::EnUs),
+            false,
+            &CancellationToken::new(),
+        )
         .await
         .unwrap_err();
     let msg = err.to_string();
@@ -193,7 +240,11 @@ async fn an_unknown_flow_or_instance_is_misconfigured() {
         bucket(1000, 1000),
     );
     let err = d
-        .place(&req("c-1", "+14155550104", Language::EnUs))
+        .place(
+            &req("c-1", "+14155550104", Language::EnUs),
+            false,
+            &CancellationToken::new(),
+        )
         .await
         .unwrap_err();
     let DialError::Misconfigured(msg) = &err else {
@@ -215,7 +266,11 @@ async fn an_unknown_flow_or_instance_is_misconfigured() {
         bucket(1000, 1000),
     );
     let err = d
-        .place(&req("c-2", "+14155550104", Language::EnUs))
+        .place(
+            &req("c-2", "+14155550104", Language::EnUs),
+            false,
+            &CancellationToken::new(),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -234,7 +289,11 @@ async fn an_unknown_flow_or_instance_is_misconfigured() {
 
 async fn d_place_invalid(sim: &SimServer) -> DialError {
     dialer(sim)
-        .place(&req("c-3", "0312345678", Language::EnUs))
+        .place(
+            &req("c-3", "0312345678", Language::EnUs),
+            false,
+            &CancellationToken::new(),
+        )
         .await
         .unwrap_err()
 }
@@ -272,11 +331,11 @@ async fn a_burst_of_12_through_the_shared_bucket_gets_zero_throttling() {
             let call = format!("burst-{i}");
             gate.admit(&call).await;
             let r = d
-                .place(&req(
-                    &call,
-                    &format!("+1415555{:04}", 2000 + i),
-                    Language::EnUs,
-                ))
+                .place(
+                    &req(&call, &format!("+1415555{:04}", 2000 + i), Language::EnUs),
+                    false,
+                    &CancellationToken::new(),
+                )
                 .await;
             gate.release(&call);
             r
@@ -313,11 +372,19 @@ async fn throttled_calls_are_retried_until_placed() {
         bucket(1000, 1000),
     );
     no_retry
-        .place(&req("t-0", "+14155550104", Language::EnUs))
+        .place(
+            &req("t-0", "+14155550104", Language::EnUs),
+            false,
+            &CancellationToken::new(),
+        )
         .await
         .unwrap();
     let err = no_retry
-        .place(&req("t-1", "+14155550104", Language::EnUs))
+        .place(
+            &req("t-1", "+14155550104", Language::EnUs),
+            false,
+            &CancellationToken::new(),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -339,8 +406,12 @@ async fn throttled_calls_are_retried_until_placed() {
     for i in 0..3 {
         let d = d.clone();
         tasks.push(tokio::spawn(async move {
-            d.place(&req(&format!("r-{i}"), "+14155550104", Language::EnUs))
-                .await
+            d.place(
+                &req(&format!("r-{i}"), "+14155550104", Language::EnUs),
+                false,
+                &CancellationToken::new(),
+            )
+            .await
         }));
     }
     for t in tasks {
@@ -372,7 +443,11 @@ async fn persistent_500s_give_unavailable_after_max_retries_each_retry_paying_a_
     take_token(&shared, &line).await; // what CallGate::admit does
     let started = Instant::now();
     let err = d
-        .place(&req("e-1", "+14155550666", Language::EnUs))
+        .place(
+            &req("e-1", "+14155550666", Language::EnUs),
+            false,
+            &CancellationToken::new(),
+        )
         .await
         .unwrap_err();
     let elapsed = started.elapsed();
@@ -395,21 +470,25 @@ async fn describe_outcome_reads_acknowledged_and_voicemail_calls() {
     let sim = start(sim_config()).await;
     let d = dialer(&sim);
     let acked = d
-        .place(&req("inc-42-ack", "+14155550104", Language::EnUs))
+        .place(
+            &req("inc-42-ack", "+14155550104", Language::EnUs),
+            false,
+            &CancellationToken::new(),
+        )
         .await
         .unwrap();
     let voicemail = d
-        .place(&req("inc-42-vm", "+81312345678", Language::JaJp))
+        .place(
+            &req("inc-42-vm", "+81312345678", Language::JaJp),
+            false,
+            &CancellationToken::new(),
+        )
         .await
         .unwrap();
     for c in [&acked, &voicemail] {
         sim.wait_ended(c, Duration::from_secs(10)).await.unwrap();
     }
-    let r = d
-        .describe_outcome(&acked, "inc-42", "inc-42-ack")
-        .await
-        .unwrap()
-        .expect("ended");
+    let r = d.describe(&acked).await.unwrap().expect("ended");
     assert_eq!(r.outcome, Outcome::Acknowledged);
     assert_eq!(
         (
@@ -424,18 +503,14 @@ async fn describe_outcome_reads_acknowledged_and_voicemail_calls() {
         Some("CONTACT_FLOW_DISCONNECT")
     );
     assert_eq!(r.attributes.get("rd_ack").map(String::as_str), Some("1"));
-    let r = d
-        .describe_outcome(&voicemail, "inc-42", "inc-42-vm")
-        .await
-        .unwrap()
-        .expect("ended");
+    let r = d.describe(&voicemail).await.unwrap().expect("ended");
     assert_eq!(r.outcome, Outcome::Unreachable, "{r:?}");
     assert_eq!(
         r.disconnect_reason.as_deref(),
         Some("CONTACT_FLOW_DISCONNECT"),
         "the seed case: same reason as the ack"
     );
-    let err = d.describe_outcome("nope", "i", "c").await.unwrap_err();
+    let err = d.describe("nope").await.unwrap_err();
     assert!(
         matches!(err, ringdown_aws::AwsError::NotFound { .. }),
         "{err:?}"
@@ -450,25 +525,81 @@ async fn a_live_call_has_no_outcome_yet_and_stop_hangs_it_up() {
     let sim = start(cfg).await;
     let d = dialer(&sim);
     let cid = d
-        .place(&req("inc-42-live", "+14155550100", Language::EnUs))
+        .place(
+            &req("inc-42-live", "+14155550100", Language::EnUs),
+            false,
+            &CancellationToken::new(),
+        )
         .await
         .unwrap();
-    assert_eq!(
-        d.describe_outcome(&cid, "inc-42", "inc-42-live")
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(d.describe(&cid).await.unwrap(), None);
     d.stop(&cid).await.unwrap();
     let v = sim.wait_ended(&cid, Duration::from_secs(5)).await.unwrap();
     assert_eq!(v.disconnect_reason.as_deref(), Some("API"));
-    let r = d
-        .describe_outcome(&cid, "inc-42", "inc-42-live")
-        .await
-        .unwrap()
-        .expect("ended");
+    let r = d.describe(&cid).await.unwrap().expect("ended");
     assert_eq!(r.outcome, Outcome::Unreachable);
     // Stopping a call that already ended is fine.
     d.stop(&cid).await.unwrap();
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_500_sent_after_the_call_was_placed_and_a_call_over_before_the_retry_is_found_not_rung_again(
+) {
+    let sim = start(sim_config()).await;
+    // The call is placed, Connect answers 500 anyway; by the time the retry
+    // goes out the (voicemail) call is over, so the ClientToken alone would
+    // start a second call.
+    sim.fail_next("InternalServiceException", 1, true);
+    // The retry waits a second in line for a token of the shared bucket,
+    // long enough for the call to end: the look-up must come after that
+    // wait, right before the request.
+    let b = bucket(1, 1);
+    take_token(&b, &tokio::sync::Mutex::new(())).await;
+    let d = dialer_with(
+        &sim,
+        ConnectSettings {
+            backoff_base_ms: 1,
+            backoff_max_ms: 1,
+            ..settings(&sim)
+        },
+        b,
+    );
+    let r = req("inc-42-p0s1a1t0r0", "+81312345678", Language::JaJp);
+    let placed = tokio::spawn(async move {
+        let out = d.place(&r, false, &CancellationToken::new()).await;
+        (d, out)
+    });
+    let (_, out) = placed.await.unwrap();
+    let contact = out.unwrap();
+    let calls = sim.calls();
+    assert_eq!(calls.len(), 1, "one call: {calls:?}");
+    assert_eq!(calls[0].contact_id, contact);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_nobody_waits_for_any_more_is_not_retried() {
+    let sim = start(sim_config()).await;
+    sim.fail_next("TooManyRequestsException", 3, false);
+    let d = dialer_with(
+        &sim,
+        ConnectSettings {
+            backoff_base_ms: 300,
+            backoff_max_ms: 300,
+            ..settings(&sim)
+        },
+        bucket(1000, 1000),
+    );
+    let cancel = CancellationToken::new();
+    let c2 = cancel.clone();
+    let r = req("inc-42-p0s1a1t0r0", "+14155550104", Language::EnUs);
+    let placing = tokio::spawn(async move { d.place(&r, false, &c2).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The incident was acknowledged meanwhile.
+    cancel.cancel();
+    assert_eq!(placing.await.unwrap(), Err(DialError::Cancelled));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(sim.calls().is_empty(), "no call placed after the cancel");
     sim.shutdown().await;
 }

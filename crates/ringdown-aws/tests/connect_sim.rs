@@ -92,7 +92,7 @@ fn attrs(lang: &str, call: &str) -> HashMap<String, String> {
     [
         ("rd_incident", "inc-7"),
         ("rd_call", call),
-        ("rd_message", "Latency p99 over 4 s on web"),
+        ("rd_message", "<speak>Latency p99 over 4 s on web</speak>"),
         ("rd_lang", lang),
     ]
     .into_iter()
@@ -390,7 +390,7 @@ fn check_ctrs(ctrs: &[Value], placed: &[(String, &Expect, &str, String)]) {
 }
 
 #[tokio::test]
-async fn client_token_is_idempotent() {
+async fn client_token_returns_the_same_contact_while_it_is_live() {
     let sim = SimServer::start(base_config(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
@@ -407,7 +407,7 @@ async fn client_token_is_idempotent() {
         .unwrap();
     assert_eq!(a, b, "same ClientToken → same ContactId");
     assert_ne!(a, other);
-    assert_eq!(sim.calls().len(), 2, "no second call for a repeated token");
+    assert_eq!(sim.calls().len(), 2, "no second call for a token whose contact is live");
 
     // /_sim/calls over plain HTTP.
     let body = http_get(&sim.url(), "/_sim/calls").await;

@@ -23,7 +23,7 @@ use ringdown_core::escalation::CallRequest;
 use ringdown_core::outcome::Outcome;
 use ringdown_core::Language;
 use ringdown_engine::gate::bucket;
-use ringdown_engine::{Dialer, OutcomeReport};
+use ringdown_engine::{CancellationToken, Dialer, OutcomeReport};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
@@ -493,11 +493,19 @@ async fn the_fallback_reports_calls_whose_record_never_comes() {
     ));
     let placed = tokio::time::Instant::now();
     let ack = d
-        .place(&call("inc-1", "inc-1-a", "+14155550123"))
+        .place(
+            &call("inc-1", "inc-1-a", "+14155550123"),
+            false,
+            &CancellationToken::new(),
+        )
         .await
         .unwrap();
     let vm = d
-        .place(&call("inc-2", "inc-2-a", "+81312345678"))
+        .place(
+            &call("inc-2", "inc-2-a", "+81312345678"),
+            false,
+            &CancellationToken::new(),
+        )
         .await
         .unwrap();
     let mut got = recv_n(&mut rx, 2, Duration::from_secs(10)).await;
@@ -577,11 +585,19 @@ async fn a_lost_record_is_reported_by_the_fallback_and_the_others_by_the_reader(
         },
     ));
     let ack = d
-        .place(&call("inc-1", "inc-1-a", "+14155550123"))
+        .place(
+            &call("inc-1", "inc-1-a", "+14155550123"),
+            false,
+            &CancellationToken::new(),
+        )
         .await
         .unwrap();
     let lost = d
-        .place(&call("inc-2", "inc-2-a", "+81312345678"))
+        .place(
+            &call("inc-2", "inc-2-a", "+81312345678"),
+            false,
+            &CancellationToken::new(),
+        )
         .await
         .unwrap();
     let from_reader = recv_n(&mut reader.rx, 1, Duration::from_secs(10)).await;

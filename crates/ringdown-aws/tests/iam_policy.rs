@@ -81,6 +81,13 @@ const KNOWN_OPERATIONS: &[(&str, &str, &[&str])] = &[
         &["connect:GetContactAttributes"],
     ),
     ("connect", "stop_contact", &["connect:StopContact"]),
+    // "To use SearchableContactAttributes in a search request, the
+    // GetContactAttributes action is required" (the API reference).
+    (
+        "connect",
+        "search_contacts",
+        &["connect:SearchContacts", "connect:GetContactAttributes"],
+    ),
     (
         "connect",
         "update_contact_attributes",
@@ -528,9 +535,13 @@ fn tables_and_names_match_the_code() {
     };
     let queues = named("AWS::SQS::Queue", "QueueName");
     assert!(
-        queues.contains(&names.alert_queue) && queues.contains(&names.alert_dlq),
+        queues.contains(&names.alert_queue)
+            && queues.contains(&names.alert_dlq)
+            && queues.contains(&names.contact_events_queue),
         "{queues:?}"
     );
+    let rules = named("AWS::Events::Rule", "Name");
+    assert!(rules.contains(&names.contact_events_rule), "{rules:?}");
     let topics = named("AWS::SNS::Topic", "TopicName");
     assert!(
         topics.contains(&names.alert_topic) && topics.contains(&names.fallback_topic),

@@ -34,10 +34,9 @@ use std::collections::BTreeSet;
 /// Tunables of the escalation that are not part of the roster.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Settings {
-    /// How long after placing a call ringdown waits for its outcome before
-    /// treating it as UNKNOWN (= unreachable). Covers ring time, the flow, and
-    /// the contact record's delivery delay.
-    pub outcome_timeout_secs: u64,
+    /// How long a call can last and how late its outcome can come: the
+    /// outcome deadline of every call derives from it.
+    pub call_timing: CallTiming,
     /// Wait before retrying the same person after a telecom failure; doubles
     /// with each further failure.
     pub call_failed_backoff_secs: u64,
@@ -50,18 +49,100 @@ pub struct Settings {
     pub max_tracked_alerts: usize,
     /// Most timeline entries kept per incident (oldest dropped first).
     pub history_limit: usize,
+    /// A call decided but still waiting for a live-call slot is re-confirmed
+    /// this often (its owner's write shows other replicas it is at work).
+    /// Waiting in line never times a call out.
+    pub queued_check_secs: u64,
+    /// Times a call whose contact id never became known is placed again
+    /// (after asking Connect whether the earlier attempt got through)
+    /// before it counts as UNKNOWN.
+    pub max_reissues: u32,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            outcome_timeout_secs: 300,
+            call_timing: CallTiming::default(),
             call_failed_backoff_secs: 30,
             max_call_failures: 2,
             message_max_chars: 1500,
             max_tracked_alerts: 5000,
             history_limit: 500,
+            queued_check_secs: 30,
+            max_reissues: 2,
         }
+    }
+}
+
+/// What a call can last, in seconds of telephone time, and how late its
+/// outcome may be learnt. A call's outcome deadline starts when it is
+/// dialled (never while it waits for a live-call slot) and is the longest
+/// the call can take plus the contact record's lag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallTiming {
+    /// How long the phone rings before Amazon Connect gives up: 60 s for the
+    /// GENERAL traffic ringdown places (RingTimeoutInSeconds is honoured
+    /// only for campaign calls).
+    pub ring_secs: u64,
+    /// The longest run of the contact flow's own prompts and input waits,
+    /// the alert message aside (checked against `contact-flows/` by a test).
+    pub flow_secs: u64,
+    /// Speaking time per character of the alert message, an upper bound
+    /// (Japanese neural voices read about 8 characters a second).
+    pub speech_ms_per_char: u64,
+    /// How late a contact record may reach the stream after the call ended
+    /// (Amazon Connect: one to two minutes).
+    pub record_lag_secs: u64,
+    /// Room after the record's lag for asking Connect directly
+    /// (DescribeContact) before the outcome counts as UNKNOWN.
+    pub lookup_grace_secs: u64,
+    /// Telephone seconds per real second: 1 against Amazon Connect; the
+    /// simulator's `time_scale` in rehearsals against connect-sim, so that
+    /// ringdown's expectations run as fast as the simulated calls.
+    pub time_scale: f64,
+}
+
+impl Default for CallTiming {
+    fn default() -> Self {
+        CallTiming {
+            ring_secs: 60,
+            flow_secs: 180,
+            speech_ms_per_char: 150,
+            record_lag_secs: 120,
+            lookup_grace_secs: 120,
+            time_scale: 1.0,
+        }
+    }
+}
+
+impl CallTiming {
+    fn real(&self, telephone_ms: u64) -> Duration {
+        let scale = if self.time_scale > 0.0 {
+            self.time_scale
+        } else {
+            1.0
+        };
+        Duration::milliseconds((telephone_ms as f64 / scale).round() as i64)
+    }
+
+    /// The longest a call reading `message_chars` characters can last.
+    pub fn call_max(&self, message_chars: usize) -> Duration {
+        let ms = (self.ring_secs + self.flow_secs) * 1000
+            + message_chars as u64 * self.speech_ms_per_char;
+        self.real(ms)
+    }
+
+    /// When a call's contact record is overdue, from its dialling, leaving
+    /// the message aside: from then on Connect may be asked directly.
+    pub fn record_overdue_after(&self) -> Duration {
+        self.real((self.ring_secs + self.flow_secs + self.record_lag_secs) * 1000)
+    }
+
+    /// From dialling to the moment a call without an outcome counts as
+    /// UNKNOWN.
+    pub fn outcome_deadline(&self, message_chars: usize) -> Duration {
+        self.call_max(message_chars)
+            + self.real((self.record_lag_secs + self.lookup_grace_secs) * 1000)
     }
 }
 
@@ -131,7 +212,17 @@ pub struct CallInFlight {
     pub call_id: String,
     pub person: String,
     pub phone: String,
+    /// When the call was decided (it may then wait for a live-call slot).
     pub placed_at: DateTime<Utc>,
+    /// When ringdown last set out to dial it (the request to Connect was
+    /// about to leave); `None` while it waits in line.
+    #[serde(default)]
+    pub dialled_at: Option<DateTime<Utc>>,
+    /// How often ringdown set out to dial it. More than one: an earlier
+    /// attempt may have reached Connect, which must be asked before
+    /// dialling again.
+    #[serde(default)]
+    pub dial_attempts: u32,
     pub contact_id: Option<String>,
     /// The request as decided, so a restarted shell can re-issue it unchanged
     /// (same `ClientToken`) when it cannot know whether Connect received it.
@@ -288,6 +379,9 @@ pub enum Event {
     Alerts(Vec<Alert>),
     /// `next_action_at` was reached (or the shell just wants a re-evaluation).
     Tick,
+    /// The shell is about to send the call to Amazon Connect (it had a
+    /// live-call slot and a token): the outcome deadline starts now.
+    Dialing { call_id: String },
     /// Amazon Connect accepted the call.
     CallPlaced { call_id: String, contact_id: String },
     /// Amazon Connect refused the call after the dialer's own retries.
@@ -475,6 +569,7 @@ impl Machine<'_, '_> {
         match event {
             Event::Alerts(alerts) => self.on_alerts(alerts),
             Event::Tick => self.on_tick(),
+            Event::Dialing { call_id } => self.on_dialing(call_id),
             Event::CallPlaced {
                 call_id,
                 contact_id,
@@ -590,16 +685,54 @@ impl Machine<'_, '_> {
         self.inc.next_action_at.is_some_and(|t| t <= self.now)
     }
 
+    fn on_dialing(&mut self, call_id: String) {
+        let timing = self.ctx.settings.call_timing.clone();
+        let Some(call) = self.inc.call.as_mut().filter(|c| c.call_id == call_id) else {
+            return;
+        };
+        call.dialled_at = Some(self.now);
+        call.dial_attempts += 1;
+        let chars = call.request.message.chars().count();
+        self.inc.next_action_at = Some(self.now + timing.outcome_deadline(chars));
+    }
+
     fn on_tick(&mut self) {
         match self.inc.phase {
             Phase::Grouping | Phase::Waiting | Phase::Suppressed if self.due() => self.dial_next(),
             Phase::Calling if self.due() => {
-                // The outcome never came (no contact record, no fallback answer).
-                if let Some(call) = self.inc.call.clone() {
+                let Some(call) = self.inc.call.clone() else {
+                    return;
+                };
+                if call.dialled_at.is_none() {
+                    // Still waiting for a live-call slot: never a timeout.
+                    self.rearm_queued();
+                } else if call.contact_id.is_none()
+                    && call.dial_attempts <= self.ctx.settings.max_reissues
+                {
+                    // Dialled, but no contact id was ever stored (the process
+                    // died in between, or the request never reached Connect):
+                    // place it again; the shell asks Connect first whether the
+                    // earlier attempt got through, so nobody is rung twice.
                     self.log(HistoryKind::Note {
                         text: format!(
-                            "no outcome for call {} within {} s: treated as UNKNOWN (unreachable)",
-                            call.call_id, self.ctx.settings.outcome_timeout_secs
+                            "call {} has no contact id by its deadline: asking Amazon Connect whether it was placed, and placing it if not",
+                            call.call_id
+                        ),
+                    });
+                    if let Some(c) = self.inc.call.as_mut() {
+                        c.dialled_at = None;
+                    }
+                    self.rearm_queued();
+                    self.effects.push(Effect::PlaceCall(call.request.clone()));
+                } else {
+                    // The outcome never came (no contact record, no event, no
+                    // answer from Connect).
+                    let waited =
+                        (self.now - call.dialled_at.unwrap_or(call.placed_at)).num_seconds();
+                    self.log(HistoryKind::Note {
+                        text: format!(
+                            "no outcome for call {} within {waited} s of dialling: treated as UNKNOWN (unreachable)",
+                            call.call_id
                         ),
                     });
                     self.on_ended(call.call_id, Outcome::Unknown, None);
@@ -607,6 +740,11 @@ impl Machine<'_, '_> {
             }
             _ => {}
         }
+    }
+
+    fn rearm_queued(&mut self) {
+        self.inc.next_action_at =
+            Some(self.now + Duration::seconds(self.ctx.settings.queued_check_secs as i64));
     }
 
     fn on_rejected(&mut self, call_id: String, kind: RejectKind, message: String) {
@@ -645,7 +783,8 @@ impl Machine<'_, '_> {
 
     fn on_ended(&mut self, call_id: String, outcome: Outcome, disconnect_reason: Option<String>) {
         let Some(call) = self.inc.call.clone().filter(|c| c.call_id == call_id) else {
-            // Duplicate or stale outcome (at-least-once contact records).
+            // Duplicate or stale outcome (at-least-once contact records) ...
+            self.late_acknowledgement(&call_id, outcome, disconnect_reason);
             return;
         };
         self.inc.call = None;
@@ -683,6 +822,47 @@ impl Machine<'_, '_> {
                 }
             }
         }
+    }
+
+    /// ... unless it says that someone pressed 1 or 9 on an earlier call
+    /// of this incident whose outcome came only after ringdown had given up
+    /// waiting: that person is on it, so the escalation stops.
+    fn late_acknowledgement(
+        &mut self,
+        call_id: &str,
+        outcome: Outcome,
+        disconnect_reason: Option<String>,
+    ) {
+        if !matches!(outcome, Outcome::Acknowledged | Outcome::Silenced { .. })
+            || self.inc.phase == Phase::Acknowledged
+        {
+            return;
+        }
+        let Some(person) = self.inc.history.iter().find_map(|h| match &h.kind {
+            HistoryKind::CallPlaced {
+                call_id: c, person, ..
+            } if c == call_id => Some(person.clone()),
+            _ => None,
+        }) else {
+            return;
+        };
+        self.log(HistoryKind::CallOutcome {
+            call_id: call_id.to_string(),
+            person: person.clone(),
+            outcome,
+            disconnect_reason,
+        });
+        self.log(HistoryKind::Note {
+            text: format!(
+                "{person} answered call {call_id} after ringdown had stopped waiting for it: acknowledged{}",
+                if matches!(outcome, Outcome::Silenced { .. }) {
+                    " (the keypad silence was not created; add it with `ringdown silence add`)"
+                } else {
+                    ""
+                }
+            ),
+        });
+        self.acknowledge(person);
     }
 
     fn silence_from_keypad(&mut self, call: &CallInFlight, hours: u32) {
@@ -898,11 +1078,14 @@ impl Machine<'_, '_> {
             person: target.person.clone(),
             phone: phone.clone(),
             placed_at: self.now,
+            dialled_at: None,
+            dial_attempts: 0,
             contact_id: None,
             request: request.clone(),
         });
-        self.inc.next_action_at =
-            Some(self.now + Duration::seconds(self.ctx.settings.outcome_timeout_secs as i64));
+        // The outcome deadline starts when the call is dialled
+        // (`Event::Dialing`); until then it only waits in line.
+        self.rearm_queued();
         self.log(HistoryKind::CallPlaced {
             call_id: call_id.clone(),
             person: target.person.clone(),

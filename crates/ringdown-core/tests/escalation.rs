@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
 use ringdown_core::escalation::{
-    decide, Context, Effect, Event, Incident, Phase, RejectKind, Settings,
+    decide, Context, Effect, Event, HistoryKind, Incident, Phase, RejectKind, Settings,
 };
 use ringdown_core::grouping::route;
 use ringdown_core::matcher::Matcher;
@@ -89,6 +89,9 @@ struct World {
     inc: Incident,
     calls: Vec<(DateTime<Utc>, String, String)>,
     effects: Vec<Effect>,
+    /// Play the shell: a placed call is dialled and accepted at once.
+    /// Off: calls wait in line (no live-call slot) until the test says.
+    auto_dial: bool,
 }
 
 impl World {
@@ -110,6 +113,7 @@ impl World {
             inc,
             calls: Vec::new(),
             effects: Vec::new(),
+            auto_dial: true,
             roster,
         };
         w.send(Event::Alerts(alerts));
@@ -123,14 +127,32 @@ impl World {
             settings: &self.settings,
         };
         let (inc, effects) = decide(&self.inc, event, &ctx, self.now);
+        let mut placed = Vec::new();
         for e in &effects {
             if let Effect::PlaceCall(req) = e {
                 self.calls
                     .push((self.now, req.person.clone(), req.call_id.clone()));
+                placed.push(req.call_id.clone());
             }
         }
         self.inc = inc;
         self.effects.extend(effects);
+        if self.auto_dial {
+            for call_id in placed {
+                self.dial(&call_id);
+            }
+        }
+    }
+
+    /// What the shell does once the call has a slot: dial, and Connect accepts.
+    fn dial(&mut self, call_id: &str) {
+        self.send(Event::Dialing {
+            call_id: call_id.to_string(),
+        });
+        self.send(Event::CallPlaced {
+            call_id: call_id.to_string(),
+            contact_id: format!("contact-{call_id}"),
+        });
     }
 
     /// Advances the clock to the incident's next action and ticks.
@@ -431,18 +453,114 @@ fn a_duplicate_contact_record_changes_nothing() {
 }
 
 #[test]
-fn no_contact_record_within_the_timeout_counts_as_unreachable() {
+fn no_outcome_by_the_deadline_counts_as_unreachable_and_the_deadline_is_what_the_call_can_last() {
     let mut w = World::new(vec![web_alert()]);
     w.wait();
     let placed = w.now;
+    let chars = w.inc.call.as_ref().unwrap().request.message.chars().count();
     w.wait();
-    assert_eq!(w.now, placed + Duration::seconds(300));
+    // 60 s of ringing + 180 s of flow + the message at 150 ms a character +
+    // 120 s of contact-record lag + 120 s to ask Connect.
+    let expected = Duration::milliseconds(((60 + 180 + 120 + 120) * 1000 + chars * 150) as i64);
+    assert_eq!(w.now, placed + expected);
     assert!(w.inc.call.is_none());
     assert_eq!(
         w.inc.phase,
         Phase::Waiting,
         "Alice's next attempt after retry_after"
     );
+    assert!(w.inc.history.iter().any(|h| matches!(
+        &h.kind,
+        HistoryKind::CallOutcome {
+            outcome: Outcome::Unknown,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn an_acknowledgement_that_comes_after_the_deadline_still_stops_the_escalation() {
+    let mut w = World::new(vec![web_alert()]);
+    w.wait();
+    let alice_call = w.inc.call.clone().unwrap().call_id;
+    // Her contact record and event were lost; the deadline passes; the
+    // escalation moves on to Alice's next attempt ...
+    w.wait();
+    assert!(w.inc.call.is_none());
+    // ... and then the record arrives: she had pressed 1.
+    w.now += Duration::seconds(30);
+    w.send(Event::CallEnded {
+        call_id: alice_call,
+        outcome: Outcome::Acknowledged,
+        disconnect_reason: Some("CONTACT_FLOW_DISCONNECT".into()),
+    });
+    assert_eq!(w.inc.phase, Phase::Acknowledged);
+    assert_eq!(w.inc.acked_by.as_deref(), Some("alice"));
+    for _ in 0..5 {
+        w.wait();
+    }
+    assert_eq!(w.called(), ["alice"], "nobody else is woken");
+}
+
+#[test]
+fn a_call_waiting_in_line_for_a_live_call_slot_never_times_out() {
+    let mut w = World::new(vec![web_alert()]);
+    w.auto_dial = false;
+    w.wait();
+    let call = w.inc.call.clone().expect("decided");
+    // Half an hour in line behind a storm: re-confirmed every 30 s, never
+    // an outcome, never a second person.
+    for _ in 0..60 {
+        w.wait();
+    }
+    assert_eq!(w.called(), ["alice"]);
+    assert_eq!(w.inc.phase, Phase::Calling);
+    assert_eq!(w.inc.call.as_ref().unwrap().call_id, call.call_id);
+    // Dialled at last: the deadline runs from now.
+    let dialled = w.now;
+    w.dial(&call.call_id);
+    let deadline = w.inc.next_action_at.unwrap();
+    assert!(
+        deadline - dialled > Duration::seconds(420),
+        "{}",
+        deadline - dialled
+    );
+    w.answer(Outcome::Acknowledged, "CONTACT_FLOW_DISCONNECT");
+    assert_eq!(w.inc.phase, Phase::Acknowledged);
+}
+
+#[test]
+fn a_dialled_call_whose_contact_id_never_came_is_placed_again_before_it_counts_as_unknown() {
+    let mut w = World::new(vec![web_alert()]);
+    w.auto_dial = false;
+    w.wait();
+    let call = w.inc.call.clone().unwrap();
+    // The shell set out to dial and died before Connect's answer was stored.
+    w.send(Event::Dialing {
+        call_id: call.call_id.clone(),
+    });
+    w.wait();
+    assert_eq!(
+        w.called(),
+        ["alice", "alice"],
+        "the same call, placed again"
+    );
+    assert_eq!(w.calls[1].2, call.call_id, "same call id: same ClientToken");
+    assert!(w.inc.call.as_ref().unwrap().dialled_at.is_none());
+    // The second attempt dials, and again nothing is stored; the third too.
+    w.send(Event::Dialing {
+        call_id: call.call_id.clone(),
+    });
+    w.wait();
+    w.send(Event::Dialing {
+        call_id: call.call_id.clone(),
+    });
+    assert_eq!(w.inc.call.as_ref().unwrap().dial_attempts, 3);
+    w.wait();
+    // After the re-issues, the outcome counts as UNKNOWN and Alice's next
+    // attempt is due after retry_after.
+    assert!(w.inc.call.is_none());
+    assert_eq!(w.inc.phase, Phase::Waiting);
 }
 
 #[test]

@@ -58,6 +58,21 @@ pub struct EngineSettings {
     pub heartbeat_check: Duration,
 }
 
+impl EngineSettings {
+    /// The longest a live-call slot can rightly be held: a call's outcome
+    /// deadline for the longest message, and a minute more. A slot whose
+    /// release never came (the outcome went to another replica) is
+    /// reclaimed after it.
+    pub fn max_call_hold(&self) -> Duration {
+        let e = &self.escalation;
+        e.call_timing
+            .outcome_deadline(e.message_max_chars)
+            .to_std()
+            .unwrap_or_default()
+            + Duration::from_secs(60)
+    }
+}
+
 impl Default for EngineSettings {
     fn default() -> Self {
         EngineSettings {
@@ -105,6 +120,10 @@ struct Inner {
     seq: AtomicU64,
     /// Heartbeats this process has raised a missed-heartbeat alert for.
     missed: Mutex<std::collections::HashSet<String>>,
+    /// Calls the dialer is working on, by call id: cancelled once the call
+    /// is no longer wanted, so a retry never rings for an outcome already
+    /// known.
+    dialing: Mutex<HashMap<String, (u64, tokio_util::sync::CancellationToken)>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -184,6 +203,7 @@ impl Engine {
                 tracker: TaskTracker::new(),
                 seq: AtomicU64::new(0),
                 missed: Mutex::new(Default::default()),
+                dialing: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -359,7 +379,18 @@ impl Engine {
                     next.version = v;
                     self.cache().remember(&next);
                     if took_over {
+                        // Follow the call in flight, whoever placed it. Only
+                        // an owner found overdue (a sweep) may have died with
+                        // its call unplaced: then place it. Any other writer
+                        // (an alert, an outcome) leaves the dialling to the
+                        // live owner. A call this decision places is placed
+                        // by `execute`.
                         self.watch_call_in_flight(&next);
+                        let same_call = current.call.as_ref().map(|c| &c.call_id)
+                            == next.call.as_ref().map(|c| &c.call_id);
+                        if from_sweep && same_call {
+                            self.reissue_unplaced(&next);
+                        }
                     }
                     self.release_finished_call(&current, &next);
                     if current.acked_at.is_none() {
@@ -426,7 +457,15 @@ impl Engine {
         if let Some(old) = &before.call {
             if after.call.as_ref().map(|c| &c.call_id) != Some(&old.call_id) {
                 self.inner.gate.release(&old.call_id);
+                self.cancel_dialing(&old.call_id);
             }
+        }
+    }
+
+    /// The dialer stops retrying `call_id` (between requests).
+    fn cancel_dialing(&self, call_id: &str) {
+        if let Some((_, t)) = self.inner.dialing.lock().expect("dialing").remove(call_id) {
+            t.cancel();
         }
     }
 
@@ -439,6 +478,7 @@ impl Engine {
                     contact_id,
                 } => {
                     self.inner.gate.release(&call_id);
+                    self.cancel_dialing(&call_id);
                     if let Some(contact) = contact_id {
                         let dialer = self.inner.dialer.clone();
                         self.inner.tracker.spawn(async move {
@@ -491,20 +531,69 @@ impl Engine {
 
     async fn place_call(&self, req: CallRequest) {
         let inner = &self.inner;
-        inner.gate.admit(&req.call_id).await;
-        // Waiting in line may have taken a while: do not wake anyone for an
-        // incident that was resolved or acknowledged meanwhile.
-        match inner.store.load_incident(&req.incident_id).await {
-            Ok(Some(inc)) if inc.call.as_ref().is_some_and(|c| c.call_id == req.call_id) => {}
-            Ok(_) => {
+        // One task per call in this process: a re-issue while the call is
+        // being placed already is a no-op.
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let mine = inner.seq.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut dialing = inner.dialing.lock().expect("dialing");
+            if dialing.contains_key(&req.call_id) {
+                return;
+            }
+            dialing.insert(req.call_id.clone(), (mine, cancel.clone()));
+        }
+        self.place_call_once(&req, &cancel).await;
+        let mut dialing = inner.dialing.lock().expect("dialing");
+        if dialing.get(&req.call_id).is_some_and(|(n, _)| *n == mine) {
+            dialing.remove(&req.call_id);
+        }
+    }
+
+    async fn place_call_once(
+        &self,
+        req: &CallRequest,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) {
+        let inner = &self.inner;
+        tokio::select! {
+            _ = cancel.cancelled() => {
+                info!(incident = %req.incident_id, call = %req.call_id, "call no longer needed; not placed");
+                return;
+            }
+            _ = inner.gate.admit(&req.call_id) => {}
+        }
+        // The intent, stored before the request leaves: the outcome deadline
+        // starts now (never while the call waited in line), and a process
+        // that dies from here on leaves the record that this call may have
+        // reached Connect. The conditional write also re-checks the
+        // incident: waiting in line may have taken a while, and nobody is
+        // woken for an incident resolved or acknowledged meanwhile.
+        let dialing = Event::Dialing {
+            call_id: req.call_id.clone(),
+        };
+        let maybe_placed = match self.apply(&req.incident_id, dialing).await {
+            Ok(Some(inc)) => match inc.call.as_ref().filter(|c| {
+                c.call_id == req.call_id && c.dialled_at.is_some() && c.contact_id.is_none()
+            }) {
+                Some(c) => c.dial_attempts > 1,
+                None => {
+                    info!(incident = %req.incident_id, call = %req.call_id, "call no longer needed; not placed");
+                    inner.gate.release(&req.call_id);
+                    return;
+                }
+            },
+            Ok(None) => {
                 info!(incident = %req.incident_id, call = %req.call_id, "call no longer needed; not placed");
                 inner.gate.release(&req.call_id);
                 return;
             }
             Err(e) => {
-                warn!(incident = %req.incident_id, error = %e, "could not re-check incident; placing the call anyway")
+                // A page must go out: dial, and treat the call as one that
+                // may have been placed before (the dialer asks first).
+                warn!(incident = %req.incident_id, error = %e, "could not record that the call is being dialled; placing it anyway");
+                true
             }
-        }
+        };
         info!(incident = %req.incident_id, call = %req.call_id, person = %req.person, phone = %mask(&req.phone), "placing call");
         // The dialer runs in its own task so that a panic inside an SDK (a
         // malformed endpoint setting, say) becomes a failed call that the core
@@ -512,7 +601,8 @@ impl Engine {
         let placed = {
             let dialer = inner.dialer.clone();
             let req = req.clone();
-            tokio::spawn(async move { dialer.place(&req).await })
+            let cancel = cancel.clone();
+            tokio::spawn(async move { dialer.place(&req, maybe_placed, &cancel).await })
                 .await
                 .unwrap_or_else(|e| {
                     Err(DialError::Unavailable(format!(
@@ -520,6 +610,10 @@ impl Engine {
                     )))
                 })
         };
+        if matches!(placed, Err(DialError::Cancelled)) {
+            inner.gate.release(&req.call_id);
+            return;
+        }
         let event = match placed {
             Ok(contact_id) => {
                 metrics::counter!("ringdown_calls_placed_total").increment(1);
@@ -546,7 +640,7 @@ impl Engine {
                 inner.gate.release(&req.call_id);
                 let kind = match err {
                     DialError::Misconfigured(_) => RejectKind::Misconfigured,
-                    DialError::Unavailable(_) => RejectKind::Unavailable,
+                    DialError::Unavailable(_) | DialError::Cancelled => RejectKind::Unavailable,
                 };
                 metrics::counter!("ringdown_calls_rejected_total").increment(1);
                 warn!(incident = %req.incident_id, call = %req.call_id, error = %err, "call rejected");
@@ -691,14 +785,21 @@ impl Engine {
             if let Some(at) = inc.next_action_at {
                 self.schedule(at, &inc.id);
             }
-            if let Some(call) = &inc.call {
-                if call.contact_id.is_none() {
-                    info!(incident = %inc.id, call = %call.call_id, "re-issuing a call that may not have been placed");
-                    self.spawn_call(call.request.clone());
-                }
-            }
+            self.reissue_unplaced(inc);
         }
         Ok(open.len())
+    }
+
+    /// Places `inc`'s call again when its contact id is unknown: it waited
+    /// in line at a process that died, or that process died between dialling
+    /// and storing the contact id (then the dialer asks Connect first).
+    fn reissue_unplaced(&self, inc: &Incident) {
+        if let Some(call) = &inc.call {
+            if call.contact_id.is_none() {
+                info!(incident = %inc.id, call = %call.call_id, dialled = call.dialled_at.is_some(), "re-issuing a call whose contact is not known");
+                self.spawn_call(call.request.clone());
+            }
+        }
     }
 
     /// Has the dialer follow `inc`'s placed call, whose outcome this process
@@ -707,7 +808,10 @@ impl Engine {
     fn watch_call_in_flight(&self, inc: &Incident) {
         if let Some(call) = &inc.call {
             if let Some(contact) = &call.contact_id {
-                self.inner.dialer.watch(&inc.id, &call.call_id, contact);
+                let dialled_at = call.dialled_at.unwrap_or(call.placed_at);
+                self.inner
+                    .dialer
+                    .watch(&inc.id, &call.call_id, contact, dialled_at);
             }
         }
     }

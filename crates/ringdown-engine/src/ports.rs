@@ -8,6 +8,7 @@ use ringdown_core::silence::Silence;
 use ringdown_core::Alert;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+pub use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -111,6 +112,9 @@ pub trait Store: Send + Sync + 'static {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DialError {
+    /// The call was no longer wanted; nothing more was sent.
+    #[error("cancelled: the call is no longer needed")]
+    Cancelled,
     /// The destination or a parameter is refused (DestinationNotAllowed,
     /// InvalidParameter): retrying cannot help; an operator must fix it.
     #[error("misconfigured: {0}")]
@@ -124,16 +128,35 @@ pub enum DialError {
 /// their place in line) and report only final results.
 #[async_trait]
 pub trait Dialer: Send + Sync + 'static {
-    /// Places the call; returns the contact id. Must be idempotent per
-    /// `req.call_id` (it is the `ClientToken`).
-    async fn place(&self, req: &CallRequest) -> Result<String, DialError>;
+    /// Places the call; returns the contact id. `req.call_id` is the
+    /// `ClientToken`, which only protects a retry while the contact is still
+    /// live. `maybe_placed`: an earlier attempt of this call may have reached
+    /// the telephony service (the process died before learning the contact
+    /// id): find that contact first and return it instead of ringing again.
+    /// `cancel`: the call is no longer wanted (its outcome is known, its
+    /// incident closed); stop retrying, never in the middle of a request.
+    async fn place(
+        &self,
+        req: &CallRequest,
+        maybe_placed: bool,
+        cancel: &CancellationToken,
+    ) -> Result<String, DialError>;
     /// Hangs up a call that is no longer needed. Best effort.
     async fn stop(&self, contact_id: &str) -> Result<(), DialError>;
     /// Follows a call this process did not place (found in flight on
     /// recovery after a crash): its contact record may have been read, and
     /// lost, by the process that died, so the dialer should ask the
-    /// telephony service about it if no record comes. Default: nothing.
-    fn watch(&self, _incident_id: &str, _call_id: &str, _contact_id: &str) {}
+    /// telephony service about it if no record comes. `dialled_at`: when the
+    /// call was dialled, so its age (when to ask) counts from then, not from
+    /// this process's start. Default: nothing.
+    fn watch(
+        &self,
+        _incident_id: &str,
+        _call_id: &str,
+        _contact_id: &str,
+        _dialled_at: DateTime<Utc>,
+    ) {
+    }
 }
 
 /// How a call ended, from the contact record (or the simulated call).

@@ -15,7 +15,7 @@ use ringdown_core::escalation::CallRequest;
 use ringdown_core::outcome::classify;
 use ringdown_core::phone::mask;
 use ringdown_core::Language;
-use ringdown_engine::{Clock, DialError, Dialer, OutcomeReport};
+use ringdown_engine::{CancellationToken, Clock, DialError, Dialer, OutcomeReport};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -117,7 +117,14 @@ impl SimDialer {
 
 #[async_trait]
 impl Dialer for SimDialer {
-    async fn place(&self, req: &CallRequest) -> Result<String, DialError> {
+    /// The simulated phone company lives in this process, so it always
+    /// knows whether a call was placed: `maybe_placed` needs no look-up.
+    async fn place(
+        &self,
+        req: &CallRequest,
+        _maybe_placed: bool,
+        _cancel: &CancellationToken,
+    ) -> Result<String, DialError> {
         if let Err(e) = ringdown_core::phone::validate_e164(&req.phone) {
             return Err(DialError::Misconfigured(format!(
                 "InvalidParameterException: {e}"

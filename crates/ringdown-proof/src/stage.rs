@@ -5,9 +5,12 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use connect_sim::{load_flow, CtrFaults, KinesisConfig, PersonaBook, Quotas, SimConfig, SimServer};
+use connect_sim::{
+    load_flow, ContactEvents, ContactSearch, CtrFaults, EventBridgeConfig, KinesisConfig,
+    PersonaBook, Quotas, SecsRange, SimConfig, SimServer, DEFAULT_CTR_LAG,
+};
 use ringdown_aws::aws_config::SdkConfig;
-use ringdown_aws::bootstrap::{bootstrap, BootstrapReport, ResourceNames};
+use ringdown_aws::bootstrap::{bootstrap_with, BootstrapOptions, BootstrapReport, ResourceNames};
 use ringdown_aws::clients::test_sdk_config;
 use ringdown_aws::dynamodb::DynamoStore;
 use ringdown_core::escalation::{Incident, Phase};
@@ -42,7 +45,14 @@ pub struct StageOptions {
     /// connect-sim personas: who answers, who presses what.
     pub personas_yaml: String,
     pub ctr_faults: CtrFaults,
-    /// Simulated call seconds per real second.
+    /// When contact records arrive after their call, simulated seconds:
+    /// Amazon Connect's one to two minutes unless a test says otherwise.
+    pub ctr_lag: SecsRange,
+    /// Share of Amazon Connect's contact events that never arrive (they are
+    /// best effort); 1.0 turns them off.
+    pub event_drop_probability: f64,
+    /// Simulated call seconds per real second; the daemons' expectations
+    /// (`[connect] time_scale`) are scaled alike.
     pub time_scale: f64,
     /// Connect's quotas as connect-sim enforces them.
     pub quotas: Quotas,
@@ -64,6 +74,8 @@ impl StageOptions {
             roster_yaml: roster_yaml.to_string(),
             personas_yaml: personas_yaml.to_string(),
             ctr_faults: CtrFaults::default(),
+            ctr_lag: DEFAULT_CTR_LAG,
+            event_drop_probability: 0.1,
             time_scale: 20.0,
             quotas: Quotas::default(),
             config_overrides: toml::Table::new(),
@@ -119,7 +131,28 @@ impl Stage {
         );
         let sdk = test_sdk_config(&moto);
         let names = ResourceNames::from_prefix(&prefix);
-        let report = bootstrap(&sdk, &names).await.expect("bootstrap on moto");
+        // Each stage its own Connect instance, so its contact-event rule
+        // takes its own events only (stages share one moto).
+        let instance_id = format!(
+            "{:08x}-0000-4000-8000-{:012x}",
+            rand_u32(),
+            u64::from(rand_u32())
+        );
+        let sim_defaults = SimConfig::default();
+        let instance_arn = format!(
+            "arn:aws:connect:{}:{}:instance/{instance_id}",
+            sim_defaults.region, sim_defaults.account_id
+        );
+        let report = bootstrap_with(
+            &sdk,
+            &names,
+            &BootstrapOptions {
+                connect_instance_arn: Some(instance_arn),
+                ..BootstrapOptions::default()
+            },
+        )
+        .await
+        .expect("bootstrap on moto");
         let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
         let mut flows = BTreeMap::new();
         for lang in ["ja-JP", "en-US"] {
@@ -144,7 +177,24 @@ impl Stage {
                     default_credentials: false,
                 }),
                 ctr_faults: opts.ctr_faults.clone(),
-                ..SimConfig::default()
+                ctr_lag: opts.ctr_lag,
+                contact_events: ContactEvents {
+                    eventbridge: Some(EventBridgeConfig {
+                        endpoint: Some(moto.clone()),
+                        region: "us-east-1".into(),
+                        bus: "default".into(),
+                        default_credentials: false,
+                    }),
+                    drop_probability: opts.event_drop_probability,
+                    ..ContactEvents::default()
+                },
+                // As an administrator sets the instance up for ringdown.
+                contact_search: ContactSearch {
+                    searchable_attributes: vec!["rd_call".into()],
+                    ..ContactSearch::default()
+                },
+                instance_id,
+                ..sim_defaults
             },
             "127.0.0.1:0".parse().unwrap(),
         )
@@ -171,12 +221,10 @@ en-US = "ringdown-en-US"
 [aws.sqs]
 wait_time_secs = 1
 visibility_timeout_secs = 20
-[escalation]
-outcome_timeout_secs = 60
 [connect]
-ctr_fallback_after_secs = 15
 ctr_poll_interval_ms = 200
 lease_ttl_secs = 6
+time_scale = {time_scale}
 [fallback]
 file = {fallback:?}
 "#,
@@ -184,6 +232,7 @@ file = {fallback:?}
             topic = report.fallback_topic_arn,
             instance = sim.instance_id(),
             fallback = dir.join("fallback.jsonl").to_str().unwrap(),
+            time_scale = opts.time_scale,
         );
         let mut table: toml::Table = base.parse().expect("generated config is TOML");
         merge(&mut table, opts.config_overrides.clone());

@@ -38,15 +38,23 @@ pub async fn open_store(cfg: &Config) -> Result<Arc<dyn Store>> {
 }
 
 /// `ringdown aws bootstrap`: creates every AWS resource ringdown uses (queues,
-/// topics, tables, stream) on the configured endpoint, idempotently, and prints
-/// what exists.
+/// topics, tables, stream, the contact-event rule) on the configured
+/// endpoint, idempotently, and prints what exists.
 pub fn aws_bootstrap(config: Option<&Path>) -> Result<ExitCode> {
     let cfg = Config::load(config)?;
     let aws = cfg.aws.clone().unwrap_or_default();
     runtime()?.block_on(async {
         let sdk = ringdown_aws::clients::sdk_config(&aws).await;
         let names = ringdown_aws::bootstrap::ResourceNames::from_prefix(&aws.table_prefix);
-        let report = ringdown_aws::bootstrap::bootstrap(&sdk, &names).await?;
+        // An instance given as its ARN narrows the contact-event rule to it.
+        let opts = ringdown_aws::bootstrap::BootstrapOptions {
+            connect_instance_arn: aws
+                .connect_instance_id
+                .clone()
+                .filter(|id| id.starts_with("arn:")),
+            ..Default::default()
+        };
+        let report = ringdown_aws::bootstrap::bootstrap_with(&sdk, &names, &opts).await?;
         println!("{}", serde_json::to_string_pretty(&report)?);
         Ok(ExitCode::SUCCESS)
     })

@@ -10,11 +10,12 @@ use ringdown_aws::clients::{sdk_config, AwsSettings};
 use ringdown_aws::connect::{
     run_fallback, ConnectDialer, ConnectSettings, FallbackSettings, PendingCalls,
 };
+use ringdown_aws::contact_events::{ContactEventReader, ContactEventSettings};
 use ringdown_aws::dynamodb::DynamoStore;
 use ringdown_aws::kinesis::{CtrReader, CtrReaderSettings};
 use ringdown_aws::lease::LeaseStore;
 use ringdown_aws::sns::SnsNotifier;
-use ringdown_aws::sqs::SqsSource;
+use ringdown_aws::sqs::{NoticeQueue, SqsSource};
 use ringdown_engine::gate::{bucket, CallGate};
 use ringdown_engine::{Clock, Engine, EngineSettings, Ingest, Notifier, SteadyClock};
 use ringdown_local::FileNotifier;
@@ -22,7 +23,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 /// A name unique to this process: host name and process id.
 pub fn default_instance_name() -> String {
@@ -36,26 +37,18 @@ pub fn default_instance_name() -> String {
 }
 
 async fn queue_url(
-    sdk: &ringdown_aws::aws_config::SdkConfig,
+    sqs: &ringdown_aws::aws_sdk_sqs::Client,
     given: &Option<String>,
     name: &str,
 ) -> Result<String> {
     if let Some(u) = given {
         return Ok(u.clone());
     }
-    let client = ringdown_aws::aws_sdk_sqs::Client::new(sdk);
-    let out = client
-        .get_queue_url()
-        .queue_name(name)
-        .send()
+    ringdown_aws::sqs::queue_url(sqs, name)
         .await
-        .map_err(|e| ringdown_aws::AwsError::from_sdk("sqs", "GetQueueUrl", e))
         .with_context(|| {
-            format!("finding queue {name} (set aws.queue_url, or run `ringdown aws bootstrap`)")
-        })?;
-    out.queue_url()
-        .map(str::to_string)
-        .context("GetQueueUrl returned no URL")
+            format!("finding queue {name} (set it in [aws], or run `ringdown aws bootstrap`)")
+        })
 }
 
 /// Runs the AWS daemon until `shutdown` completes: stops receiving, finishes
@@ -79,12 +72,13 @@ pub async fn run(
     apply_roster(store.as_ref(), cfg.roster_file.as_deref()).await?;
 
     let settings = EngineSettings {
-        escalation: cfg.escalation.settings(),
+        escalation: cfg.escalation.settings(cfg.connect.time_scale),
         max_live_calls: cfg.dialer.max_live_calls,
         instance: instance.clone(),
         ..EngineSettings::default()
     };
-    let max_hold = Duration::from_secs(cfg.escalation.outcome_timeout_secs + 60);
+    let timing = settings.escalation.call_timing.clone();
+    let max_hold = settings.max_call_hold();
     let gate = Arc::new(CallGate::new(
         bucket(cfg.dialer.rate_per_sec, cfg.dialer.burst),
         cfg.dialer.max_live_calls,
@@ -98,6 +92,8 @@ pub async fn run(
         source_phone_number: aws.source_phone_number.clone(),
         ring_timeout_secs: cfg.connect.ring_timeout_secs,
         max_retries: cfg.connect.max_retries,
+        lookup_rate_per_sec: cfg.dialer.rate_per_sec,
+        lookup_burst: cfg.dialer.burst,
         ..ConnectSettings::default()
     };
     let dialer = Arc::new(
@@ -132,17 +128,26 @@ pub async fn run(
         rx,
         settings,
     );
-    let queue = queue_url(&sdk, &aws.queue_url, &names.alert_queue).await?;
+    let sqs = ringdown_aws::aws_sdk_sqs::Client::new(&sdk);
+    let queue = queue_url(&sqs, &aws.queue_url, &names.alert_queue).await?;
     let dlq = match &aws.dlq_url {
         Some(u) => Some(u.clone()),
-        None => queue_url(&sdk, &None, &names.alert_dlq).await.ok(),
+        None => queue_url(&sqs, &None, &names.alert_dlq).await.ok(),
     };
-    let source = SqsSource::new(
-        ringdown_aws::aws_sdk_sqs::Client::new(&sdk),
-        queue.clone(),
-        dlq,
-        aws.sqs.clone(),
-    );
+    let events_queue = match queue_url(
+        &sqs,
+        &aws.contact_events_queue_url,
+        &names.contact_events_queue,
+    )
+    .await
+    {
+        Ok(u) => Some(u),
+        Err(e) => {
+            warn!(error = %format!("{e:#}"), "no contact-event queue: each outcome waits for its contact record (one to two minutes after the call); run `ringdown aws bootstrap` to get outcomes within seconds");
+            None
+        }
+    };
+    let source = SqsSource::new(sqs.clone(), queue.clone(), dlq, aws.sqs.clone());
     let ctr = CtrReader::new(
         ringdown_aws::aws_sdk_kinesis::Client::new(&sdk),
         store.clone() as Arc<dyn LeaseStore>,
@@ -182,11 +187,32 @@ pub async fn run(
             }
         })
     };
+    let events_task = events_queue.map(|url| {
+        let reader = ContactEventReader::new(
+            NoticeQueue::new(sqs.clone(), url),
+            dialer.clone(),
+            pending.clone(),
+            tx.clone(),
+            ContactEventSettings {
+                wait_time_secs: aws.sqs.wait_time_secs,
+                ..ContactEventSettings::default()
+            },
+        );
+        let t = token.clone();
+        tokio::spawn(async move { reader.run(t.cancelled()).await })
+    });
     let fallback_task = {
         let t = token.clone();
+        // Connect is asked about a call once its record is overdue, and
+        // until shortly before the engine's outcome deadline.
+        let after = timing.record_overdue_after().to_std().unwrap_or_default();
         let fallback = FallbackSettings {
-            after: Duration::from_secs(cfg.connect.ctr_fallback_after_secs),
-            ..FallbackSettings::default()
+            after,
+            give_up_after: after
+                + Duration::from_secs_f64(
+                    timing.lookup_grace_secs as f64 * 0.9 / timing.time_scale.max(1e-9),
+                ),
+            interval: Duration::from_secs_f64((5.0 / timing.time_scale.max(1e-9)).clamp(0.05, 5.0)),
         };
         tokio::spawn(run_fallback(dialer, pending, tx, fallback, async move {
             t.cancelled().await
@@ -223,6 +249,9 @@ pub async fn run(
     sqs_task.await?;
     engine_task.await??;
     ctr_task.await?;
+    if let Some(t) = events_task {
+        t.await?;
+    }
     fallback_task.await?;
     http_task.await??;
     info!("ringdown stopped");

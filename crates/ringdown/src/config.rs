@@ -89,18 +89,29 @@ impl Default for DialerConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConnectConfig {
-    /// How long the phone rings before Connect gives up (15–60).
+    /// Sent as RingTimeoutInSeconds (15–60). Amazon Connect honours it only
+    /// for campaign traffic: the GENERAL calls ringdown places ring for
+    /// Connect's default 60 s whatever this says, and ringdown's deadlines
+    /// assume so.
     pub ring_timeout_secs: u32,
     /// Retries of a throttled or failing StartOutboundVoiceContact, each
     /// waiting for a token of the shared bucket.
     pub max_retries: u32,
-    /// Ask Connect (GetContactAttributes/DescribeContact) about a call whose
-    /// contact record has not arrived this long after it was placed.
-    pub ctr_fallback_after_secs: u64,
     /// Pause between Kinesis GetRecords rounds.
     pub ctr_poll_interval_ms: u64,
     /// A shard lease not renewed for this long is taken over by a replica.
     pub lease_ttl_secs: u64,
+    /// Telephone seconds per real second. Leave it at 1 against Amazon
+    /// Connect. Rehearsing against connect-sim with its `time_scale`, set
+    /// the same value here so ringdown's expectations of how long a call
+    /// lasts and how late its record comes run as fast as the simulated
+    /// calls.
+    pub time_scale: f64,
+    /// No longer used: Connect is asked about a call whose contact record is
+    /// overdue, which derives from what the call can last and
+    /// `escalation.record_lag_secs`. Accepted so older files still load.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ctr_fallback_after_secs: Option<u64>,
 }
 
 impl Default for ConnectConfig {
@@ -108,9 +119,10 @@ impl Default for ConnectConfig {
         ConnectConfig {
             ring_timeout_secs: 60,
             max_retries: 5,
-            ctr_fallback_after_secs: 180,
             ctr_poll_interval_ms: 1000,
             lease_ttl_secs: 30,
+            time_scale: 1.0,
+            ctr_fallback_after_secs: None,
         }
     }
 }
@@ -141,37 +153,52 @@ impl Default for SimulatorConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EscalationConfig {
-    /// Seconds after placing a call before a missing outcome counts as
-    /// UNKNOWN (treated as unreachable).
-    pub outcome_timeout_secs: u64,
+    /// How late a contact record may reach the stream after its call ended
+    /// (Amazon Connect: one to two minutes). A call's outcome deadline is
+    /// what the call can last (60 s of ringing, the flow, the message) plus
+    /// this and two minutes to ask Connect directly; it starts when the call
+    /// is dialled, never while it waits for a live-call slot.
+    pub record_lag_secs: u64,
     /// First wait before retrying a number after a telecom failure; doubles.
     pub call_failed_backoff_secs: u64,
     /// Telecom failures in a row before moving on and flagging the number.
     pub max_call_failures: u32,
     /// Longest message read on the call (characters of SSML).
     pub message_max_chars: usize,
+    /// No longer used: the outcome deadline derives from the call (see
+    /// `record_lag_secs`). Accepted so older files still load.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome_timeout_secs: Option<u64>,
 }
 
 impl Default for EscalationConfig {
     fn default() -> Self {
         let s = ringdown_core::escalation::Settings::default();
         EscalationConfig {
-            outcome_timeout_secs: s.outcome_timeout_secs,
+            record_lag_secs: s.call_timing.record_lag_secs,
             call_failed_backoff_secs: s.call_failed_backoff_secs,
             max_call_failures: s.max_call_failures,
             message_max_chars: s.message_max_chars,
+            outcome_timeout_secs: None,
         }
     }
 }
 
 impl EscalationConfig {
-    pub fn settings(&self) -> ringdown_core::escalation::Settings {
+    /// The core's settings; `time_scale` is telephone seconds per real
+    /// second (1 against Amazon Connect).
+    pub fn settings(&self, time_scale: f64) -> ringdown_core::escalation::Settings {
+        let defaults = ringdown_core::escalation::Settings::default();
         ringdown_core::escalation::Settings {
-            outcome_timeout_secs: self.outcome_timeout_secs,
+            call_timing: ringdown_core::escalation::CallTiming {
+                record_lag_secs: self.record_lag_secs,
+                time_scale,
+                ..defaults.call_timing.clone()
+            },
             call_failed_backoff_secs: self.call_failed_backoff_secs,
             max_call_failures: self.max_call_failures,
             message_max_chars: self.message_max_chars,
-            ..Default::default()
+            ..defaults
         }
     }
 }

@@ -48,8 +48,7 @@ pub fn build(store: SqliteStore, clock: Arc<dyn Clock>, opts: LocalOptions) -> R
             .with_blocked_prefixes(opts.blocked_prefixes),
     );
     let notifier = Arc::new(FileNotifier::new(opts.fallback_file, clock.clone()));
-    let max_hold =
-        std::time::Duration::from_secs(opts.settings.escalation.outcome_timeout_secs + 60);
+    let max_hold = opts.settings.max_call_hold();
     let gate = Arc::new(CallGate::new(
         bucket(opts.rate_per_sec, opts.burst),
         opts.settings.max_live_calls,
@@ -274,7 +273,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         None => PersonaBook::from_yaml(EXAMPLE_PERSONAS).context("built-in personas")?,
     };
     let settings = EngineSettings {
-        escalation: cfg.escalation.settings(),
+        escalation: cfg.escalation.settings(cfg.simulator.time_scale),
         max_live_calls: cfg.dialer.max_live_calls,
         ..EngineSettings::default()
     };

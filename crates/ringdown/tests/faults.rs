@@ -95,6 +95,19 @@ async fn assert_nothing_lost_nothing_doubled(
     );
     // Calls still in flight would show up late: give them a moment.
     tokio::time::sleep(Duration::from_secs(2)).await;
+    // Amazon Connect starts a new call for a ClientToken whose contact has
+    // ended: one contact per token is one ring per call decision.
+    let mut per_token: BTreeMap<String, usize> = BTreeMap::new();
+    for c in stage.sim.calls() {
+        *per_token
+            .entry(c.client_token.unwrap_or_default())
+            .or_default() += 1;
+    }
+    let rung_twice: Vec<_> = per_token.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        rung_twice.is_empty(),
+        "a call decision rang twice: {rung_twice:?}"
+    );
     let incs: Vec<Incident> = stage.incidents().await;
     let by_incident = calls_by_incident(stage);
     assert_eq!(

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use connect_sim::{load_flow, PersonaBook, SimConfig};
+use connect_sim::{load_flow, ContactSearch, PersonaBook, SimConfig};
 
 /// The moto URL, or None after a loud skip notice (a panic when emulators
 /// are required).
@@ -121,6 +121,11 @@ pub fn sim_config(personas: &str) -> SimConfig {
         flows,
         personas: PersonaBook::from_yaml(personas).unwrap(),
         time_scale: 1000.0,
+        // As an administrator sets the instance up for ringdown.
+        contact_search: ContactSearch {
+            searchable_attributes: vec!["rd_call".into()],
+            ..ContactSearch::default()
+        },
         ..SimConfig::default()
     }
 }
