@@ -407,7 +407,11 @@ async fn client_token_returns_the_same_contact_while_it_is_live() {
         .unwrap();
     assert_eq!(a, b, "same ClientToken → same ContactId");
     assert_ne!(a, other);
-    assert_eq!(sim.calls().len(), 2, "no second call for a token whose contact is live");
+    assert_eq!(
+        sim.calls().len(),
+        2,
+        "no second call for a token whose contact is live"
+    );
 
     // /_sim/calls over plain HTTP.
     let body = http_get(&sim.url(), "/_sim/calls").await;

@@ -426,6 +426,9 @@ pub fn config_check(config: Option<&Path>) -> Result<ExitCode> {
     let mut value = toml::Value::try_from(&cfg)?;
     redact(&mut value, "");
     println!("{}", toml::to_string_pretty(&value)?);
+    for w in cfg.warnings() {
+        eprintln!("warning: {w}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

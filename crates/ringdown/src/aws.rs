@@ -74,6 +74,7 @@ pub async fn run(
     let settings = EngineSettings {
         escalation: cfg.escalation.settings(cfg.connect.time_scale),
         max_live_calls: cfg.dialer.max_live_calls,
+        takeover_after: Duration::from_secs(cfg.escalation.takeover_after_secs),
         instance: instance.clone(),
         ..EngineSettings::default()
     };

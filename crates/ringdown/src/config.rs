@@ -165,6 +165,12 @@ pub struct EscalationConfig {
     pub max_call_failures: u32,
     /// Longest message read on the call (characters of SSML).
     pub message_max_chars: usize,
+    /// A call waiting for a live-call slot is re-confirmed this often; the
+    /// write shows other replicas that its owner is at work.
+    pub queued_check_secs: u64,
+    /// How long past an incident's due time other replicas wait for its
+    /// owner before taking it over (the owner died or is cut off).
+    pub takeover_after_secs: u64,
     /// No longer used: the outcome deadline derives from the call (see
     /// `record_lag_secs`). Accepted so older files still load.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -179,6 +185,8 @@ impl Default for EscalationConfig {
             call_failed_backoff_secs: s.call_failed_backoff_secs,
             max_call_failures: s.max_call_failures,
             message_max_chars: s.message_max_chars,
+            queued_check_secs: s.queued_check_secs,
+            takeover_after_secs: 30,
             outcome_timeout_secs: None,
         }
     }
@@ -198,6 +206,7 @@ impl EscalationConfig {
             call_failed_backoff_secs: self.call_failed_backoff_secs,
             max_call_failures: self.max_call_failures,
             message_max_chars: self.message_max_chars,
+            queued_check_secs: self.queued_check_secs,
             ..defaults
         }
     }
@@ -238,6 +247,22 @@ impl Default for LogConfig {
 }
 
 impl Config {
+    /// Settings that are accepted but have no effect any more, with what
+    /// replaced them; `run` logs them and `config check` prints them.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.escalation.outcome_timeout_secs.is_some() {
+            w.push("escalation.outcome_timeout_secs is no longer used: a call's outcome deadline starts when it is dialled and derives from what it can last and escalation.record_lag_secs".to_string());
+        }
+        if self.connect.ctr_fallback_after_secs.is_some() {
+            w.push("connect.ctr_fallback_after_secs is no longer used: Amazon Connect is asked about a call once its contact record is overdue (escalation.record_lag_secs)".to_string());
+        }
+        if self.connect.ring_timeout_secs != 60 {
+            w.push(format!("connect.ring_timeout_secs = {}: Amazon Connect honours RingTimeoutInSeconds only for campaign traffic; ringdown's GENERAL calls ring 60 s", self.connect.ring_timeout_secs));
+        }
+        w
+    }
+
     /// Reads the file (if any), then applies `RINGDOWN_*` overrides.
     pub fn load(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
         let mut cfg = match path {

@@ -158,6 +158,9 @@ pub fn init_logging(cfg: &crate::config::LogConfig) {
 pub fn main(config: Option<&std::path::Path>) -> Result<ExitCode> {
     let cfg = Config::load(config)?;
     init_logging(&cfg.log);
+    for w in cfg.warnings() {
+        tracing::warn!("{w}");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -275,6 +278,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     let settings = EngineSettings {
         escalation: cfg.escalation.settings(cfg.simulator.time_scale),
         max_live_calls: cfg.dialer.max_live_calls,
+        takeover_after: std::time::Duration::from_secs(cfg.escalation.takeover_after_secs),
         ..EngineSettings::default()
     };
     // The system clock without its steps (see `SteadyClock`); `VirtualRun`
