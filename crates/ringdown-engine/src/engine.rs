@@ -373,7 +373,10 @@ impl Engine {
                 }
                 next.owner = Some(self.inner.settings.instance.clone());
             }
-            let effects = self.pre_effects(effects).await;
+            // A silence is stored before the incident that created it: if it
+            // cannot be, nothing is saved and the event is retried (an
+            // outcome is held until the store takes it).
+            let effects = self.pre_effects(effects).await?;
             match self.inner.store.save_incident(&next).await {
                 Ok(v) => {
                     next.version = v;
@@ -417,17 +420,24 @@ impl Engine {
         Err(EngineError::Contended(id.to_string()))
     }
 
-    /// Effects that must be durable before the incident is saved.
-    async fn pre_effects(&self, effects: Vec<Effect>) -> Vec<Effect> {
+    /// Effects that must be durable before the incident is saved. A
+    /// silence that cannot be stored after a few tries fails the decision.
+    async fn pre_effects(&self, effects: Vec<Effect>) -> Result<Vec<Effect>, StoreError> {
         let mut rest = Vec::with_capacity(effects.len());
         for e in effects {
             if let Effect::CreateSilence(s) = &e {
-                for attempt in 0..5u32 {
+                let mut attempt = 0u32;
+                loop {
                     match self.inner.store.put_silence(s).await {
                         Ok(()) => break,
-                        Err(err) => {
+                        Err(err) if attempt < 4 => {
                             warn!(silence = %s.id, attempt, error = %err, "could not store silence; retrying");
                             tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                            attempt += 1;
+                        }
+                        Err(err) => {
+                            error!(silence = %s.id, error = %err, "could not store the silence: the incident stays open and the outcome is tried again");
+                            return Err(err);
                         }
                     }
                 }
@@ -440,7 +450,7 @@ impl Engine {
                 rest.push(e);
             }
         }
-        rest
+        Ok(rest)
     }
 
     fn owned_by_live_peer(&self, inc: &Incident, now: DateTime<Utc>) -> bool {

@@ -1,0 +1,205 @@
+//! The engine on the embedded store and simulated phones, with the store
+//! misbehaving on purpose: scenarios about what the engine must never do
+//! whatever the store answers. Time is tokio's paused clock.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use connect_flow::PersonaBook;
+use ringdown_core::escalation::{Incident, Phase};
+use ringdown_core::silence::Silence;
+use ringdown_core::{Alert, Labels, Source, Status};
+use ringdown_engine::gate::{bucket, CallGate};
+use ringdown_engine::{
+    ContactRow, Created, Engine, EngineSettings, IncidentFilter, Ingest, RosterDoc, Store,
+    StoreError, TokioClock,
+};
+use ringdown_local::{FileNotifier, SimDialer, SqliteStore};
+
+/// The SQLite store, except that the next `fail_silences` silence writes
+/// fail as if the backend were unreachable.
+struct FlakySilences {
+    inner: SqliteStore,
+    fail_silences: AtomicUsize,
+}
+
+fn unavailable() -> StoreError {
+    StoreError::Backend {
+        message: "the store is unreachable (test)".into(),
+        retryable: true,
+    }
+}
+
+#[async_trait]
+impl Store for FlakySilences {
+    async fn load_roster(&self) -> Result<Option<RosterDoc>, StoreError> {
+        self.inner.load_roster().await
+    }
+    async fn save_roster(&self, yaml: &str, now: DateTime<Utc>) -> Result<RosterDoc, StoreError> {
+        self.inner.save_roster(yaml, now).await
+    }
+    async fn silences(&self, now: DateTime<Utc>) -> Result<Vec<Silence>, StoreError> {
+        self.inner.silences(now).await
+    }
+    async fn put_silence(&self, silence: &Silence) -> Result<(), StoreError> {
+        let left = self.fail_silences.load(Ordering::SeqCst);
+        if left > 0 {
+            self.fail_silences.store(left - 1, Ordering::SeqCst);
+            return Err(unavailable());
+        }
+        self.inner.put_silence(silence).await
+    }
+    async fn expire_silence(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.inner.expire_silence(id, now).await
+    }
+    async fn open_incident_for_group(&self, g: &str) -> Result<Option<Incident>, StoreError> {
+        self.inner.open_incident_for_group(g).await
+    }
+    async fn create_incident(&self, i: &Incident) -> Result<Created, StoreError> {
+        self.inner.create_incident(i).await
+    }
+    async fn load_incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
+        self.inner.load_incident(id).await
+    }
+    async fn save_incident(&self, i: &Incident) -> Result<u64, StoreError> {
+        self.inner.save_incident(i).await
+    }
+    async fn due_incidents(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.inner.due_incidents(now, limit).await
+    }
+    async fn list_incidents(&self, f: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
+        self.inner.list_incidents(f).await
+    }
+    async fn heartbeat_seen(&self, name: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.inner.heartbeat_seen(name, at).await
+    }
+    async fn heartbeat_last_seen(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.inner.heartbeat_last_seen(name).await
+    }
+    async fn record_contact(&self, row: &ContactRow) -> Result<(), StoreError> {
+        self.inner.record_contact(row).await
+    }
+    async fn contacts_for_incident(&self, id: &str) -> Result<Vec<ContactRow>, StoreError> {
+        self.inner.contacts_for_incident(id).await
+    }
+    async fn contacts_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ContactRow>, StoreError> {
+        self.inner.contacts_between(from, to).await
+    }
+}
+
+const ROSTER: &str = r#"
+timezone: UTC
+people:
+  alice: { language: en-US, phones: [{ number: "+14155550001" }] }
+policies:
+  - name: default
+    group_by: [systemname]
+    group_wait_secs: 0
+    steps:
+      - targets: [person:alice]
+"#;
+
+/// Alice answers, presses a key at the guard, 9, then 2 hours.
+const SILENCES_2H: &str = r#"
+default: { answer_after_secs: 2, keys: [{key: "5", delay_secs: 1}, {key: "9", delay_secs: 1}, {key: "2#", delay_secs: 1}] }
+personas: {}
+"#;
+
+fn alert(system: &str) -> Alert {
+    let labels: Labels = [("systemname", system), ("alertname", "DiskFull")]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Alert {
+        fingerprint: ringdown_core::fingerprint::fingerprint(&labels),
+        status: Status::Firing,
+        labels,
+        annotations: Labels::new(),
+        starts_at: None,
+        ends_at: None,
+        source: Source::Generic,
+    }
+}
+
+async fn engine_on(store: Arc<dyn Store>, personas: &str) -> Engine {
+    let clock: Arc<dyn ringdown_engine::Clock> = Arc::new(TokioClock::starting_at(Utc::now()));
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let dialer = Arc::new(
+        SimDialer::new(
+            PersonaBook::from_yaml(personas).unwrap(),
+            1.0,
+            clock.clone(),
+            tx,
+        )
+        .unwrap(),
+    );
+    let settings = EngineSettings::default();
+    let gate = Arc::new(CallGate::new(
+        bucket(2, 4),
+        settings.max_live_calls,
+        settings.max_call_hold(),
+    ));
+    store.save_roster(ROSTER, clock.now()).await.unwrap();
+    let engine = Engine::new(
+        store,
+        dialer,
+        Arc::new(FileNotifier::new(None, clock.clone())),
+        clock,
+        gate,
+        rx,
+        settings,
+    );
+    engine.reload_roster().await.unwrap();
+    engine
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_keypad_silence_the_store_cannot_take_yet_is_stored_before_the_incident_closes() {
+    // The store refuses silence writes for longer than the engine's own
+    // retries of one decision last.
+    let store = Arc::new(FlakySilences {
+        inner: SqliteStore::in_memory().unwrap(),
+        fail_silences: AtomicUsize::new(8),
+    });
+    let engine = engine_on(store.clone(), SILENCES_2H).await;
+    let run = {
+        let e = engine.clone();
+        tokio::spawn(async move { e.run(std::future::pending()).await })
+    };
+    engine.ingest(vec![alert("web")]).await.unwrap();
+    // Whatever moment we look, a closed (silenced) incident has its silence.
+    let mut saw_silenced = false;
+    for _ in 0..600 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let incs = store
+            .list_incidents(&IncidentFilter::default())
+            .await
+            .unwrap();
+        let silenced = incs.iter().any(|i| i.phase == Phase::Silenced);
+        let silences = store.silences(engine.now()).await.unwrap();
+        assert!(
+            !silenced || !silences.is_empty(),
+            "the incident was closed as SILENCED without its silence"
+        );
+        if silenced {
+            saw_silenced = true;
+            break;
+        }
+    }
+    assert!(
+        saw_silenced,
+        "the silence is stored once the store takes it"
+    );
+    run.abort();
+}
