@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs ringdown on its AWS path, entirely on this machine: moto (SQS, SNS,
-# DynamoDB, Kinesis) and connect-sim (Amazon Connect) on loopback, every
+# DynamoDB, Kinesis, EventBridge) and connect-sim (Amazon Connect) on loopback, every
 # resource created by `ringdown aws bootstrap`, then `ringdown run` in the
 # foreground. Ctrl-C stops everything.
 #
@@ -38,6 +38,10 @@ time_scale: 1
 allow_list: ["+"]
 personas: $PWD/crates/ringdown/assets/example-personas.yaml
 kinesis: { endpoint: "$RINGDOWN_TEST_MOTO_URL", stream: local-ctr }
+contact_events:
+  eventbridge: { endpoint: "$RINGDOWN_TEST_MOTO_URL" }
+contact_search:
+  searchable_attributes: [rd_call]
 YAML
 cat >"$work/ringdown.toml" <<TOML
 roster_file = "$PWD/crates/ringdown/assets/example-roster.yaml"

@@ -203,6 +203,9 @@ pub struct CallView {
     /// (the contact record's own timestamps have only second precision, too
     /// coarse for latency measurements).
     pub initiated_unix_ms: i64,
+    /// When the call ended, Unix milliseconds of the real clock (the
+    /// record's DisconnectTimestamp is in simulated time, to the second).
+    pub ended_unix_ms: Option<i64>,
     pub connected_to_system_timestamp: Option<String>,
     pub disconnect_timestamp: Option<String>,
     pub disconnect_reason: Option<String>,
@@ -228,6 +231,7 @@ struct CallEntry {
     /// When it ended, on the real clock (search results show it from
     /// `index_delay_secs` later).
     ended_instant: Option<Instant>,
+    ended_unix_ms: Option<i64>,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -339,6 +343,7 @@ impl Shared {
             state: if live { "LIVE" } else { "ENDED" }.into(),
             initiation_timestamp: ctr_timestamp(e.initiated_at),
             initiated_unix_ms: e.initiated_at.timestamp_millis(),
+            ended_unix_ms: e.ended_unix_ms,
             connected_to_system_timestamp: result.connected_at_offset.map(at),
             disconnect_timestamp: (!live).then(|| at(result.ended_at_offset)),
             disconnect_reason: (!live).then(|| result.disconnect_reason.as_str().to_string()),
@@ -1152,6 +1157,7 @@ async fn start_outbound_voice_contact(State(s): State<Arc<Shared>>, body: Bytes)
                 last_update: initiated_at,
                 ended: None,
                 ended_instant: None,
+                ended_unix_ms: None,
                 stop: Some(stop_tx),
             },
         );
@@ -1240,6 +1246,7 @@ async fn play(
             + chrono::Duration::milliseconds(final_result.ended_at_offset.as_millis() as i64);
         e.ended = Some(final_result.clone());
         e.ended_instant = Some(Instant::now());
+        e.ended_unix_ms = Some(Utc::now().timestamp_millis());
         e.stop = None;
         let ctr = build_ctr(&s.ctr_context(e), &final_result);
         let connected = final_result

@@ -828,26 +828,30 @@ pub fn mask_numbers(text: &str) -> String {
 
 // ------------------------------------------------------------------ fallback
 
-/// When and how long [`run_fallback`] asks Connect about calls whose contact
-/// record has not arrived.
+/// When and how long [`run_fallback`] asks Connect about calls whose
+/// outcome has not arrived (no contact event, no contact record yet).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FallbackSettings {
-    /// Age of a pending call before Connect is asked directly (records
-    /// normally arrive 1–2 minutes after the call ends).
+    /// Age of a pending call before Connect is asked directly: by then the
+    /// call is usually over and its contact event should have come.
     pub after: Duration,
-    /// How often the pending calls are scanned.
+    /// How often the pending calls are scanned (and each overdue one asked).
     pub interval: Duration,
     /// Age after which the fallback stops asking and leaves the call to the
     /// engine's own outcome timeout (UNKNOWN, treated as unreachable).
     pub give_up_after: Duration,
+    /// Most calls asked about per scan, the oldest first: the look-ups share
+    /// DescribeContact's quota with the contact events' own, which come first.
+    pub max_per_round: usize,
 }
 
 impl Default for FallbackSettings {
     fn default() -> Self {
         FallbackSettings {
-            after: Duration::from_secs(180),
+            after: Duration::from_secs(30),
             interval: Duration::from_secs(5),
-            give_up_after: Duration::from_secs(300),
+            give_up_after: Duration::from_secs(460),
+            max_per_round: 3,
         }
     }
 }
@@ -872,9 +876,16 @@ pub async fn run_fallback(
             _ = &mut shutdown => return,
             _ = tick.tick() => {}
         }
+        let mut asked = 0;
         for (contact_id, call, age) in pending.older_than(settings.after) {
             if !pending.contains(&contact_id) {
                 continue; // the record arrived while we were busy
+            }
+            if age < settings.give_up_after {
+                if asked >= settings.max_per_round.max(1) {
+                    continue;
+                }
+                asked += 1;
             }
             if age >= settings.give_up_after {
                 pending.mark_done(&contact_id);
@@ -899,10 +910,10 @@ pub async fn run_fallback(
                     }
                     metrics::counter!("ringdown_ctr_fallback_total", "result" => "reported")
                         .increment(1);
-                    warn!(
+                    info!(
                         contact = %contact_id, incident = %call.incident_id, call = %call.call_id,
                         outcome = report.outcome.as_str(), age_s = age.as_secs(),
-                        "contact record late: outcome taken from DescribeContact/GetContactAttributes"
+                        "no contact event or record yet: outcome taken from DescribeContact"
                     );
                     if outcomes.send(report).is_err() {
                         info!("outcome receiver gone; fallback stopping");

@@ -468,6 +468,7 @@ fn fast_fallback() -> FallbackSettings {
         after: Duration::from_secs(1),
         interval: Duration::from_millis(100),
         give_up_after: Duration::from_secs(30),
+        ..FallbackSettings::default()
     }
 }
 

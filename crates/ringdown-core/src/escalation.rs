@@ -96,6 +96,10 @@ pub struct CallTiming {
     /// Room after the record's lag for asking Connect directly
     /// (DescribeContact) before the outcome counts as UNKNOWN.
     pub lookup_grace_secs: u64,
+    /// A call without an outcome this long after dialling is looked up
+    /// (its contact event may have been lost), then every `probe_every_secs`.
+    pub probe_after_secs: u64,
+    pub probe_every_secs: u64,
     /// Telephone seconds per real second: 1 against Amazon Connect; the
     /// simulator's `time_scale` in rehearsals against connect-sim, so that
     /// ringdown's expectations run as fast as the simulated calls.
@@ -110,12 +114,19 @@ impl Default for CallTiming {
             speech_ms_per_char: 150,
             record_lag_secs: 120,
             lookup_grace_secs: 120,
+            probe_after_secs: 30,
+            probe_every_secs: 5,
             time_scale: 1.0,
         }
     }
 }
 
 impl CallTiming {
+    /// `secs` of telephone time in real time.
+    pub fn real_secs(&self, secs: u64) -> Duration {
+        self.real(secs * 1000)
+    }
+
     fn real(&self, telephone_ms: u64) -> Duration {
         let scale = if self.time_scale > 0.0 {
             self.time_scale
@@ -136,6 +147,18 @@ impl CallTiming {
     /// the message aside: from then on Connect may be asked directly.
     pub fn record_overdue_after(&self) -> Duration {
         self.real((self.ring_secs + self.flow_secs + self.record_lag_secs) * 1000)
+    }
+
+    /// When to start asking Connect (DescribeContact) about a call whose
+    /// outcome has not come, and how often after that: a call is usually
+    /// over well within `probe_after_secs`, and its contact event (or,
+    /// without one, this look-up) frees its live-call slot.
+    pub fn probe_after(&self) -> Duration {
+        self.real(self.probe_after_secs * 1000)
+    }
+
+    pub fn probe_every(&self) -> Duration {
+        self.real(self.probe_every_secs * 1000)
     }
 
     /// From dialling to the moment a call without an outcome counts as

@@ -204,16 +204,16 @@ pub async fn run(
     });
     let fallback_task = {
         let t = token.clone();
-        // Connect is asked about a call once its record is overdue, and
-        // until shortly before the engine's outcome deadline.
-        let after = timing.record_overdue_after().to_std().unwrap_or_default();
+        // Connect is asked about a call whose outcome has not come once it
+        // would usually be over (its contact event may be lost), then now
+        // and then until shortly before the engine's outcome deadline.
+        let std = |d: chrono::Duration| d.to_std().unwrap_or_default();
         let fallback = FallbackSettings {
-            after,
-            give_up_after: after
-                + Duration::from_secs_f64(
-                    timing.lookup_grace_secs as f64 * 0.9 / timing.time_scale.max(1e-9),
-                ),
-            interval: Duration::from_secs_f64((5.0 / timing.time_scale.max(1e-9)).clamp(0.05, 5.0)),
+            after: std(timing.probe_after()),
+            interval: std(timing.probe_every()).max(Duration::from_millis(20)),
+            give_up_after: std(timing.record_overdue_after())
+                + std(timing.real_secs(timing.lookup_grace_secs)) * 9 / 10,
+            ..FallbackSettings::default()
         };
         tokio::spawn(run_fallback(dialer, pending, tx, fallback, async move {
             t.cancelled().await

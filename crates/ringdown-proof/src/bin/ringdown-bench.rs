@@ -35,13 +35,21 @@ struct Args {
     /// Latency samples (one new incident each).
     #[arg(long, default_value_t = 60)]
     latency_samples: usize,
-    /// Which runs: any of latency, storm3, storm30, alertmanager.
+    /// Which runs: any of latency, storm3, storm30, realtime, nextring,
+    /// alertmanager.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "latency,storm3,storm30,alertmanager"
+        default_value = "latency,storm3,storm30,realtime,nextring,alertmanager"
     )]
     only: Vec<String>,
+    /// Simulated seconds per real second in the runs on Connect's real
+    /// timing (`realtime`, `nextring`); 1 is the honest figure.
+    #[arg(long, default_value_t = 1.0)]
+    real_time_scale: f64,
+    /// Samples of "call ended → next person's phone rings", per mode.
+    #[arg(long, default_value_t = 30)]
+    next_ring_samples: usize,
     /// Concurrent live calls, as Connect's quota (connect-sim) and as
     /// ringdown's `dialer.max_live_calls` (Connect's default quota is 10).
     #[arg(long, default_value_t = 10)]
@@ -143,6 +151,59 @@ async fn main() -> Result<()> {
         md.push_str(&storm_markdown(&r));
         push_storm_targets(&mut targets, &r, systems);
         report[key] = serde_json::to_value(&r)?;
+    }
+    if args.only.iter().any(|o| o == "realtime") {
+        eprintln!("== 30 systems on Connect's real timing (calls of ~35 s, records 60-120 s late)");
+        let r = real_timing_storm(&ringdown, args.max_live_calls, args.real_time_scale).await?;
+        md.push_str(&real_timing_markdown(&r));
+        targets.push(Target {
+            name: "dial rate vs the binding limit while queued (30 systems, real timing)".into(),
+            target: "≥ 95 %".into(),
+            measured: r
+                .dial_rate_vs_binding
+                .map_or("n/a".into(), |v| format!("{:.1} %", v * 100.0)),
+            met: r.dial_rate_vs_binding.is_some_and(|v| v >= 0.95),
+        });
+        targets.push(Target {
+            name: "one call per incident, nobody else, no UNKNOWN (30 systems, real timing)".into(),
+            target: "30 calls, 0 UNKNOWN".into(),
+            measured: format!("{} calls, {} UNKNOWN", r.calls, r.unknown_outcomes),
+            met: r.calls == 30 && r.one_call_per_incident && r.unknown_outcomes == 0,
+        });
+        report["realtime_storm30"] = serde_json::to_value(&r)?;
+    }
+    if args.only.iter().any(|o| o == "nextring") {
+        let mut rows = Vec::new();
+        for (label, drop) in [("contact events on", 0.0), ("contact events lost", 1.0)] {
+            eprintln!("== call ended → next person's phone rings ({label})");
+            let r = next_ring(
+                &ringdown,
+                args.next_ring_samples,
+                drop,
+                args.real_time_scale,
+            )
+            .await?;
+            rows.push((label, r));
+        }
+        md.push_str(&next_ring_markdown(&rows));
+        let on = &rows[0].1;
+        targets.push(Target {
+            name: "call ended → next person's phone rings, p99 (events on)".into(),
+            target: "≤ 5 s".into(),
+            measured: format!("{:.2} s", on.p99_secs),
+            met: on.p99_secs <= 5.0,
+        });
+        let lost = &rows[1].1;
+        targets.push(Target {
+            name: "call ended → next person's phone rings, p99 (events lost)".into(),
+            target: "≤ the record's lag (120 s)".into(),
+            measured: format!("{:.1} s", lost.p99_secs),
+            met: lost.p99_secs <= 120.0,
+        });
+        report["next_ring"] = json!({
+            "events_on": rows[0].1,
+            "events_lost": rows[1].1,
+        });
     }
     if args.only.iter().any(|o| o == "alertmanager") {
         eprintln!("== side by side with Prometheus Alertmanager");
@@ -696,4 +757,344 @@ fn push_storm_targets(t: &mut Vec<Target>, r: &StormResult, systems: usize) {
         ),
         met: r.alerts_accounted == r.alerts && r.queue_left == 0 && r.dlq == 0,
     });
+}
+
+/// One engineer per system, each with a policy of their own: a storm over
+/// 30 systems calls 30 different people, each once.
+fn roster_per_system(systems: usize) -> (String, Vec<String>) {
+    let mut people = String::new();
+    let mut policies = String::new();
+    let mut numbers = Vec::new();
+    for i in 0..systems {
+        let number = format!("+1415556{i:04}");
+        people.push_str(&format!(
+            "  eng{i:02}: {{ language: en-US, phones: [{{ number: \"{number}\" }}] }}\n"
+        ));
+        policies.push_str(&format!(
+            "  - name: sys{i:02}\n    match: {{ systemname: sys{i:02} }}\n    group_by: [systemname]\n    group_wait_secs: 0\n    steps:\n      - targets: [person:eng{i:02}]\n      - targets: [person:backup]\n"
+        ));
+        numbers.push(number);
+    }
+    let yaml = format!(
+        "timezone: UTC\npeople:\n{people}  backup: {{ language: en-US, phones: [{{ number: \"+14155559999\" }}] }}\npolicies:\n{policies}"
+    );
+    (yaml, numbers)
+}
+
+#[derive(Debug, Serialize)]
+struct RealTimingStorm {
+    systems: usize,
+    time_scale: f64,
+    max_live_calls: usize,
+    calls: usize,
+    one_call_per_incident: bool,
+    nobody_else_rung: bool,
+    unknown_outcomes: usize,
+    /// Mean length of a call as Connect saw it (placed → disconnected), s.
+    mean_call_secs: f64,
+    /// min(API quota, live calls ÷ call length), calls per second.
+    binding_limit_per_sec: f64,
+    binding_limit_is: String,
+    dial_rate_per_sec: Option<f64>,
+    dial_rate_vs_binding: Option<f64>,
+    peak_live_calls: usize,
+    throttles: u64,
+    contact_events_dropped: usize,
+    /// First alert sent → last incident acknowledged, s.
+    all_acknowledged_secs: f64,
+    /// A call ends → the call waiting for its slot reaches Connect: the
+    /// k-th queued call against the k-th call end, seconds (p50, p90, max).
+    slot_refill_secs: [f64; 3],
+}
+
+/// 30 systems fail at once; every first engineer answers after ~20 s and
+/// presses 1 (calls of ~35 s); 10 live calls; contact records 60-120 s
+/// late and Connect's default share of contact events lost.
+async fn real_timing_storm(
+    ringdown: &PathBuf,
+    max_live_calls: usize,
+    time_scale: f64,
+) -> Result<RealTimingStorm> {
+    let systems = 30;
+    let (roster, numbers) = roster_per_system(systems);
+    let answers = r#"{ answer_after_secs: 20, keys: [{key: "5", delay_secs: 1}, {key: "1", delay_secs: 1}] }"#;
+    let mut opts = StageOptions::new(
+        "realtime",
+        ringdown,
+        &roster,
+        &format!("default: {answers}\npersonas: {{}}\n"),
+    )
+    .config(&format!(
+        "[aws.sqs]\nwait_time_secs = 20\n[dialer]\nmax_live_calls = {max_live_calls}\n"
+    ));
+    opts.quotas = Quotas {
+        max_concurrent_calls: max_live_calls,
+        ..Quotas::default()
+    };
+    opts.time_scale = time_scale;
+    opts.event_drop_probability = connect_sim::ContactEvents::default().drop_probability;
+    let mut stage = Stage::start(opts)
+        .await
+        .context("moto is not running: use bench/run.sh")?;
+    stage.spawn("a");
+    ready(&stage, "a").await?;
+    let bodies: Vec<String> = (0..systems)
+        .map(|i| ringdown_proof::alerts::webhook(&format!("sys{i:02}"), 0, 1, "firing"))
+        .collect();
+    let t0 = Instant::now();
+    stage.send_batch(bodies).await;
+    let deadline = Instant::now() + Duration::from_secs_f64(900.0 / time_scale.min(1.0).max(0.05));
+    loop {
+        let p = stage.phases().await;
+        if p.len() == systems
+            && p.iter()
+                .all(|p| *p == ringdown_core::escalation::Phase::Acknowledged)
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the real-timing storm did not finish:\n{}", stage.log("a"));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let all_acked = t0.elapsed().as_secs_f64();
+    let calls = stage.sim.calls();
+    let incs = stage.incidents().await;
+    let opened: BTreeMap<String, i64> = incs
+        .iter()
+        .map(|i| (i.id.clone(), i.opened_at.timestamp_millis()))
+        .collect();
+    let per_incident: std::collections::BTreeSet<String> = calls
+        .iter()
+        .filter_map(|c| c.attributes.get("rd_incident").cloned())
+        .collect();
+    let unknown = incs
+        .iter()
+        .flat_map(|i| ringdown_proof::alerts::outcomes(i))
+        .filter(|o| *o == "UNKNOWN")
+        .count();
+    let lengths: Vec<f64> = calls
+        .iter()
+        .filter_map(|c| {
+            c.ended_unix_ms
+                .map(|e| (e - c.initiated_unix_ms) as f64 / 1000.0)
+        })
+        .collect();
+    let mean_call = lengths.iter().sum::<f64>() / lengths.len().max(1) as f64;
+    let quota = Quotas::default().rate_per_sec;
+    let by_live = max_live_calls as f64 / mean_call;
+    let (binding, binding_is) = if by_live < quota {
+        (
+            by_live,
+            format!("{max_live_calls} live calls ÷ {mean_call:.1} s"),
+        )
+    } else {
+        (quota, format!("API quota {quota}/s"))
+    };
+    let mut placed: Vec<(i64, i64)> = calls
+        .iter()
+        .map(|c| {
+            let inc = c.attributes.get("rd_incident").cloned().unwrap_or_default();
+            (c.initiated_unix_ms, opened.get(&inc).copied().unwrap_or(0))
+        })
+        .collect();
+    placed.sort();
+    // The first `max_live_calls` calls fill the empty slots at the quota's
+    // pace; from then on every call waited for a slot.
+    let dial_rate = queued_dial_rate(&placed, max_live_calls);
+    let mut ends: Vec<i64> = calls.iter().filter_map(|c| c.ended_unix_ms).collect();
+    ends.sort();
+    let mut refill: Vec<f64> = placed
+        .iter()
+        .skip(max_live_calls)
+        .zip(ends.iter())
+        .map(|((start, _), end)| (start - end) as f64 / 1000.0)
+        .collect();
+    refill.sort_by(|a, b| a.total_cmp(b));
+    let errors = stage.sim.errors();
+    let throttles = errors.values().sum();
+    let r = RealTimingStorm {
+        systems,
+        time_scale,
+        max_live_calls,
+        calls: calls.len(),
+        one_call_per_incident: per_incident.len() == calls.len(),
+        nobody_else_rung: calls
+            .iter()
+            .all(|c| numbers.contains(&c.destination_phone_number)),
+        unknown_outcomes: unknown,
+        mean_call_secs: mean_call,
+        binding_limit_per_sec: binding,
+        binding_limit_is: binding_is,
+        dial_rate_per_sec: dial_rate,
+        dial_rate_vs_binding: dial_rate.map(|d| d / binding),
+        peak_live_calls: stage.sim.peak_live_calls(),
+        throttles,
+        contact_events_dropped: stage.sim.dropped_events(),
+        all_acknowledged_secs: all_acked,
+        slot_refill_secs: [
+            percentile(&refill, 50.0),
+            percentile(&refill, 90.0),
+            refill.last().copied().unwrap_or(f64::NAN),
+        ],
+    };
+    stage.stop("a");
+    Ok(r)
+}
+
+fn real_timing_markdown(r: &RealTimingStorm) -> String {
+    format!(
+        "## 30 systems on Connect's real timing\n\n\
+         Every first engineer answers after 20 s and presses 1 (calls of **{:.1} s** on average); \
+         {} live calls; contact records 60-120 s after each call; {} contact events lost \
+         (Connect's are best effort); time scale {}.\n\n\
+         | figure | value |\n|---|---|\n\
+         | calls | {} ({}one per incident, {}nobody else rung) |\n\
+         | UNKNOWN outcomes | {} |\n\
+         | binding limit | {:.3}/s ({}) |\n\
+         | dial rate while calls waited for a slot | {} |\n\
+         | share of the binding limit | {} |\n\
+         | peak live calls / throttles | {} / {} |\n\
+         | a call ends → the next waiting call reaches Connect (p50 / p90 / max) | {:.2} / {:.2} / {:.2} s |\n\
+         | first alert → all 30 acknowledged | {:.1} s |\n\n",
+        r.mean_call_secs,
+        r.max_live_calls,
+        r.contact_events_dropped,
+        r.time_scale,
+        r.calls,
+        if r.one_call_per_incident { "" } else { "NOT " },
+        if r.nobody_else_rung { "" } else { "NOT: someone else was " },
+        r.unknown_outcomes,
+        r.binding_limit_per_sec,
+        r.binding_limit_is,
+        r.dial_rate_per_sec.map_or("n/a".into(), |v| format!("{v:.3}/s")),
+        r.dial_rate_vs_binding.map_or("n/a".into(), |v| format!("**{:.1} %**", v * 100.0)),
+        r.peak_live_calls,
+        r.throttles,
+        r.slot_refill_secs[0],
+        r.slot_refill_secs[1],
+        r.slot_refill_secs[2],
+        r.all_acknowledged_secs
+    )
+}
+
+#[derive(Debug, Serialize)]
+struct NextRing {
+    samples: usize,
+    event_drop_probability: f64,
+    time_scale: f64,
+    p50_secs: f64,
+    p90_secs: f64,
+    p99_secs: f64,
+    max_secs: f64,
+}
+
+/// Incidents whose first engineer's phone goes to voicemail and whose
+/// second presses 1: the time from the first call's end (as Connect saw
+/// it) to the second call reaching Connect.
+async fn next_ring(
+    ringdown: &PathBuf,
+    samples: usize,
+    event_drop: f64,
+    time_scale: f64,
+) -> Result<NextRing> {
+    let first = "+14155550001";
+    let second = "+14155550002";
+    let roster = format!(
+        "timezone: UTC\npeople:\n  first: {{ language: en-US, phones: [{{ number: \"{first}\" }}] }}\n  second: {{ language: en-US, phones: [{{ number: \"{second}\" }}] }}\npolicies:\n  - name: default\n    group_by: [systemname]\n    group_wait_secs: 0\n    steps:\n      - targets: [person:first]\n      - targets: [person:second]\n"
+    );
+    let personas = format!(
+        "default: {PRESS_1}\npersonas:\n  \"{first}\": {{ voicemail: {{ answer_after_secs: 3 }} }}\n"
+    );
+    let mut opts = StageOptions::new(
+        if event_drop > 0.5 {
+            "nextring-lost"
+        } else {
+            "nextring-on"
+        },
+        ringdown,
+        &roster,
+        &personas,
+    )
+    .config("[aws.sqs]\nwait_time_secs = 20\n[dialer]\nmax_live_calls = 30\n");
+    opts.quotas = Quotas {
+        max_concurrent_calls: 30,
+        ..Quotas::default()
+    };
+    opts.time_scale = time_scale;
+    opts.event_drop_probability = event_drop;
+    let mut stage = Stage::start(opts)
+        .await
+        .context("moto is not running: use bench/run.sh")?;
+    stage.spawn("a");
+    ready(&stage, "a").await?;
+    for i in 0..samples {
+        stage
+            .send(ringdown_proof::alerts::webhook(
+                &format!("nr{i:03}"),
+                0,
+                1,
+                "firing",
+            ))
+            .await;
+        // Wider than the dial rate, so no call waits for the bucket.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs_f64(600.0 / time_scale.min(1.0).max(0.05));
+    while stage
+        .sim
+        .calls()
+        .iter()
+        .filter(|c| c.destination_phone_number == second)
+        .count()
+        < samples
+    {
+        if Instant::now() > deadline {
+            bail!(
+                "not every incident reached its second engineer:\n{}",
+                stage.log("a")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let calls = stage.sim.calls();
+    let mut gaps: Vec<f64> = Vec::new();
+    for c in calls.iter().filter(|c| c.destination_phone_number == first) {
+        let inc = &c.attributes["rd_incident"];
+        let next = calls
+            .iter()
+            .find(|n| n.destination_phone_number == second && &n.attributes["rd_incident"] == inc);
+        if let (Some(end), Some(next)) = (c.ended_unix_ms, next) {
+            gaps.push((next.initiated_unix_ms - end) as f64 / 1000.0 * time_scale);
+        }
+    }
+    gaps.sort_by(|a, b| a.total_cmp(b));
+    stage.stop("a");
+    Ok(NextRing {
+        samples: gaps.len(),
+        event_drop_probability: event_drop,
+        time_scale,
+        p50_secs: percentile(&gaps, 50.0),
+        p90_secs: percentile(&gaps, 90.0),
+        p99_secs: percentile(&gaps, 99.0),
+        max_secs: gaps.last().copied().unwrap_or(f64::NAN),
+    })
+}
+
+fn next_ring_markdown(rows: &[(&str, NextRing)]) -> String {
+    let mut md = String::from(
+        "## Call ended → next person's phone rings\n\n\
+         The first engineer's phone goes to voicemail, the second presses 1; from the first \
+         call's end (as Connect saw it) to the second call reaching Connect. Contact records \
+         arrive 60-120 s after a call.\n\n\
+         | contact events | samples | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|\n",
+    );
+    for (label, r) in rows {
+        md.push_str(&format!(
+            "| {label} | {} | {:.2} s | {:.2} s | **{:.2} s** | {:.2} s |\n",
+            r.samples, r.p50_secs, r.p90_secs, r.p99_secs, r.max_secs
+        ));
+    }
+    md.push('\n');
+    md
 }
