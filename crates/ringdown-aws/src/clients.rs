@@ -55,6 +55,46 @@ pub struct AwsSettings {
     pub source_phone_number: Option<String>,
     /// How the alert queue is drained.
     pub sqs: SqsSettings,
+    /// How long an AWS request may take before it is abandoned (and
+    /// retried): without a bound, a connection that stops answering would
+    /// hang the worker that sent it.
+    pub timeouts: AwsTimeouts,
+}
+
+/// Time limits of every AWS request ringdown sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsTimeouts {
+    /// Establishing a connection.
+    pub connect_timeout_ms: u64,
+    /// One attempt of a request, and the longest wait for the next bytes of
+    /// its answer. A long poll (SQS ReceiveMessage) gets its wait on top.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for AwsTimeouts {
+    fn default() -> Self {
+        AwsTimeouts {
+            connect_timeout_ms: 3_000,
+            request_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl AwsTimeouts {
+    /// The SDK's timeout configuration; `extra` is added to the request
+    /// limits (the wait of a long poll).
+    pub fn sdk(&self, extra: std::time::Duration) -> aws_config::timeout::TimeoutConfig {
+        use std::time::Duration;
+        let request = Duration::from_millis(self.request_timeout_ms.max(1)) + extra;
+        aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_millis(self.connect_timeout_ms.max(1)))
+            .read_timeout(request)
+            .operation_attempt_timeout(request)
+            // The SDK's own retries (3 attempts by default) stay bounded too.
+            .operation_timeout(request * 3 + Duration::from_secs(2))
+            .build()
+    }
 }
 
 impl Default for AwsSettings {
@@ -72,6 +112,7 @@ impl Default for AwsSettings {
             connect_flow_ids: ConnectFlowIds::default(),
             source_phone_number: None,
             sqs: SqsSettings::default(),
+            timeouts: AwsTimeouts::default(),
         }
     }
 }
@@ -91,7 +132,8 @@ pub struct ConnectFlowIds {
 /// Loads the shared SDK configuration: the default credential and region
 /// chains, overridden by `settings.region` and `settings.endpoint_url`.
 pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(settings.timeouts.sdk(std::time::Duration::ZERO));
     if let Some(region) = settings.region.as_deref().filter(|r| !r.is_empty()) {
         loader = loader.region(Region::new(region.to_string()));
     }

@@ -178,6 +178,8 @@ impl SqsSource {
             .message_attribute_names("All")
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+            .customize()
+            .config_override(long_poll(&self.client, self.settings.wait_time_secs))
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(SERVICE, "ReceiveMessage", e))?;
@@ -458,6 +460,32 @@ async fn delete_messages(client: &Client, queue_url: &str, msgs: &[&Message]) {
     }
 }
 
+/// A long poll waits up to `wait_secs` for the first message: its time
+/// limits are the client's with that wait added (a poll is not a hang).
+fn long_poll(client: &Client, wait_secs: u32) -> aws_sdk_sqs::config::Builder {
+    let wait = Duration::from_secs(u64::from(wait_secs.min(20)));
+    let base = client
+        .config()
+        .timeout_config()
+        .cloned()
+        .unwrap_or_else(|| aws_sdk_sqs::config::timeout::TimeoutConfig::builder().build());
+    let add = |d: Option<Duration>| d.map(|d| d + wait);
+    let mut t = aws_sdk_sqs::config::timeout::TimeoutConfig::builder();
+    if let Some(c) = base.connect_timeout() {
+        t = t.connect_timeout(c);
+    }
+    if let Some(d) = add(base.read_timeout()) {
+        t = t.read_timeout(d);
+    }
+    if let Some(d) = add(base.operation_attempt_timeout()) {
+        t = t.operation_attempt_timeout(d);
+    }
+    if let Some(d) = add(base.operation_timeout()) {
+        t = t.operation_timeout(d);
+    }
+    aws_sdk_sqs::config::Builder::default().timeout_config(t.build())
+}
+
 /// The URL of queue `name` (GetQueueUrl).
 pub async fn queue_url(client: &Client, name: &str) -> Result<String, AwsError> {
     count_request(SERVICE, "GetQueueUrl");
@@ -513,6 +541,8 @@ impl NoticeQueue {
             .max_number_of_messages(SQS_BATCH_MAX as i32)
             .wait_time_seconds(wait_secs.min(20) as i32)
             .visibility_timeout(visibility_secs as i32)
+            .customize()
+            .config_override(long_poll(&self.client, wait_secs))
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(SERVICE, "ReceiveMessage", e))?;

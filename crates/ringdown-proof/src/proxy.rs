@@ -18,7 +18,10 @@ pub enum ProxyMode {
     /// refused) and every open connection is cut.
     Down,
     /// The service is frozen: connections are accepted and open ones are
-    /// kept, but no byte is forwarded either way until it is `Up` again.
+    /// kept, but no byte is ever forwarded on them again, and they are not
+    /// closed either, not even once the proxy is `Up` (then only new
+    /// connections are served): a client without time limits hangs on them
+    /// for good, like on a black-holed connection.
     Frozen,
 }
 
@@ -109,17 +112,11 @@ impl Drop for FaultProxy {
 /// One connection: forwards while `Up`, stalls while `Frozen`, closes when
 /// `Down`.
 async fn serve(mut client: TcpStream, upstream: SocketAddr, mut mode: watch::Receiver<ProxyMode>) {
-    loop {
-        let m = *mode.borrow_and_update();
-        match m {
-            ProxyMode::Down => return,
-            ProxyMode::Frozen => {
-                if mode.changed().await.is_err() {
-                    return;
-                }
-            }
-            ProxyMode::Up => break,
-        }
+    let now = *mode.borrow_and_update();
+    match now {
+        ProxyMode::Down => return,
+        ProxyMode::Frozen => return hang(client, mode).await,
+        ProxyMode::Up => {}
     }
     let Ok(mut server) = TcpStream::connect(upstream).await else {
         return;
@@ -136,20 +133,25 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, mut mode: watch::Rec
                 }
                 if *mode.borrow_and_update() == ProxyMode::Frozen {
                     // Hold both sockets without reading: the peer waits on
-                    // a server that no longer answers. Bytes already read
-                    // are lost with the copy, so the connection cannot be
-                    // resumed: it is cut when the freeze ends.
-                    while *mode.borrow_and_update() == ProxyMode::Frozen {
-                        if mode.changed().await.is_err() {
-                            break;
-                        }
-                    }
-                    return;
+                    // a server that no longer answers, for good.
+                    drop(server);
+                    return hang(client, mode).await;
                 }
                 if *mode.borrow() == ProxyMode::Down {
                     return;
                 }
             }
+        }
+    }
+}
+
+/// Holds `client` open without reading or writing until the proxy goes
+/// `Down` or is dropped: the client must give up by itself.
+async fn hang(client: TcpStream, mut mode: watch::Receiver<ProxyMode>) {
+    let _held = client;
+    while mode.changed().await.is_ok() {
+        if *mode.borrow_and_update() == ProxyMode::Down {
+            return;
         }
     }
 }
