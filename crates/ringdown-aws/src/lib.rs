@@ -6,6 +6,7 @@ pub mod bootstrap;
 pub mod clients;
 pub mod connect;
 pub mod contact_events;
+pub mod dlq;
 pub mod dynamodb;
 pub mod error;
 pub mod kinesis;

@@ -91,6 +91,10 @@ pub struct SqsSource {
     queue_url: String,
     dlq_url: Option<String>,
     settings: SqsSettings,
+    /// Ingest failed (the store is away): every poller stops receiving
+    /// until `Ingest::ready` answers. Messages received meanwhile would only
+    /// climb towards the queue's maxReceiveCount and the DLQ.
+    store_down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SqsSource {
@@ -107,6 +111,7 @@ impl SqsSource {
             queue_url: queue_url.into(),
             dlq_url,
             settings,
+            store_down: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 
@@ -138,6 +143,33 @@ impl SqsSource {
     async fn poll_loop(&self, n: usize, ingest: Arc<dyn Ingest>, shutdown: CancellationToken) {
         let mut backoff = Backoff::new(self.settings.error_backoff_max_secs);
         while !shutdown.is_cancelled() {
+            if self.store_down.load(std::sync::atomic::Ordering::SeqCst) {
+                let ready = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    r = ingest.ready() => r,
+                };
+                match ready {
+                    Ok(()) => {
+                        if self
+                            .store_down
+                            .swap(false, std::sync::atomic::Ordering::SeqCst)
+                        {
+                            info!(poller = n, "the store answers again: receiving alerts");
+                            metrics::gauge!("ringdown_sqs_receiving_paused").set(0.0);
+                        }
+                        backoff.reset();
+                    }
+                    Err(e) => {
+                        let pause = backoff.next();
+                        warn!(poller = n, error = %e, retry_in_ms = pause.as_millis() as u64, "the store is unavailable: not receiving alerts (they wait on the queue)");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => break,
+                            _ = tokio::time::sleep(pause) => {}
+                        }
+                        continue;
+                    }
+                }
+            }
             // Dropping a receive in flight is safe: anything it had taken
             // becomes visible again after the visibility timeout.
             let received = tokio::select! {
@@ -257,6 +289,12 @@ impl SqsSource {
                         "ingest failed; messages stay on the queue and come back after the visibility timeout"
                     );
                     metrics::counter!("ringdown_ingest_failures_total").increment(1);
+                    if !self
+                        .store_down
+                        .swap(true, std::sync::atomic::Ordering::SeqCst)
+                    {
+                        metrics::gauge!("ringdown_sqs_receiving_paused").set(1.0);
+                    }
                     return false;
                 }
             }

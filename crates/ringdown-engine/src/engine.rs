@@ -1147,6 +1147,15 @@ impl Engine {
 
 #[async_trait]
 impl Ingest for Engine {
+    /// One cheap read of the store, and a roster to route by.
+    async fn ready(&self) -> Result<(), IngestError> {
+        self.inner.store.load_roster().await?;
+        if self.roster().is_none() {
+            return Err(IngestError::NoRoster);
+        }
+        Ok(())
+    }
+
     /// Routes, silences and groups a batch; one incident write per group.
     async fn ingest(&self, alerts: Vec<Alert>) -> Result<IngestReport, IngestError> {
         let Some(roster) = self.roster() else {

@@ -233,4 +233,10 @@ pub enum IngestError {
 #[async_trait]
 pub trait Ingest: Send + Sync + 'static {
     async fn ingest(&self, alerts: Vec<Alert>) -> Result<IngestReport, IngestError>;
+    /// Whether alerts can be made durable now (the store answers). A source
+    /// stops receiving while they cannot, so its queue's redrive policy does
+    /// not dead-letter live alerts during a store outage. Default: ready.
+    async fn ready(&self) -> Result<(), IngestError> {
+        Ok(())
+    }
 }

@@ -260,6 +260,12 @@ file = {fallback:?}
     /// Starts replica `name` with its SQS, DynamoDB, Kinesis and SNS requests
     /// sent to `aws_endpoint` (a [`crate::FaultProxy`] in front of moto).
     pub fn spawn_via(&mut self, name: &str, aws_endpoint: &str) {
+        self.spawn_with(name, aws_endpoint, &[]);
+    }
+
+    /// Starts replica `name` with extra environment, e.g.
+    /// `AWS_ENDPOINT_URL_DYNAMODB` to send only DynamoDB through a proxy.
+    pub fn spawn_with(&mut self, name: &str, aws_endpoint: &str, env: &[(&str, &str)]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -274,6 +280,7 @@ file = {fallback:?}
             .env("AWS_REGION", "us-east-1")
             .env("RINGDOWN_INSTANCE_NAME", name)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -60,6 +60,77 @@ pub fn aws_bootstrap(config: Option<&Path>) -> Result<ExitCode> {
     })
 }
 
+/// `ringdown dlq list|redrive` (AWS mode).
+pub fn dlq(config: Option<&Path>, command: crate::cli::DlqCommand) -> Result<ExitCode> {
+    let cfg = Config::load(config)?;
+    let Some(aws) = cfg.aws.clone() else {
+        return Err(user(
+            "the dead-letter queue is part of the AWS mode (an [aws] section); the embedded \
+             default answers an unparseable alert with HTTP 400 instead",
+        ));
+    };
+    runtime()?.block_on(async {
+        let sdk = ringdown_aws::clients::sdk_config(&aws).await;
+        let sqs = ringdown_aws::aws_sdk_sqs::Client::new(&sdk);
+        let names = ringdown_aws::bootstrap::ResourceNames::from_prefix(&aws.table_prefix);
+        let url = |given: &Option<String>, name: &str| {
+            let sqs = sqs.clone();
+            let given = given.clone();
+            let name = name.to_string();
+            async move {
+                match given {
+                    Some(u) => Ok(u),
+                    None => ringdown_aws::sqs::queue_url(&sqs, &name)
+                        .await
+                        .map_err(|e| user(format!("finding queue {name}: {e} (set it in [aws])"))),
+                }
+            }
+        };
+        let dlq = url(&aws.dlq_url, &names.alert_dlq).await?;
+        match command {
+            crate::cli::DlqCommand::List { max, output } => {
+                let list = ringdown_aws::dlq::list(&sqs, &dlq, max).await?;
+                match output {
+                    crate::cli::Output::Json => {
+                        println!("{}", serde_json::to_string_pretty(&list)?)
+                    }
+                    crate::cli::Output::Text => {
+                        if list.is_empty() {
+                            println!("the dead-letter queue is empty");
+                        }
+                        for d in &list {
+                            let when = d
+                                .sent_at_ms
+                                .and_then(chrono::DateTime::from_timestamp_millis)
+                                .map(|t| t.to_rfc3339())
+                                .unwrap_or_default();
+                            println!(
+                                "{}  {}  {}  {}",
+                                d.message_id,
+                                when,
+                                d.reason
+                                    .as_deref()
+                                    .unwrap_or("moved by the queue (too many receives)"),
+                                d.error.as_deref().unwrap_or("")
+                            );
+                        }
+                    }
+                }
+            }
+            crate::cli::DlqCommand::Redrive {
+                max,
+                include_unparseable,
+            } => {
+                let queue = url(&aws.queue_url, &names.alert_queue).await?;
+                let n = ringdown_aws::dlq::redrive(&sqs, &dlq, &queue, max, include_unparseable)
+                    .await?;
+                println!("{n} message(s) sent back to the alert queue");
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
 /// The roster in force in the configured store.
 pub fn live_roster(config: Option<&Path>) -> Result<ringdown_core::roster::Roster> {
     let cfg = Config::load(config)?;

@@ -69,6 +69,13 @@ pub enum Command {
         #[command(subcommand)]
         command: SilenceCommand,
     },
+    /// The dead-letter queue (AWS mode): what is on it, and sending it back.
+    Dlq {
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
     /// AWS resources.
     Aws {
         #[command(subcommand)]
@@ -237,6 +244,28 @@ pub enum AwsCommand {
     Bootstrap {
         #[arg(long, short)]
         config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DlqCommand {
+    /// Messages on the dead-letter queue: ringdown's reason (`invalid_json`,
+    /// …) for those it could not parse, none for those the queue moved after
+    /// too many receives.
+    List {
+        #[arg(long, default_value_t = 50)]
+        max: usize,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Send messages back to the alert queue (by default only those the
+    /// queue moved, not those ringdown could not parse).
+    Redrive {
+        #[arg(long, default_value_t = 1000)]
+        max: usize,
+        /// Send back unparseable messages too (after upgrading ringdown).
+        #[arg(long)]
+        include_unparseable: bool,
     },
 }
 

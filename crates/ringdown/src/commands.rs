@@ -69,6 +69,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Aws {
             command: AwsCommand::Bootstrap { config },
         } => crate::admin::aws_bootstrap(config.as_deref()),
+        Command::Dlq { config, command } => crate::admin::dlq(config.as_deref(), command),
         Command::Incident { config, command } => crate::admin::incident(config.as_deref(), command),
         Command::Report {
             month,

@@ -567,6 +567,51 @@ async fn an_unparseable_message_goes_to_the_dlq_with_its_reason_and_the_worker_k
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_lists_the_dead_letter_queue_and_sends_back_what_the_queue_moved() {
+    let Some(mut env) = start(
+        "dlqcli",
+        &roster(""),
+        &personas(PRESS_1, PRESS_1, PRESS_1),
+        CtrFaults::default(),
+    )
+    .await
+    else {
+        return;
+    };
+    env.spawn("a");
+    env.send("{\"this is\": \"not an alert\"}".into()).await;
+    env.until("the bad message dead-lettered", LONG, || async {
+        env.queue_depth(&env.report.dlq_url).await == 1
+    })
+    .await;
+    // A live alert the queue itself moved there (too many receives during
+    // an outage, say): no ringdown reason.
+    env.sqs()
+        .send_message()
+        .queue_url(&env.report.dlq_url)
+        .message_body(webhook("db", 0, 1, "firing"))
+        .send()
+        .await
+        .unwrap();
+    let listed = env.cli(&["dlq", "list", "--output", "json"]);
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed.len(), 2, "{listed:#?}");
+    assert!(listed.iter().any(|d| d["reason"] == "unknown_format"
+        && d["body_preview"].as_str().unwrap().contains("not an alert")));
+    assert!(listed.iter().any(|d| d["reason"].is_null()));
+    // Sent back: only the live alert, which pages; the unparseable one stays.
+    tokio::time::sleep(Duration::from_secs(6)).await; // listing hid them 5 s
+    let out = env.cli(&["dlq", "redrive"]);
+    assert!(out.contains("1 message(s) sent back"), "{out}");
+    env.until("the redriven alert acknowledged", LONG, || async {
+        env.phases().await == [Phase::Acknowledged]
+    })
+    .await;
+    // The unparseable one is still there (in flight counts).
+    assert_eq!(env.queue_depth(&env.report.dlq_url).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_one_killed_mid_escalation_the_other_takes_over_and_no_call_is_doubled() {
     let ring = r#"never_answers"#;
     let roster_yaml = roster("").replace(

@@ -215,6 +215,37 @@ async fn aws_freezes_for_longer_than_the_request_timeout_and_the_worker_carries_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_is_away_longer_than_the_queue_redelivers_and_no_live_alert_is_dead_lettered() {
+    // Messages come back every 5 s and go to the DLQ on their 5th receive:
+    // an outage of DynamoDB alone (SQS answers) of 40 s would dead-letter
+    // every alert a poller kept receiving.
+    let opts =
+        options("storeaway", PRESS_1, PRESS_1).config("[aws.sqs]\nvisibility_timeout_secs = 5\n");
+    let Some(mut stage) = Stage::start(opts).await else {
+        return;
+    };
+    let upstream = stage.moto.trim_start_matches("http://").parse().unwrap();
+    let proxy = FaultProxy::start(upstream).await.unwrap();
+    let moto = stage.moto.clone();
+    stage.spawn_with("a", &moto, &[("AWS_ENDPOINT_URL_DYNAMODB", &proxy.url())]);
+    stage.send(webhook("sys0", 0, 5, "firing")).await;
+    stage
+        .until("the first call", Duration::from_secs(60), || async {
+            !stage.sim.calls().is_empty()
+        })
+        .await;
+    proxy.set(ProxyMode::Down).await.unwrap();
+    stage.send(webhook("sys1", 5, 5, "firing")).await;
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    proxy.set(ProxyMode::Up).await.unwrap();
+    assert_nothing_lost_nothing_doubled(&stage, 10, 2, &[FIRST]).await;
+    assert!(
+        stage.log("a").contains("not receiving alerts"),
+        "receiving paused while the store was away"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_answers_bursts_of_429s_and_500s_and_every_engineer_is_called_exactly_once() {
     let Some(mut stage) = Stage::start(options("bursts", VOICEMAIL, PRESS_1)).await else {
         return;
