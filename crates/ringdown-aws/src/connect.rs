@@ -507,6 +507,7 @@ impl ConnectDialer {
             return Ok(None);
         };
         Ok(Some(OutcomeReport {
+            applied: Default::default(),
             incident_id,
             call_id,
             contact_id: contact_id.to_string(),

@@ -111,6 +111,7 @@ impl Ctr {
             .filter(|v| !v.is_empty())?;
         let call = self.attributes.get("rd_call").filter(|v| !v.is_empty())?;
         Some(OutcomeReport {
+            applied: Default::default(),
             incident_id: incident.clone(),
             call_id: call.clone(),
             contact_id: self.contact_id.clone(),
@@ -292,8 +293,9 @@ impl CtrReader {
         (self.settings.lease_ttl_secs.max(1) * 1000) as i64
     }
 
-    /// Handles one record; false when the engine is gone.
-    fn handle(&self, data: &[u8]) -> bool {
+    /// Handles one record. `Err` when the engine is gone; `Ok(Some(rx))`
+    /// resolves once the engine made its outcome durable.
+    fn handle(&self, data: &[u8]) -> Result<Option<tokio::sync::oneshot::Receiver<()>>, ()> {
         self.counters.records.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("ringdown_ctr_records_total").increment(1);
         let ctr = match parse_ctr(data) {
@@ -302,7 +304,7 @@ impl CtrReader {
                 self.counters.invalid.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("ringdown_ctr_invalid_total").increment(1);
                 warn!(error = %e, "unreadable contact record skipped");
-                return true;
+                return Ok(None);
             }
         };
         let Some(report) = ctr.report() else {
@@ -310,7 +312,7 @@ impl CtrReader {
             self.counters.foreign.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("ringdown_ctr_foreign_total").increment(1);
             debug!(contact = %ctr.contact_id, "contact record without rd_incident/rd_call ignored");
-            return true;
+            return Ok(None);
         };
         let fresh = self
             .dedupe
@@ -321,7 +323,7 @@ impl CtrReader {
             self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("ringdown_ctr_duplicates_total").increment(1);
             debug!(contact = %ctr.contact_id, "duplicate or older contact record dropped");
-            return true;
+            return Ok(None);
         }
         if let Some(at) = ctr.disconnect_at {
             let lag = (Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0;
@@ -332,11 +334,16 @@ impl CtrReader {
             contact = %report.contact_id, incident = %report.incident_id, call = %report.call_id,
             outcome = report.outcome.as_str(), "contact record"
         );
-        if self.outcomes.send(report).is_err() {
-            return false;
+        let (applied, done) = ringdown_engine::Applied::new();
+        if self
+            .outcomes
+            .send(OutcomeReport { applied, ..report })
+            .is_err()
+        {
+            return Err(());
         }
         self.counters.reports.fetch_add(1, Ordering::Relaxed);
-        true
+        Ok(Some(done))
     }
 
     async fn list_shards(&self) -> Result<Vec<String>, AwsError> {
@@ -485,16 +492,24 @@ impl CtrReader {
         };
         let records = r.records();
         let mut last = None;
+        let mut pending = Vec::new();
+        let gone = || AwsError::InvalidData("the engine's outcome receiver is gone".into());
         for rec in records {
-            if !self.handle(rec.data().as_ref()) {
-                return Err(AwsError::InvalidData(
-                    "the engine's outcome receiver is gone".into(),
-                ));
+            match self.handle(rec.data().as_ref()) {
+                Ok(Some(done)) => pending.push(done),
+                Ok(None) => {}
+                Err(()) => return Err(gone()),
             }
             last = Some(rec.sequence_number().to_string());
         }
+        // Only once every outcome of the batch is durable: a process that
+        // dies before then reads the records again from the checkpoint.
+        for done in pending {
+            if done.await.is_err() {
+                return Err(gone());
+            }
+        }
         if let Some(seq) = last {
-            // Only after every report of the batch was handed over.
             if !self
                 .leases
                 .checkpoint(&st.lease, &self.settings.owner, &seq)

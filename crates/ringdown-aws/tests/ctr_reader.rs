@@ -126,7 +126,8 @@ fn spawn_reader(
     }
 }
 
-/// Receives until `n` reports arrived or `timeout` passed.
+/// Receives until `n` reports arrived or `timeout` passed, confirming each
+/// as stored, as the engine does.
 async fn recv_n(
     rx: &mut mpsc::UnboundedReceiver<OutcomeReport>,
     n: usize,
@@ -136,7 +137,10 @@ async fn recv_n(
     let mut out = Vec::new();
     while out.len() < n {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(r)) => out.push(r),
+            Ok(Some(r)) => {
+                r.applied.confirm();
+                out.push(r)
+            }
             _ => break,
         }
     }
@@ -146,6 +150,7 @@ async fn recv_n(
 fn drain(rx: &mut mpsc::UnboundedReceiver<OutcomeReport>) -> Vec<OutcomeReport> {
     let mut out = Vec::new();
     while let Ok(r) = rx.try_recv() {
+        r.applied.confirm();
         out.push(r);
     }
     out
@@ -227,6 +232,69 @@ async fn records_become_reports_once_foreign_and_stale_ones_are_dropped() {
     assert_eq!(stats.duplicates, 2);
     assert_eq!(stats.foreign, 1);
     assert!(pending.is_empty(), "records mark their calls done");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checkpoint_waits_until_the_engine_has_stored_the_outcome() {
+    let Some(url) = moto_url("the_checkpoint_waits_until_the_engine_has_stored_the_outcome") else {
+        return;
+    };
+    let k = common::kinesis_client(&url);
+    let stream = unique("rd-ctr-durable");
+    create_stream(&k, &stream, 1).await;
+    put(
+        &k,
+        &stream,
+        &ctr(
+            "c-ack",
+            "2026-11-22T21:30:14Z",
+            "CONTACT_FLOW_DISCONNECT",
+            ours(
+                "inc-1",
+                "inc-1-p0s1a1t0r0",
+                &[("rd_human", "1"), ("rd_ack", "1")],
+            ),
+        ),
+        None,
+    )
+    .await;
+    let leases = Arc::new(MemoryLeases::default());
+    let mut r = spawn_reader(
+        &k,
+        leases.clone(),
+        settings(&stream, "replica-a"),
+        Arc::new(PendingCalls::new()),
+    );
+    let checkpoint = || async {
+        leases
+            .list(&format!("ctr-shard/{stream}/"))
+            .await
+            .unwrap()
+            .first()
+            .and_then(|l| l.checkpoint.clone())
+    };
+    // The engine has the outcome but cannot store it yet (the store is
+    // away): a crash now must read the record again, so no checkpoint.
+    let held = tokio::time::timeout(Duration::from_secs(15), r.rx.recv())
+        .await
+        .expect("a report")
+        .expect("a report");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        checkpoint().await,
+        None,
+        "not past an outcome not yet durable"
+    );
+    held.applied.confirm();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while checkpoint().await.is_none() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        checkpoint().await.is_some(),
+        "the checkpoint follows once stored"
+    );
+    r.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -386,6 +454,16 @@ async fn a_dead_readers_shard_is_taken_over_after_its_lease_expires() {
     let mut seen = recv_n(&mut a.rx, 2, Duration::from_secs(10)).await;
     seen.extend(recv_n(&mut b.rx, 2, Duration::from_secs(10)).await);
     assert_eq!(seen.len(), 4);
+    // Both readers checkpoint once their outcomes are confirmed stored.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let l = leases.list(&format!("ctr-shard/{stream}/")).await.unwrap();
+        if l.len() == 2 && l.iter().all(|l| l.checkpoint.is_some()) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no checkpoints");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // kill -9: no release, no goodbye.
     a.task.abort();
     let killed_at = tokio::time::Instant::now();

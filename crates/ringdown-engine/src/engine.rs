@@ -744,6 +744,13 @@ impl Engine {
     }
 
     async fn store_outcome(&self, report: OutcomeReport) -> Result<(), EngineError> {
+        let applied = report.applied.clone();
+        self.store_outcome_once(report).await?;
+        applied.confirm();
+        Ok(())
+    }
+
+    async fn store_outcome_once(&self, report: OutcomeReport) -> Result<(), EngineError> {
         let existing = self
             .inner
             .store

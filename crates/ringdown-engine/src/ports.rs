@@ -169,6 +169,55 @@ pub struct OutcomeReport {
     pub disconnect_reason: Option<String>,
     pub attributes: BTreeMap<String, String>,
     pub ended_at: DateTime<Utc>,
+    /// Told once the engine has made the outcome durable (or found it
+    /// already applied): a source that checkpoints (the contact-record
+    /// reader) waits for it before moving past the record.
+    #[serde(skip)]
+    pub applied: Applied,
+}
+
+/// A one-shot "the outcome is durable" signal that travels with a report
+/// (and its clones: the first [`Applied::confirm`] of any clone counts).
+#[derive(Clone, Default)]
+pub struct Applied(
+    Option<std::sync::Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>>>,
+);
+
+impl Applied {
+    /// A signal and the receiver to wait on. The receiver fails if the
+    /// report is dropped unconfirmed (the engine stopped first).
+    pub fn new() -> (Applied, tokio::sync::oneshot::Receiver<()>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (
+            Applied(Some(std::sync::Arc::new(std::sync::Mutex::new(Some(tx))))),
+            rx,
+        )
+    }
+
+    pub fn confirm(&self) {
+        if let Some(m) = &self.0 {
+            if let Some(tx) = m.lock().expect("applied lock").take() {
+                let _ = tx.send(());
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Applied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Applied(waited on)"
+        } else {
+            "Applied(none)"
+        })
+    }
+}
+
+/// Reports are equal whatever their signals.
+impl PartialEq for Applied {
+    fn eq(&self, _: &Applied) -> bool {
+        true
+    }
 }
 
 /// Where incidents go when phoning people failed (SNS topic, log file).

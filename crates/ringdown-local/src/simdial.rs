@@ -185,6 +185,7 @@ impl Dialer for SimDialer {
         let stopped = self.stopped.clone();
         let clock = self.clock.clone();
         let report = OutcomeReport {
+            applied: Default::default(),
             incident_id: req.incident_id.clone(),
             call_id: req.call_id.clone(),
             contact_id: contact_id.clone(),
@@ -203,6 +204,7 @@ impl Dialer for SimDialer {
                 return;
             }
             let _ = outcomes.send(OutcomeReport {
+                applied: Default::default(),
                 ended_at: clock.now(),
                 ..report
             });
