@@ -359,6 +359,26 @@ pub enum HistoryKind {
     },
 }
 
+/// What a notice is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// Nobody could be reached: the fallback channel (SMS, e-mail, chat).
+    Fallback,
+    /// Something an operator must fix (a number Connect refuses).
+    OperatorAlert,
+}
+
+/// A notice to send, kept with the incident until the channel took it: an
+/// outbox, saved in the same write as the decision that raised it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    pub id: String,
+    pub kind: NoticeKind,
+    pub text: String,
+    pub raised_at: DateTime<Utc>,
+}
+
 /// An incident: one group of alerts and its escalation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Incident {
@@ -393,6 +413,13 @@ pub struct Incident {
     /// it). Another process takes over only when the owner is overdue.
     #[serde(default)]
     pub owner: Option<String>,
+    /// Notices raised and not yet delivered (the shell confirms each with
+    /// `Event::NoticeDelivered`, even after the incident closed).
+    #[serde(default)]
+    pub outbox: Vec<Notice>,
+    /// Notices raised so far (their ids count from it).
+    #[serde(default)]
+    pub notices_raised: u32,
 }
 
 /// What happened, as the shell reports it.
@@ -421,6 +448,9 @@ pub enum Event {
     },
     /// An operator acknowledged outside a call (CLI, chat).
     Acknowledge { by: String },
+    /// The channel took notice `id` (fallback or operator alert); it leaves
+    /// the outbox. Applies to closed incidents too.
+    NoticeDelivered { id: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -447,14 +477,18 @@ pub enum Effect {
     WakeAt {
         at: DateTime<Utc>,
     },
-    /// Nobody could be reached: publish to the fallback channel.
+    /// Nobody could be reached: publish to the fallback channel. The notice
+    /// is in the incident's outbox until delivered.
     Fallback {
         incident_id: String,
+        notice_id: String,
         reason: String,
     },
-    /// Something an operator must fix (a number Connect refuses).
+    /// Something an operator must fix (a number Connect refuses); also in
+    /// the outbox until delivered.
     OperatorAlert {
         incident_id: String,
+        notice_id: String,
         message: String,
     },
     /// The incident closed: its group may open a new incident.
@@ -498,6 +532,8 @@ impl Incident {
             history: Vec::new(),
             version: 0,
             owner: None,
+            outbox: Vec::new(),
+            notices_raised: 0,
         };
         inc.history.push(HistoryEntry {
             at: now,
@@ -585,6 +621,10 @@ impl Machine<'_, '_> {
     }
 
     fn handle(&mut self, event: Event) {
+        if let Event::NoticeDelivered { id } = &event {
+            self.inc.outbox.retain(|n| &n.id != id);
+            return;
+        }
         if self.inc.phase.is_closed() {
             // A closed incident never acts again; late events are ignored.
             return;
@@ -616,6 +656,7 @@ impl Machine<'_, '_> {
                     self.acknowledge(by);
                 }
             }
+            Event::NoticeDelivered { .. } => {}
         }
     }
 
@@ -781,24 +822,24 @@ impl Machine<'_, '_> {
         });
         match kind {
             RejectKind::Misconfigured => {
-                self.effects.push(Effect::OperatorAlert {
-                    incident_id: self.inc.id.clone(),
-                    message: format!(
+                self.notify(
+                    NoticeKind::OperatorAlert,
+                    format!(
                         "cannot call {} at {}: {message}",
                         call.person,
                         mask(&call.phone)
                     ),
-                });
+                );
                 self.on_ended(call_id, Outcome::Misconfigured, None);
             }
             RejectKind::Unavailable => {
-                self.effects.push(Effect::Fallback {
-                    incident_id: self.inc.id.clone(),
-                    reason: format!(
+                self.notify(
+                    NoticeKind::Fallback,
+                    format!(
                         "Amazon Connect unavailable while calling {}: {message}",
                         call.person
                     ),
-                });
+                );
                 self.on_ended(call_id, Outcome::CallFailed, None);
             }
         }
@@ -1122,10 +1163,33 @@ impl Machine<'_, '_> {
 
     fn exhaust(&mut self, reason: String) {
         self.log(HistoryKind::Exhausted);
-        self.effects.push(Effect::Fallback {
-            incident_id: self.inc.id.clone(),
-            reason,
-        });
+        self.notify(NoticeKind::Fallback, reason);
         self.close(Phase::Exhausted);
+    }
+
+    /// Raises a notice: into the outbox (saved with this decision) and out
+    /// as an effect.
+    fn notify(&mut self, kind: NoticeKind, text: String) {
+        self.inc.notices_raised += 1;
+        let id = format!("{}-n{}", self.inc.id, self.inc.notices_raised);
+        self.inc.outbox.push(Notice {
+            id: id.clone(),
+            kind,
+            text: text.clone(),
+            raised_at: self.now,
+        });
+        let incident_id = self.inc.id.clone();
+        self.effects.push(match kind {
+            NoticeKind::Fallback => Effect::Fallback {
+                incident_id,
+                notice_id: id,
+                reason: text,
+            },
+            NoticeKind::OperatorAlert => Effect::OperatorAlert {
+                incident_id,
+                notice_id: id,
+                message: text,
+            },
+        });
     }
 }

@@ -20,7 +20,7 @@ use crate::ports::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ringdown_core::escalation::{
-    decide, CallRequest, Context, Effect, Event, Incident, RejectKind, Settings,
+    decide, CallRequest, Context, Effect, Event, Incident, NoticeKind, RejectKind, Settings,
 };
 use ringdown_core::grouping::route;
 use ringdown_core::phone::mask;
@@ -111,6 +111,9 @@ struct Inner {
     /// they came from is already checkpointed, so dropping one would turn
     /// an acknowledgement into a timeout and call the next person.
     outcome_retries: Mutex<Vec<(DateTime<Utc>, u32, OutcomeReport)>>,
+    /// Notices the channel refused: (when to try again, failures, incident,
+    /// notice). The notices themselves are in their incidents' outboxes.
+    notice_retries: Mutex<Vec<(DateTime<Utc>, u32, String, String)>>,
     /// Open incidents as this process last wrote or read them, and the open
     /// incident of each group. Saves read before write: every save is
     /// conditional on the version, so a stale entry costs one conflict and a
@@ -199,6 +202,7 @@ impl Engine {
                 wake: Notify::new(),
                 outcomes: tokio::sync::Mutex::new(outcomes),
                 outcome_retries: Mutex::new(Vec::new()),
+                notice_retries: Mutex::new(Vec::new()),
                 cache: Mutex::new(IncidentCache::default()),
                 tracker: TaskTracker::new(),
                 seq: AtomicU64::new(0),
@@ -338,10 +342,11 @@ impl Engine {
                     None => return Ok(None),
                 },
             };
-            if current.phase.is_closed() {
+            if current.phase.is_closed() && !matches!(event, Event::NoticeDelivered { .. }) {
                 self.cache().forget(id);
-                // Closed incidents never change; the caller must look elsewhere
-                // (a new incident of the group) for where the event belongs.
+                // Closed incidents never change (but for their outbox); the
+                // caller must look elsewhere (a new incident of the group)
+                // for where the event belongs.
                 return Ok(None);
             }
             let now = self.now();
@@ -500,24 +505,103 @@ impl Engine {
                 }
                 Effect::CreateSilence(_) => {}
                 Effect::WakeAt { at } => self.schedule(at, &inc.id),
-                Effect::Fallback { reason, .. } => {
+                Effect::Fallback {
+                    reason, notice_id, ..
+                } => {
                     metrics::counter!("ringdown_fallbacks_total").increment(1);
                     warn!(incident = %inc.id, reason = %reason, "incident sent to the fallback channel");
-                    if let Err(e) = self.inner.notifier.fallback(inc, &reason).await {
-                        error!(incident = %inc.id, error = %e, "fallback channel failed");
-                    }
+                    self.spawn_notice(inc.clone(), notice_id, 0);
                 }
-                Effect::OperatorAlert { message, .. } => {
+                Effect::OperatorAlert {
+                    message, notice_id, ..
+                } => {
                     error!(incident = %inc.id, "{message}");
-                    if let Err(e) = self.inner.notifier.operator_alert(inc, &message).await {
-                        error!(incident = %inc.id, error = %e, "operator alert failed");
-                    }
+                    self.spawn_notice(inc.clone(), notice_id, 0);
                 }
                 Effect::ReleaseGroup { .. } => {
                     let phase = inc.phase.as_str();
                     metrics::counter!("ringdown_incidents_closed_total", "phase" => phase)
                         .increment(1);
                     info!(incident = %inc.id, phase, "incident closed");
+                }
+            }
+        }
+    }
+
+    /// Delivers a notice of the incident's outbox, then takes it out of the
+    /// outbox; a notice the channel refused is tried again (5 s, doubling to
+    /// 5 min) until it is taken, across restarts (the outbox is stored).
+    fn spawn_notice(&self, inc: Incident, notice_id: String, failures: u32) {
+        let engine = self.clone();
+        self.inner.tracker.spawn(async move {
+            engine.deliver_notice(inc, notice_id, failures).await;
+        });
+    }
+
+    async fn deliver_notice(&self, inc: Incident, notice_id: String, failures: u32) {
+        let Some(notice) = inc.outbox.iter().find(|n| n.id == notice_id).cloned() else {
+            return;
+        };
+        let kind = match notice.kind {
+            NoticeKind::Fallback => "fallback",
+            NoticeKind::OperatorAlert => "operator_alert",
+        };
+        let sent = match notice.kind {
+            NoticeKind::Fallback => self.inner.notifier.fallback(&inc, &notice.text).await,
+            NoticeKind::OperatorAlert => {
+                self.inner.notifier.operator_alert(&inc, &notice.text).await
+            }
+        };
+        match sent {
+            Ok(()) => {
+                metrics::counter!("ringdown_notices_total", "kind" => kind, "result" => "delivered")
+                    .increment(1);
+                let delivered = Event::NoticeDelivered {
+                    id: notice_id.clone(),
+                };
+                if let Err(e) = self.apply(&inc.id, delivered).await {
+                    // Delivered but still in the outbox: sent once more later
+                    // (at least once beats never).
+                    warn!(incident = %inc.id, notice = %notice_id, error = %e, "could not clear a delivered notice");
+                }
+            }
+            Err(e) => {
+                metrics::counter!("ringdown_notices_total", "kind" => kind, "result" => "failed")
+                    .increment(1);
+                let wait =
+                    Duration::from_secs(5u64 << failures.min(6)).min(Duration::from_secs(300));
+                error!(incident = %inc.id, notice = %notice_id, kind, error = %e, retry_in_s = wait.as_secs(), "the notice channel failed; the notice is kept and sent again");
+                let at = self.now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                self.inner
+                    .notice_retries
+                    .lock()
+                    .expect("notice retries")
+                    .push((at, failures + 1, inc.id.clone(), notice_id));
+            }
+        }
+    }
+
+    /// Notices whose retry time has come, sent again from the stored outbox.
+    async fn retry_notices(&self) {
+        let now = self.now();
+        let due: Vec<(u32, String, String)> = {
+            let mut q = self.inner.notice_retries.lock().expect("notice retries");
+            let (due, later): (Vec<_>, Vec<_>) = q.drain(..).partition(|(at, ..)| *at <= now);
+            *q = later;
+            due.into_iter().map(|(_, n, i, id)| (n, i, id)).collect()
+        };
+        for (failures, incident_id, notice_id) in due {
+            match self.inner.store.load_incident(&incident_id).await {
+                Ok(Some(inc)) => self.spawn_notice(inc, notice_id, failures),
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(incident = %incident_id, error = %e, "could not read the incident of a pending notice; trying later");
+                    let at = now + chrono::Duration::seconds(5);
+                    self.inner
+                        .notice_retries
+                        .lock()
+                        .expect("notice retries")
+                        .push((at, failures, incident_id, notice_id));
                 }
             }
         }
@@ -780,14 +864,19 @@ impl Engine {
     /// Re-arms every open incident after a start: timers for due work and a
     /// re-issue of calls that were decided but may never have reached Connect.
     pub async fn recover(&self) -> Result<usize, EngineError> {
-        let open: Vec<Incident> = self
+        let all = self
             .inner
             .store
             .list_incidents(&IncidentFilter::default())
-            .await?
-            .into_iter()
-            .filter(|i| !i.phase.is_closed())
-            .collect();
+            .await?;
+        // Notices raised before a crash (or whose channel was down) go out
+        // now, closed incidents' included.
+        for inc in all.iter().filter(|i| !i.outbox.is_empty()) {
+            for n in &inc.outbox {
+                self.spawn_notice(inc.clone(), n.id.clone(), 0);
+            }
+        }
+        let open: Vec<Incident> = all.into_iter().filter(|i| !i.phase.is_closed()).collect();
         let me = self.inner.settings.instance.as_str();
         for inc in &open {
             // Whoever owns it, a call in flight may have had its contact
@@ -909,7 +998,15 @@ impl Engine {
                 .iter()
                 .map(|(at, _, _)| *at)
                 .min();
-            let until = [next_wake, next_retry]
+            let next_notice = self
+                .inner
+                .notice_retries
+                .lock()
+                .expect("notice retries")
+                .iter()
+                .map(|(at, ..)| *at)
+                .min();
+            let until = [next_wake, next_retry, next_notice]
                 .into_iter()
                 .flatten()
                 .fold(sweep_at, |a, b| a.min(b));
@@ -929,6 +1026,7 @@ impl Engine {
             }
             self.run_due().await;
             self.retry_outcomes().await;
+            self.retry_notices().await;
             if last_sweep.elapsed() >= self.inner.settings.sweep_interval {
                 last_sweep = tokio::time::Instant::now();
                 self.sweep().await;

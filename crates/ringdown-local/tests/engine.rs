@@ -203,3 +203,141 @@ async fn a_keypad_silence_the_store_cannot_take_yet_is_stored_before_the_inciden
     );
     run.abort();
 }
+
+/// A channel that refuses the first `fail` notices, and counts the rest.
+struct FlakyChannel {
+    fail: AtomicUsize,
+    delivered: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl ringdown_engine::Notifier for FlakyChannel {
+    async fn fallback(&self, incident: &Incident, reason: &str) -> Result<(), String> {
+        let left = self.fail.load(Ordering::SeqCst);
+        if left > 0 {
+            self.fail.store(left - 1, Ordering::SeqCst);
+            return Err("SNS Publish failed (test)".into());
+        }
+        self.delivered
+            .lock()
+            .unwrap()
+            .push(format!("{}: {reason}", incident.id));
+        Ok(())
+    }
+    async fn operator_alert(&self, _: &Incident, _: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Alice never answers; one walk of the policy, then the fallback channel.
+const NOBODY_ANSWERS: &str = "default: never_answers\npersonas: {}\n";
+
+async fn engine_with(
+    store: Arc<dyn Store>,
+    personas: &str,
+    notifier: Arc<dyn ringdown_engine::Notifier>,
+) -> Engine {
+    let clock: Arc<dyn ringdown_engine::Clock> = Arc::new(TokioClock::starting_at(Utc::now()));
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let dialer = Arc::new(
+        SimDialer::new(
+            PersonaBook::from_yaml(personas).unwrap(),
+            1.0,
+            clock.clone(),
+            tx,
+        )
+        .unwrap(),
+    );
+    let settings = EngineSettings::default();
+    let gate = Arc::new(CallGate::new(
+        bucket(2, 4),
+        settings.max_live_calls,
+        settings.max_call_hold(),
+    ));
+    store.save_roster(ROSTER, clock.now()).await.unwrap();
+    let engine = Engine::new(store, dialer, notifier, clock, gate, rx, settings);
+    engine.reload_roster().await.unwrap();
+    engine
+}
+
+async fn exhausted_with_outbox(store: &dyn Store) -> Vec<Incident> {
+    store
+        .list_incidents(&IncidentFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.phase == Phase::Exhausted)
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_nobody_answered_notice_is_kept_until_the_channel_takes_it() {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
+    let channel = Arc::new(FlakyChannel {
+        fail: AtomicUsize::new(3),
+        delivered: Default::default(),
+    });
+    let engine = engine_with(store.clone(), NOBODY_ANSWERS, channel.clone()).await;
+    let run = {
+        let e = engine.clone();
+        tokio::spawn(async move { e.run(std::future::pending()).await })
+    };
+    engine.ingest(vec![alert("web")]).await.unwrap();
+    for _ in 0..900 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if !channel.delivered.lock().unwrap().is_empty() {
+            break;
+        }
+    }
+    let delivered = channel.delivered.lock().unwrap().clone();
+    assert_eq!(delivered.len(), 1, "sent once it was taken: {delivered:?}");
+    assert!(
+        delivered[0].contains("nobody acknowledged"),
+        "{delivered:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let inc = &exhausted_with_outbox(store.as_ref()).await[0];
+    assert!(inc.outbox.is_empty(), "delivered notices leave the outbox");
+    run.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_notice_the_channel_refused_before_a_restart_is_sent_after_it() {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
+    let down = Arc::new(FlakyChannel {
+        fail: AtomicUsize::new(usize::MAX),
+        delivered: Default::default(),
+    });
+    let first = engine_with(store.clone(), NOBODY_ANSWERS, down.clone()).await;
+    let run = {
+        let e = first.clone();
+        tokio::spawn(async move { e.run(std::future::pending()).await })
+    };
+    first.ingest(vec![alert("web")]).await.unwrap();
+    for _ in 0..900 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if !exhausted_with_outbox(store.as_ref()).await.is_empty() {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    run.abort();
+    let pending = exhausted_with_outbox(store.as_ref()).await;
+    assert_eq!(pending[0].outbox.len(), 1, "the refused notice is stored");
+    // A new process on the same store, its channel working.
+    let up = Arc::new(FlakyChannel {
+        fail: AtomicUsize::new(0),
+        delivered: Default::default(),
+    });
+    let second = engine_with(store.clone(), NOBODY_ANSWERS, up.clone()).await;
+    let run = {
+        let e = second.clone();
+        tokio::spawn(async move { e.run(std::future::pending()).await })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(up.delivered.lock().unwrap().len(), 1);
+    assert!(exhausted_with_outbox(store.as_ref()).await[0]
+        .outbox
+        .is_empty());
+    run.abort();
+}
