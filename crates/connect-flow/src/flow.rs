@@ -185,10 +185,16 @@ impl Default for AttributeContract {
     /// The ringdown contract from DESIGN.md ("Flow ↔ daemon contract").
     fn default() -> Self {
         AttributeContract {
-            passed_in: ["rd_incident", "rd_call", "rd_message", "rd_lang"]
-                .into_iter()
-                .map(String::from)
-                .collect(),
+            passed_in: [
+                "rd_incident",
+                "rd_call",
+                "rd_message",
+                "rd_lang",
+                "rd_scope",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
             flow_set: ["rd_human", "rd_ack", "rd_next", "rd_silence_hours"]
                 .into_iter()
                 .map(String::from)

@@ -24,6 +24,7 @@ fn attrs(lang: &str) -> BTreeMap<String, String> {
         ("rd_call", "inc-42-s0-a1"),
         ("rd_message", "<speak>Disk full on db-1 &amp; db-2</speak>"),
         ("rd_lang", lang),
+        ("rd_scope", "systemname web"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -189,7 +190,10 @@ fn silence_9_then_2_hash_sets_two_hours() {
         assert!(r.said().last().unwrap().contains('2'), "{:?}", r.said());
     }
     let r = simulate(&flow("en-US"), &attrs("en-US"), &p, RING);
-    assert_eq!(r.said().last().unwrap(), &"Silenced for 2 hours. Goodbye.");
+    assert_eq!(
+        r.said().last().unwrap(),
+        &"Silenced systemname web for 2 hours. Goodbye."
+    );
 }
 
 #[test]
@@ -663,4 +667,24 @@ fn a_voice_polly_cannot_give_falls_back_to_the_standard_voice() {
         "Mizuki has no neural engine: the flow's error branch sets the standard voice"
     );
     assert_eq!(r.attributes.get("rd_ack").map(String::as_str), Some("1"));
+}
+
+#[test]
+fn the_call_says_what_pressing_9_silences_before_and_after_the_hours() {
+    for (lang, f) in both() {
+        let mut a = attrs(lang);
+        a.insert("rd_scope".into(), "systemname web".into());
+        let r = simulate(&f, &a, &human(&[("5", 1.0), ("9", 1.0), ("2#", 1.0)]), RING);
+        assert_monotonic(&r);
+        let said = said(&r);
+        let asks = said.iter().filter(|t| t.contains("systemname web")).count();
+        assert_eq!(
+            asks, 2,
+            "{lang}: asked and confirmed with the scope: {said:?}"
+        );
+        assert_eq!(
+            r.attributes.get("rd_silence_hours").map(String::as_str),
+            Some("2")
+        );
+    }
 }

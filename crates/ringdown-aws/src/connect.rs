@@ -761,6 +761,7 @@ pub fn call_attributes(req: &CallRequest) -> HashMap<String, String> {
         ("rd_incident", req.incident_id.as_str()),
         ("rd_call", req.call_id.as_str()),
         ("rd_lang", req.language.code()),
+        ("rd_scope", req.scope.as_str()),
     ];
     let fixed_bytes: usize = fixed.iter().map(|(k, v)| k.len() + v.len()).sum();
     let room = MAX_ATTRIBUTES_BYTES.saturating_sub(fixed_bytes + "rd_message".len());
@@ -956,6 +957,7 @@ mod tests {
             phone: "+819012345678".into(),
             language: Language::JaJp,
             message: msg.into(),
+            scope: "systemname web".into(),
         }
     }
 

@@ -74,6 +74,7 @@ fn req(call: &str, phone: &str, lang: Language) -> CallRequest {
         phone: phone.into(),
         language: lang,
         message: "<speak>Latency p99 over 4 s on web</speak>".into(),
+        scope: "systemname web".into(),
     }
 }
 

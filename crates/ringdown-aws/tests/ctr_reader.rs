@@ -538,6 +538,7 @@ fn call(incident: &str, call: &str, phone: &str) -> CallRequest {
         phone: phone.into(),
         language: Language::JaJp,
         message: "ディスク満杯".into(),
+        scope: "systemname web".into(),
     }
 }
 

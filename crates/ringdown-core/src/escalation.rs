@@ -26,7 +26,7 @@ use crate::matcher::Matcher;
 use crate::outcome::Outcome;
 use crate::phone::mask;
 use crate::roster::{Policy, ResolvedTarget, Roster};
-use crate::silence::{Silence, SilenceIndex};
+use crate::silence::{Silence, SilenceIndex, FINGERPRINT_LABEL};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -263,6 +263,10 @@ pub struct CallRequest {
     pub language: Language,
     /// SSML, escaped and bounded.
     pub message: String,
+    /// What pressing 9 would silence, in words the call says before the
+    /// engineer confirms (plain text, bounded).
+    #[serde(default)]
+    pub scope: String,
 }
 
 /// A person of the current round, as resolved from the roster when the round
@@ -930,44 +934,57 @@ impl Machine<'_, '_> {
     }
 
     fn silence_from_keypad(&mut self, call: &CallInFlight, hours: u32) {
-        // Scope: the group's labels, so the same outage stays quiet; without
-        // group labels, the labels all its alerts share. Never an empty scope:
-        // that would silence every alert of every system.
-        let scope = if !self.inc.group_labels.values().all(String::is_empty) {
-            &self.inc.group_labels
-        } else {
-            &self.inc.common_labels
-        };
-        let matchers: Vec<Matcher> = scope
-            .iter()
-            .filter_map(|(k, v)| Matcher::equal(k, v).ok())
-            .collect();
         let by = format!("phone:{} ({})", mask(&call.phone), call.person);
-        if matchers.is_empty() {
+        let Some(scope) = keypad_scope(&self.inc) else {
             self.log(HistoryKind::Note {
-                text: "keypad silence has no label scope; recorded as an acknowledgement only"
-                    .into(),
+                text: format!(
+                    "keypad silence: this incident's alerts cannot be named narrowly enough (no group labels, and {} alerts firing, more than {MAX_SILENCED_ALERTS}); recorded as an acknowledgement only: add a silence with `ringdown silence add`",
+                    self.inc.firing.len()
+                ),
             });
             self.acknowledge(call.person.clone());
             return;
-        }
-        let silence = Silence {
-            id: format!("{}-silence", call.call_id),
-            matchers,
-            starts_at: self.now.timestamp(),
-            ends_at: self.now.timestamp() + i64::from(hours) * 3600,
-            created_by: by.clone(),
-            reason: format!(
-                "silenced for {hours} h from the keypad during incident {}",
-                self.inc.id
-            ),
         };
-        self.log(HistoryKind::SilenceCreated {
-            silence_id: silence.id.clone(),
-            hours,
-            by,
-        });
-        self.effects.push(Effect::CreateSilence(silence));
+        let starts_at = self.now.timestamp();
+        let ends_at = starts_at + i64::from(hours) * 3600;
+        let reason = format!(
+            "silenced for {hours} h from the keypad during incident {}",
+            self.inc.id
+        );
+        let mut silences: Vec<Silence> = Vec::new();
+        match scope {
+            KeypadScope::Group(matchers) => silences.push(Silence {
+                id: format!("{}-silence", call.call_id),
+                matchers,
+                starts_at,
+                ends_at,
+                created_by: by.clone(),
+                reason,
+            }),
+            KeypadScope::Alerts(fingerprints) => {
+                for (i, fp) in fingerprints.iter().enumerate() {
+                    let Ok(m) = Matcher::equal(FINGERPRINT_LABEL, fp) else {
+                        continue;
+                    };
+                    silences.push(Silence {
+                        id: format!("{}-silence-{i}", call.call_id),
+                        matchers: vec![m],
+                        starts_at,
+                        ends_at,
+                        created_by: by.clone(),
+                        reason: reason.clone(),
+                    });
+                }
+            }
+        }
+        for s in silences {
+            self.log(HistoryKind::SilenceCreated {
+                silence_id: s.id.clone(),
+                hours,
+                by: by.clone(),
+            });
+            self.effects.push(Effect::CreateSilence(s));
+        }
         self.inc.acked_at = Some(self.now);
         self.inc.acked_by = Some(call.person.clone());
         self.close(Phase::Silenced);
@@ -1136,6 +1153,7 @@ impl Machine<'_, '_> {
             phone: phone.clone(),
             language: target.language,
             message,
+            scope: keypad_scope_words(&self.inc, target.language),
         };
         self.inc.call = Some(CallInFlight {
             call_id: call_id.clone(),
@@ -1192,4 +1210,68 @@ impl Machine<'_, '_> {
             },
         });
     }
+}
+
+/// Most alerts a keypad silence names one by one (an incident without
+/// group labels); past it the keypad acknowledges only.
+pub const MAX_SILENCED_ALERTS: usize = 200;
+
+/// What a keypad silence covers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeypadScope {
+    /// The incident's group labels: the same outage (`systemname="web"`).
+    Group(Vec<Matcher>),
+    /// Without group labels, exactly the alerts firing in the incident, by
+    /// fingerprint: never a scope that also matches alerts of other outages
+    /// (the labels they share may be no more than the account and region).
+    Alerts(Vec<String>),
+}
+
+/// The scope of a keypad silence for `inc`, or `None` when it cannot be
+/// named narrowly (no usable group labels and no, or too many, alerts).
+/// A group label that is not a valid matcher name is never dropped (that
+/// would widen the scope): the alerts are named one by one instead.
+pub fn keypad_scope(inc: &Incident) -> Option<KeypadScope> {
+    let group: Vec<(&String, &String)> = inc
+        .group_labels
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    if !group.is_empty() {
+        let matchers: Result<Vec<Matcher>, _> =
+            group.iter().map(|(k, v)| Matcher::equal(k, v)).collect();
+        if let Ok(m) = matchers {
+            return Some(KeypadScope::Group(m));
+        }
+    }
+    if inc.firing.is_empty() || inc.firing.len() > MAX_SILENCED_ALERTS {
+        return None;
+    }
+    Some(KeypadScope::Alerts(inc.firing.iter().cloned().collect()))
+}
+
+/// The scope as the call says it before the engineer confirms a silence:
+/// "systemname web", or "the 3 alerts of this call".
+pub fn keypad_scope_words(inc: &Incident, language: Language) -> String {
+    let words = match keypad_scope(inc) {
+        Some(KeypadScope::Group(m)) => m
+            .iter()
+            .map(|m| format!("{} {}", m.name, m.value))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Some(KeypadScope::Alerts(fps)) => match language {
+            Language::JaJp => format!("この電話の{}件のアラート", fps.len()),
+            Language::EnUs if fps.len() == 1 => "the alert of this call".to_string(),
+            Language::EnUs => format!("the {} alerts of this call", fps.len()),
+        },
+        None => match language {
+            Language::JaJp => "この電話のアラート".to_string(),
+            Language::EnUs => "the alerts of this call".to_string(),
+        },
+    };
+    words
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect()
 }

@@ -10,6 +10,13 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+/// A pseudo-label that names one alert by its fingerprint. Labels starting
+/// with `__` are reserved in Prometheus, so no alert carries it: a matcher on
+/// it matches only through [`SilenceIndex::active_match_alert`], which knows
+/// the alert's fingerprint. Keypad silences of incidents without group labels
+/// use it, so they silence exactly the alerts of that outage.
+pub const FINGERPRINT_LABEL: &str = "__fingerprint__";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Silence {
     pub id: String,
@@ -29,6 +36,17 @@ impl Silence {
 
     pub fn matches(&self, labels: &Labels) -> bool {
         crate::matcher::all_match(&self.matchers, labels)
+    }
+
+    /// Like [`Silence::matches`], for an alert whose fingerprint is known.
+    pub fn matches_alert(&self, labels: &Labels, fingerprint: &str) -> bool {
+        self.matchers.iter().all(|m| {
+            if m.name == FINGERPRINT_LABEL {
+                m.matches_value(fingerprint)
+            } else {
+                m.matches(labels)
+            }
+        })
     }
 
     /// Checks what a silence must satisfy before it is stored: a non-empty id,
@@ -231,6 +249,30 @@ impl SilenceIndex {
             }
         }
         best.map(|(_, i)| &self.silences[i as usize])
+    }
+
+    /// [`Self::active_match`] for an alert: silences naming its fingerprint
+    /// count too.
+    pub fn active_match_alert(
+        &self,
+        labels: &Labels,
+        fingerprint: &str,
+        now: i64,
+    ) -> Option<&Silence> {
+        let by_labels = self.active_match(labels, now);
+        let by_fp = self
+            .by_eq
+            .get(FINGERPRINT_LABEL)
+            .and_then(|vals| vals.get(fingerprint))
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.silences[i as usize])
+            .filter(|s| s.is_active(now) && s.matches_alert(labels, fingerprint))
+            .max_by_key(|s| s.ends_at);
+        match (by_labels, by_fp) {
+            (Some(a), Some(b)) => Some(if b.ends_at > a.ends_at { b } else { a }),
+            (a, b) => a.or(b),
+        }
     }
 
     /// End (epoch seconds) of the latest-ending active silence for `labels`.

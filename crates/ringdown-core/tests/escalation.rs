@@ -803,3 +803,91 @@ proptest! {
         prop_assert_eq!(a.effects, b.effects);
     }
 }
+
+/// A catch-all policy without group labels (the default `group_by: []`),
+/// alarms that share only their account and region.
+const ACCOUNT_WIDE: &str = r#"
+timezone: UTC
+people:
+  alice: { language: en-US, phones: [{ number: "+819011110001" }] }
+policies:
+  - name: everything
+    group_wait_secs: 0
+    steps:
+      - targets: [person:alice]
+"#;
+
+fn alarm(name: &str) -> Alert {
+    let labels: Labels = [
+        ("account", "123456789012"),
+        ("region", "ap-northeast-1"),
+        ("alertname", name),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    Alert {
+        fingerprint: ringdown_core::fingerprint::fingerprint(&labels),
+        status: Status::Firing,
+        labels,
+        annotations: Labels::new(),
+        starts_at: None,
+        ends_at: None,
+        source: Source::Generic,
+    }
+}
+
+#[test]
+fn pressing_9_without_group_labels_silences_this_outages_alerts_and_not_the_whole_account() {
+    let roster = Roster::from_yaml(ACCOUNT_WIDE).unwrap();
+    let mut w = World::with_roster(roster, vec![alarm("DiskFull-db1"), alarm("DiskFull-db2")]);
+    w.wait();
+    assert_eq!(
+        w.inc.call.as_ref().unwrap().request.scope,
+        "the 2 alerts of this call",
+        "the call says what 9 would silence"
+    );
+    w.answer(Outcome::Silenced { hours: 2 }, "CONTACT_FLOW_DISCONNECT");
+    assert_eq!(w.inc.phase, Phase::Silenced);
+    let silences: Vec<Silence> = w
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::CreateSilence(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(silences.len(), 2, "one per alert of the outage");
+    let index = SilenceIndex::new(silences);
+    let now = w.now.timestamp();
+    for same in [alarm("DiskFull-db1"), alarm("DiskFull-db2")] {
+        assert!(
+            index
+                .active_match_alert(&same.labels, &same.fingerprint, now)
+                .is_some(),
+            "the same alarm again is silenced"
+        );
+    }
+    let other = alarm("PaymentsDown");
+    assert!(
+        index
+            .active_match_alert(&other.labels, &other.fingerprint, now)
+            .is_none(),
+        "another alarm of the same account and region still pages"
+    );
+}
+
+#[test]
+fn a_group_label_no_matcher_can_name_never_widens_the_keypad_silence() {
+    let mut labels = Labels::new();
+    labels.insert("Instance Id".into(), "i-0abc".into());
+    let mut inc = Incident::open("inc-9", "g", roster().policy("db").unwrap(), labels, t0());
+    inc.firing.insert("00000000deadbeef".into());
+    assert_eq!(
+        ringdown_core::escalation::keypad_scope(&inc),
+        Some(ringdown_core::escalation::KeypadScope::Alerts(vec![
+            "00000000deadbeef".into()
+        ])),
+        "named by fingerprint, not by the labels left after dropping the bad one"
+    );
+}

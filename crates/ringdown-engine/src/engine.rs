@@ -1293,7 +1293,8 @@ impl Ingest for Engine {
                 continue;
             };
             if alert.status == Status::Firing {
-                if let Some(s) = silences.active_match(&alert.labels, now) {
+                if let Some(s) = silences.active_match_alert(&alert.labels, &alert.fingerprint, now)
+                {
                     metrics::counter!("ringdown_alerts_silenced_total").increment(1);
                     report[i] = Some(AlertDisposition::Silenced {
                         fingerprint: alert.fingerprint.clone(),

@@ -159,6 +159,7 @@ impl Dialer for SimDialer {
             ("rd_call", req.call_id.as_str()),
             ("rd_message", req.message.as_str()),
             ("rd_lang", req.language.code()),
+            ("rd_scope", req.scope.as_str()),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
