@@ -955,6 +955,7 @@ mod tests {
             call_id: "inc-1-p0s1a1t0r0".into(),
             person: "alice".into(),
             phone: "+819012345678".into(),
+            phone_index: 0,
             language: Language::JaJp,
             message: msg.into(),
             scope: "systemname web".into(),

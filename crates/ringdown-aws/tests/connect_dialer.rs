@@ -72,6 +72,7 @@ fn req(call: &str, phone: &str, lang: Language) -> CallRequest {
         call_id: call.into(),
         person: "alice".into(),
         phone: phone.into(),
+        phone_index: 0,
         language: lang,
         message: "<speak>Latency p99 over 4 s on web</speak>".into(),
         scope: "systemname web".into(),

@@ -536,6 +536,7 @@ fn call(incident: &str, call: &str, phone: &str) -> CallRequest {
         call_id: call.into(),
         person: "alice".into(),
         phone: phone.into(),
+        phone_index: 0,
         language: Language::JaJp,
         message: "ディスク満杯".into(),
         scope: "systemname web".into(),

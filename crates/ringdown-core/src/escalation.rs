@@ -24,7 +24,7 @@
 use crate::alert::{Alert, Labels, Language, Status};
 use crate::matcher::Matcher;
 use crate::outcome::Outcome;
-use crate::phone::mask;
+use crate::phone::{mask, mask_once};
 use crate::roster::{Policy, ResolvedTarget, Roster};
 use crate::silence::{Silence, SilenceIndex, FINGERPRINT_LABEL};
 use chrono::{DateTime, Duration, Utc};
@@ -234,6 +234,7 @@ pub struct Cursor {
 pub struct CallInFlight {
     pub call_id: String,
     pub person: String,
+    /// Masked.
     pub phone: String,
     /// When the call was decided (it may then wait for a live-call slot).
     pub placed_at: DateTime<Utc>,
@@ -259,7 +260,12 @@ pub struct CallRequest {
     /// Deterministic id of this call; used as the `ClientToken`.
     pub call_id: String,
     pub person: String,
+    /// As decided and stored: masked. The shell puts the roster's full
+    /// number here (`phone_index` of the person's phones) only in the copy
+    /// it hands the dialer.
     pub phone: String,
+    #[serde(default)]
+    pub phone_index: usize,
     pub language: Language,
     /// SSML, escaped and bounded.
     pub message: String,
@@ -275,8 +281,13 @@ pub struct CallRequest {
 pub struct RoundTarget {
     pub person: String,
     pub language: Language,
+    /// The number to call, masked (`+81******5678`): incidents never hold a
+    /// full number; the shell takes it from the roster when it dials.
     /// `None`: may not be called now (`reason` says why).
     pub phone: Option<String>,
+    /// Which of the person's phones in the roster.
+    #[serde(default)]
+    pub phone_index: Option<usize>,
     pub reason: String,
 }
 
@@ -285,7 +296,8 @@ impl From<ResolvedTarget> for RoundTarget {
         RoundTarget {
             person: t.person,
             language: t.language,
-            phone: t.phone,
+            phone: t.phone.as_deref().map(mask),
+            phone_index: t.phone_index,
             reason: t.reason,
         }
     }
@@ -828,11 +840,7 @@ impl Machine<'_, '_> {
             RejectKind::Misconfigured => {
                 self.notify(
                     NoticeKind::OperatorAlert,
-                    format!(
-                        "cannot call {} at {}: {message}",
-                        call.person,
-                        mask(&call.phone)
-                    ),
+                    format!("cannot call {} at {}: {message}", call.person, call.phone),
                 );
                 self.on_ended(call_id, Outcome::Misconfigured, None);
             }
@@ -878,7 +886,7 @@ impl Machine<'_, '_> {
                 if self.inc.cursor.failures >= self.ctx.settings.max_call_failures {
                     self.log(HistoryKind::NumberFlagged {
                         person: call.person.clone(),
-                        phone: mask(&call.phone),
+                        phone: call.phone.clone(),
                     });
                     self.next_target();
                     self.dial_next();
@@ -934,7 +942,7 @@ impl Machine<'_, '_> {
     }
 
     fn silence_from_keypad(&mut self, call: &CallInFlight, hours: u32) {
-        let by = format!("phone:{} ({})", mask(&call.phone), call.person);
+        let by = format!("phone:{} ({})", call.phone, call.person);
         let Some(scope) = keypad_scope(&self.inc) else {
             self.log(HistoryKind::Note {
                 text: format!(
@@ -1129,6 +1137,9 @@ impl Machine<'_, '_> {
     }
 
     fn place_call(&mut self, target: &RoundTarget, phone: String, c: Cursor) {
+        // Stored incidents hold masked numbers only (older ones held full
+        // numbers: masked here on their next call).
+        let phone = mask_once(&phone);
         let call_id = self.inc.call_id();
         let details: Vec<String> = self
             .inc
@@ -1151,6 +1162,7 @@ impl Machine<'_, '_> {
             call_id: call_id.clone(),
             person: target.person.clone(),
             phone: phone.clone(),
+            phone_index: target.phone_index.unwrap_or(0),
             language: target.language,
             message,
             scope: keypad_scope_words(&self.inc, target.language),
@@ -1171,7 +1183,7 @@ impl Machine<'_, '_> {
         self.log(HistoryKind::CallPlaced {
             call_id: call_id.clone(),
             person: target.person.clone(),
-            phone: mask(&phone),
+            phone: mask_once(&phone),
             step: c.step + 1,
             attempt: c.attempt + 1,
             pass: c.pass,

@@ -3,6 +3,16 @@
 /// `+81******5678`: country code prefix (up to 3 digits after `+`) and the last
 /// four digits stay, everything between is masked. Anything that does not look
 /// like a number is masked entirely, so a mistake never leaks one.
+/// [`mask`], leaving an already masked number as it is (masking twice
+/// would lose the digits kept for recognition).
+pub fn mask_once(number: &str) -> String {
+    if number.contains('*') {
+        number.to_string()
+    } else {
+        mask(number)
+    }
+}
+
 pub fn mask(number: &str) -> String {
     let digits: Vec<char> = number.chars().collect();
     if digits.first() != Some(&'+')

@@ -688,6 +688,32 @@ impl Engine {
                 true
             }
         };
+        // The full number comes from the roster now; the stored request
+        // holds it masked.
+        let number = match self.roster() {
+            Some(r) => r.number_to_dial(&req.person, req.phone_index, &req.phone),
+            None => Err("no roster is loaded".to_string()),
+        };
+        let dial = match number {
+            Ok(number) => CallRequest {
+                phone: number,
+                ..req.clone()
+            },
+            Err(why) => {
+                inner.gate.release(&req.call_id);
+                warn!(incident = %req.incident_id, call = %req.call_id, "{why}");
+                let rejected = Event::CallRejected {
+                    call_id: req.call_id.clone(),
+                    kind: RejectKind::Misconfigured,
+                    message: why,
+                };
+                if let Err(e) = self.apply(&req.incident_id, rejected).await {
+                    error!(incident = %req.incident_id, error = %e, "could not record call result");
+                }
+                return;
+            }
+        };
+        let req = &dial;
         info!(incident = %req.incident_id, call = %req.call_id, person = %req.person, phone = %mask(&req.phone), "placing call");
         // The dialer runs in its own task so that a panic inside an SDK (a
         // malformed endpoint setting, say) becomes a failed call that the core

@@ -341,3 +341,45 @@ async fn a_notice_the_channel_refused_before_a_restart_is_sent_after_it() {
         .is_empty());
     run.abort();
 }
+
+#[tokio::test(start_paused = true)]
+async fn stored_incidents_hold_masked_numbers_only_and_calls_still_reach_the_full_number() {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
+    let channel = Arc::new(FlakyChannel {
+        fail: AtomicUsize::new(0),
+        delivered: Default::default(),
+    });
+    let engine = engine_with(store.clone(), NOBODY_ANSWERS, channel.clone()).await;
+    let run = {
+        let e = engine.clone();
+        tokio::spawn(async move { e.run(std::future::pending()).await })
+    };
+    engine.ingest(vec![alert("web")]).await.unwrap();
+    // While Alice's phone rings, and after.
+    let mut seen_in_flight = false;
+    for _ in 0..900 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let incidents = store
+            .list_incidents(&IncidentFilter::default())
+            .await
+            .unwrap();
+        let stored = serde_json::to_string(&incidents).unwrap();
+        assert!(
+            !stored.contains("+14155550001"),
+            "no full number in the stored incident: {stored}"
+        );
+        if incidents[0]
+            .call
+            .as_ref()
+            .is_some_and(|c| c.contact_id.is_some())
+        {
+            seen_in_flight = true;
+            assert!(stored.contains("+14*****0001"), "{stored}");
+        }
+        if incidents[0].phase == Phase::Exhausted {
+            break;
+        }
+    }
+    assert!(seen_in_flight, "the call was placed (to the full number)");
+    run.abort();
+}

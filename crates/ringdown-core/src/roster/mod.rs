@@ -82,6 +82,8 @@ pub struct ResolvedTarget {
     pub name: String,
     pub language: Language,
     pub phone: Option<String>,
+    /// Which of the person's phones `phone` is (0-based).
+    pub phone_index: Option<usize>,
     pub reason: String,
 }
 
@@ -182,6 +184,31 @@ impl Roster {
         self.policies.iter().find(|p| p.name == name)
     }
 
+    /// The full number of a call decided for `person` on phone `index`
+    /// (incidents store masked numbers only). `masked` is what was decided:
+    /// a number that no longer masks to it (the roster changed) is used all
+    /// the same, the roster being the truth; a person or phone that is gone
+    /// is an error.
+    pub fn number_to_dial(
+        &self,
+        person: &str,
+        index: usize,
+        masked: &str,
+    ) -> Result<String, String> {
+        if !masked.contains('*') {
+            // Decided before incidents held masked numbers only.
+            return Ok(masked.to_string());
+        }
+        let p = self
+            .person(person)
+            .ok_or_else(|| format!("{person} is no longer in the roster"))?;
+        let phone = p
+            .phones
+            .get(index)
+            .ok_or_else(|| format!("{person}'s phone {} is no longer in the roster", index + 1))?;
+        Ok(phone.number.clone())
+    }
+
     pub fn person(&self, id: &str) -> Option<&Person> {
         self.people.get(id)
     }
@@ -228,6 +255,15 @@ impl Roster {
         person: &Person,
         now: DateTime<Utc>,
     ) -> Result<(String, String), String> {
+        self.phone_choice(person, now).map(|(_, n, why)| (n, why))
+    }
+
+    /// [`Self::phone_for`] with the phone's index among the person's phones.
+    pub fn phone_choice(
+        &self,
+        person: &Person,
+        now: DateTime<Utc>,
+    ) -> Result<(usize, String, String), String> {
         let now = clamp_instant(now);
         let local = now.with_timezone(&self.timezone).naive_local();
         let stamp = format!("{} {}", local.format("%Y-%m-%d %H:%M"), self.timezone);
@@ -246,6 +282,7 @@ impl Roster {
             match &p.when {
                 None => {
                     return Ok((
+                        i,
                         p.number.clone(),
                         with_misses(format!("phone {} ({masked}) any time", i + 1), &misses),
                     ))
@@ -253,6 +290,7 @@ impl Roster {
                 Some(w) => match w.check(local, &self.calendars) {
                     Ok(why) => {
                         return Ok((
+                            i,
                             p.number.clone(),
                             with_misses(
                                 format!("phone {} ({masked}) {}: {why}", i + 1, w.describe()),
@@ -307,15 +345,16 @@ impl Roster {
             let Some(person) = self.people.get(&id) else {
                 continue;
             };
-            let (phone, why) = match self.phone_for(person, now) {
-                Ok((n, why)) => (Some(n), why),
-                Err(why) => (None, format!("skipped: {why}")),
+            let (phone, phone_index, why) = match self.phone_choice(person, now) {
+                Ok((i, n, why)) => (Some(n), Some(i), why),
+                Err(why) => (None, None, format!("skipped: {why}")),
             };
             out.push(ResolvedTarget {
                 person: id,
                 name: person.name.clone(),
                 language: person.language,
                 phone,
+                phone_index,
                 reason: format!("{via}; {why}"),
             });
         }
