@@ -442,6 +442,7 @@ fn store_err(e: AwsError) -> StoreError {
         _ => StoreError::Backend {
             retryable: e.is_retryable(),
             message: e.to_string(),
+            source: Some(std::sync::Arc::new(e)),
         },
     }
 }
@@ -450,6 +451,7 @@ fn invalid(what: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Backend {
         message: format!("dynamodb: stored {what} is unreadable: {detail}"),
         retryable: false,
+        source: None,
     }
 }
 
@@ -457,6 +459,7 @@ fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
     StoreError::Backend {
         message: format!("dynamodb: cannot build request: {e}"),
         retryable: false,
+        source: None,
     }
 }
 
@@ -464,6 +467,7 @@ fn encode<T: Serialize>(what: &str, v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(|e| StoreError::Backend {
         message: format!("cannot encode {what}: {e}"),
         retryable: false,
+        source: None,
     })
 }
 
@@ -508,7 +512,7 @@ fn ms_ceil(t: DateTime<Utc>) -> i64 {
 }
 
 fn decode_incident(item: &Item) -> Result<Incident, StoreError> {
-    serde_json::from_str(get_s(item, "json")?).map_err(|e| invalid("incident", e))
+    ringdown_engine::record::decode_incident(get_s(item, "json")?)
 }
 
 fn decode_contact(item: &Item) -> Result<ContactRow, StoreError> {
@@ -540,7 +544,10 @@ fn incident_item(inc: &Incident) -> Result<Item, StoreError> {
         }
     }
     item.insert("version".into(), n(inc.version as i64));
-    item.insert("json".into(), s(encode("incident", inc)?));
+    item.insert(
+        "json".into(),
+        s(ringdown_engine::record::encode_incident(inc)?),
+    );
     Ok(item)
 }
 
@@ -604,6 +611,7 @@ fn gave_up(what: String) -> StoreError {
     StoreError::Backend {
         message: format!("dynamodb: {what} kept changing concurrently; gave up"),
         retryable: true,
+        source: None,
     }
 }
 
@@ -949,7 +957,17 @@ impl Store for DynamoStore {
         }
         let mut out = self
             .scan(req, |item| {
-                let inc = decode_incident(item)?;
+                let inc = match decode_incident(item) {
+                    Ok(inc) => inc,
+                    Err(e @ StoreError::Undecodable { .. }) => {
+                        // One unreadable record must not hide the others (nor
+                        // stop a start-up): skip it, say so.
+                        tracing::error!(error = %e, "skipping a stored incident this release cannot read");
+                        metrics::counter!("ringdown_store_undecodable_total").increment(1);
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(e),
+                };
                 let kept = match filter.since {
                     Some(since) => inc.opened_at >= since,
                     None => true,

@@ -296,3 +296,47 @@ async fn leases_acquire_steal_renew_checkpoint_release() {
     );
     assert_eq!(store.list("").await.unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn an_incident_a_newer_release_wrote_is_skipped_by_listings_and_reported_when_loaded() {
+    let Some((store, client)) =
+        store("an_incident_a_newer_release_wrote_is_skipped_by_listings_and_reported").await
+    else {
+        return;
+    };
+    store
+        .create_incident(&incident("inc-1", "db", t0()))
+        .await
+        .unwrap();
+    client
+        .put_item()
+        .table_name(&store.tables().incidents)
+        .item("id", AttributeValue::S("inc-newer".into()))
+        .item("group_key", AttributeValue::S("web".into()))
+        .item("phase", AttributeValue::S("paused".into()))
+        .item("version", AttributeValue::N("1".into()))
+        .item(
+            "json",
+            AttributeValue::S(
+                r#"{"record_version": 3, "id": "inc-newer", "phase": "paused"}"#.into(),
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    let listed = store
+        .list_incidents(&ringdown_engine::IncidentFilter::default())
+        .await
+        .expect("a listing survives an unreadable record");
+    assert_eq!(
+        listed.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+        ["inc-1"]
+    );
+    match store.load_incident("inc-newer").await {
+        Err(ringdown_engine::StoreError::Undecodable { id, reason, .. }) => {
+            assert_eq!(id, "inc-newer");
+            assert!(reason.contains("newer ringdown"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -37,6 +37,7 @@ impl Ingest for Recorder {
             return Err(IngestError::Store(StoreError::Backend {
                 message: "injected failure".into(),
                 retryable: true,
+                source: None,
             }));
         }
         self.alerts.lock().unwrap().extend(alerts);

@@ -127,6 +127,9 @@ struct Inner {
     /// is no longer wanted, so a retry never rings for an outcome already
     /// known.
     dialing: Mutex<HashMap<String, (u64, tokio_util::sync::CancellationToken)>>,
+    /// Due incidents this release cannot read (written by a newer one):
+    /// reported once, then skipped by sweeps.
+    unreadable: Mutex<std::collections::HashSet<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -208,6 +211,7 @@ impl Engine {
                 seq: AtomicU64::new(0),
                 missed: Mutex::new(Default::default()),
                 dialing: Mutex::new(HashMap::new()),
+                unreadable: Mutex::new(Default::default()),
             }),
         }
     }
@@ -979,11 +983,26 @@ impl Engine {
         match self.inner.store.due_incidents(self.now(), 100).await {
             Ok(ids) => {
                 for id in ids {
+                    if self
+                        .inner
+                        .unreadable
+                        .lock()
+                        .expect("unreadable")
+                        .contains(&id)
+                    {
+                        continue;
+                    }
                     if !self.flush_held_outcomes(&id).await {
                         continue;
                     }
-                    if let Err(e) = self.apply_as(&id, Event::Tick, true).await {
-                        error!(incident = %id, error = %e, "tick failed");
+                    match self.apply_as(&id, Event::Tick, true).await {
+                        Ok(_) => {}
+                        Err(EngineError::Store(e @ StoreError::Undecodable { .. })) => {
+                            // Said once, then left to the release that wrote it.
+                            error!(incident = %id, error = %e, "an incident this release cannot read is left alone");
+                            self.inner.unreadable.lock().expect("unreadable").insert(id);
+                        }
+                        Err(e) => error!(incident = %id, error = %e, "tick failed"),
                     }
                 }
             }

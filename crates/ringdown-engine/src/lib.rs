@@ -11,6 +11,7 @@ pub mod clock;
 pub mod engine;
 pub mod gate;
 pub mod ports;
+pub mod record;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

@@ -19,7 +19,21 @@ pub enum StoreError {
     NotFound(String),
     /// The backend failed; `retryable` says whether trying again may help.
     #[error("store backend error: {message}")]
-    Backend { message: String, retryable: bool },
+    Backend {
+        message: String,
+        retryable: bool,
+        /// The backend's own error, when there is one.
+        #[source]
+        source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
+    },
+    /// A stored record this release cannot read (corrupt, or written by a
+    /// newer release). Listings skip it and report it; it is never retried.
+    #[error("stored {what} {id} cannot be read: {reason}")]
+    Undecodable {
+        what: &'static str,
+        id: String,
+        reason: String,
+    },
 }
 
 /// A stored roster document: the YAML the SRE applied, and its version.

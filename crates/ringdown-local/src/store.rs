@@ -124,6 +124,7 @@ impl SqliteStore {
         let conn = Connection::open(path).map_err(|e| StoreError::Backend {
             message: format!("cannot open SQLite database {}: {e}", path.display()),
             retryable: is_busy(&e),
+            source: None,
         })?;
         Self::init(conn)
     }
@@ -177,6 +178,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
                 "database schema version {current} is newer than this build supports ({SCHEMA_VERSION}): upgrade ringdown"
             ),
             retryable: false,
+            source: None,
         });
     }
     for (i, step) in MIGRATIONS.iter().enumerate().skip(current as usize) {
@@ -199,6 +201,7 @@ fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend {
         retryable: is_busy(&e),
         message: format!("sqlite: {e}"),
+        source: Some(std::sync::Arc::new(e)),
     }
 }
 
@@ -206,6 +209,7 @@ fn corrupt(what: &str, e: serde_json::Error) -> StoreError {
     StoreError::Backend {
         message: format!("sqlite: stored {what} is unreadable: {e}"),
         retryable: false,
+        source: None,
     }
 }
 
@@ -213,6 +217,7 @@ fn encode<T: serde::Serialize>(what: &str, v: &T) -> Result<String, StoreError> 
     serde_json::to_string(v).map_err(|e| StoreError::Backend {
         message: format!("cannot encode {what}: {e}"),
         retryable: false,
+        source: None,
     })
 }
 
@@ -233,7 +238,7 @@ fn ms_ceil(t: DateTime<Utc>) -> i64 {
 }
 
 fn decode_incident(json: &str) -> Result<Incident, StoreError> {
-    serde_json::from_str(json).map_err(|e| corrupt("incident", e))
+    ringdown_engine::record::decode_incident(json)
 }
 
 fn load_incident_tx(conn: &Connection, id: &str) -> Result<Option<Incident>, StoreError> {
@@ -248,7 +253,7 @@ fn load_incident_tx(conn: &Connection, id: &str) -> Result<Option<Incident>, Sto
 
 /// Inserts or replaces the incident row (columns + JSON) of `inc` as given.
 fn write_incident(conn: &Connection, inc: &Incident, insert: bool) -> Result<(), StoreError> {
-    let json = encode("incident", inc)?;
+    let json = ringdown_engine::record::encode_incident(inc)?;
     let sql = if insert {
         "INSERT INTO incidents (id, group_key, phase, is_open, opened_at, closed_at, next_action_at, version, json)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
@@ -303,6 +308,7 @@ impl Store for SqliteStore {
                         "sqlite: stored roster time {applied_at:?} is unreadable: {e}"
                     ),
                     retryable: false,
+                    source: None,
                 })?
                 .with_timezone(&Utc);
             Ok(RosterDoc {
@@ -552,7 +558,17 @@ impl Store for SqliteStore {
             if out.len() >= limit {
                 break;
             }
-            let inc = decode_incident(&json.map_err(backend)?)?;
+            let inc = match decode_incident(&json.map_err(backend)?) {
+                Ok(inc) => inc,
+                Err(e @ StoreError::Undecodable { .. }) => {
+                    // One unreadable record must not hide the others (nor
+                    // stop a start-up): skip it, say so.
+                    tracing::error!(error = %e, "skipping a stored incident this release cannot read");
+                    metrics::counter!("ringdown_store_undecodable_total").increment(1);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if filter.since.is_some_and(|since| inc.opened_at < since) {
                 continue;
             }

@@ -30,6 +30,7 @@ fn unavailable() -> StoreError {
     StoreError::Backend {
         message: "the store is unreachable (test)".into(),
         retryable: true,
+        source: None,
     }
 }
 
@@ -382,4 +383,50 @@ async fn stored_incidents_hold_masked_numbers_only_and_calls_still_reach_the_ful
     }
     assert!(seen_in_flight, "the call was placed (to the full number)");
     run.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_record_a_newer_release_wrote_does_not_stop_a_start_and_is_skipped() {
+    let dir = std::env::temp_dir().join(format!("ringdown-undecodable-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ringdown.sqlite");
+    let _ = std::fs::remove_file(&path);
+    let store = SqliteStore::open(&path).unwrap();
+    store.save_roster(ROSTER, Utc::now()).await.unwrap();
+    let roster = ringdown_core::roster::Roster::from_yaml(ROSTER).unwrap();
+    let good = Incident::open(
+        "20261205-000000-good00",
+        "default{systemname=\"web\"}",
+        roster.policy("default").unwrap(),
+        Labels::new(),
+        Utc::now(),
+    );
+    store.create_incident(&good).await.unwrap();
+    // A newer replica wrote an incident in a phase this release does not know.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "INSERT INTO incidents (id, group_key, phase, is_open, opened_at, closed_at, next_action_at, version, json)
+         VALUES ('20261205-000000-newer0', 'default{systemname=\"db\"}', 'paused', 1, 0, NULL, 0, 1,
+                 '{\"record_version\": 3, \"id\": \"20261205-000000-newer0\", \"phase\": \"paused\"}')",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let store: Arc<dyn Store> = Arc::new(store);
+    let listed = store
+        .list_incidents(&IncidentFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.len(),
+        1,
+        "the unreadable record is skipped, the others listed"
+    );
+    let channel = Arc::new(FlakyChannel {
+        fail: AtomicUsize::new(0),
+        delivered: Default::default(),
+    });
+    let engine = engine_with(store.clone(), NOBODY_ANSWERS, channel).await;
+    assert_eq!(engine.recover().await.unwrap(), 1, "start-up carries on");
+    let _ = std::fs::remove_dir_all(&dir);
 }

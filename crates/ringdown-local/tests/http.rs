@@ -183,6 +183,7 @@ async fn ingest_failure_is_a_503_with_retry_after() {
                 IngestError::Store(StoreError::Backend {
                     message: "disk I/O error".into(),
                     retryable: false,
+                    source: None,
                 })
             },
             "store_unavailable",
@@ -192,6 +193,7 @@ async fn ingest_failure_is_a_503_with_retry_after() {
                 IngestError::Store(StoreError::Backend {
                     message: "database is locked".into(),
                     retryable: true,
+                    source: None,
                 })
             },
             "store_busy",

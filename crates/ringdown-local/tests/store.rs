@@ -215,7 +215,9 @@ fn a_newer_schema_is_refused() {
             .unwrap();
     }
     match SqliteStore::open(&path) {
-        Err(StoreError::Backend { message, retryable }) => {
+        Err(StoreError::Backend {
+            message, retryable, ..
+        }) => {
             assert!(!retryable);
             assert!(message.contains("newer"), "{message}");
         }

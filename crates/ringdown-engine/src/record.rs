@@ -1,0 +1,66 @@
+//! How an incident is written to a store, and read back: versioned JSON,
+//! the same in SQLite and DynamoDB.
+//!
+//! Replicas of different releases share one store during a rolling upgrade,
+//! so a record carries the version of its format (`record_version`), a reader
+//! decodes the previous version, and a record it cannot decode (a newer
+//! replica's new phase or outcome, say) is skipped and reported by listings,
+//! never allowed to stop a start-up.
+//!
+//! | version | what changed |
+//! |---|---|
+//! | 1 (no `record_version`) | the format up to December 2026 |
+//! | 2 | masked numbers in the round and the call (`phone_index` names the roster's phone), `dialled_at`/`dial_attempts`, the notice `outbox`, the call's `scope` |
+//!
+//! Version 1 records decode as they are: their full numbers are dialled as
+//! stored and masked when the incident next places a call.
+
+use ringdown_core::escalation::Incident;
+
+use crate::StoreError;
+
+/// The format written now.
+pub const INCIDENT_RECORD_VERSION: u64 = 2;
+
+const FIELD: &str = "record_version";
+
+/// The stored form of `inc`.
+pub fn encode_incident(inc: &Incident) -> Result<String, StoreError> {
+    let mut v = serde_json::to_value(inc).map_err(|e| StoreError::Backend {
+        message: format!("cannot encode incident {}: {e}", inc.id),
+        retryable: false,
+        source: None,
+    })?;
+    if let Some(m) = v.as_object_mut() {
+        m.insert(FIELD.into(), INCIDENT_RECORD_VERSION.into());
+    }
+    Ok(v.to_string())
+}
+
+/// An incident from its stored form (any version this release reads).
+pub fn decode_incident(json: &str) -> Result<Incident, StoreError> {
+    let undecodable = |version: u64, reason: String| {
+        let id = serde_json::from_str::<serde_json::Value>(json)
+            .ok()
+            .and_then(|v| v["id"].as_str().map(str::to_string))
+            .unwrap_or_else(|| "?".into());
+        let newer = if version > INCIDENT_RECORD_VERSION {
+            format!(" (written by a newer ringdown: record version {version}, this one reads up to {INCIDENT_RECORD_VERSION})")
+        } else {
+            String::new()
+        };
+        StoreError::Undecodable {
+            what: "incident",
+            id,
+            reason: format!("{reason}{newer}"),
+        }
+    };
+    let mut v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| undecodable(0, format!("not JSON: {e}")))?;
+    let version = v
+        .as_object_mut()
+        .and_then(|m| m.remove(FIELD))
+        .and_then(|x| x.as_u64())
+        .unwrap_or(1);
+    serde_json::from_value(v).map_err(|e| undecodable(version, e.to_string()))
+}
