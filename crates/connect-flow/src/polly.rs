@@ -318,21 +318,9 @@ fn check_element(
                 ],
             )?;
         }
-        "lang" => {
-            if attr(node, "lang").is_none() {
-                return err("<lang> needs xml:lang");
-            }
-        }
-        "sub" => {
-            if attr(node, "alias").is_none() {
-                return err("<sub> needs alias");
-            }
-        }
-        "mark" => {
-            if attr(node, "name").is_none() {
-                return err("<mark> needs name");
-            }
-        }
+        "lang" if attr(node, "lang").is_none() => return err("<lang> needs xml:lang"),
+        "sub" if attr(node, "alias").is_none() => return err("<sub> needs alias"),
+        "mark" if attr(node, "name").is_none() => return err("<mark> needs name"),
         "phoneme" => {
             if attr(node, "ph").is_none() {
                 return err("<phoneme> needs ph");

@@ -22,6 +22,11 @@ pub fn renewed_by<'a>(roster: &'a Roster, alert: &Alert) -> Option<&'a Heartbeat
         // Our own alert about a missed beat is never a beat.
         return None;
     }
+    if alert.status != crate::Status::Firing {
+        // A beat is a firing alert (Alertmanager's Watchdog always fires);
+        // a resolved one says the opposite, and anyone could send it.
+        return None;
+    }
     roster.heartbeats.iter().find(|h| {
         if h.labels.is_empty() {
             alert.labels.get("heartbeat") == Some(&h.name)
@@ -92,6 +97,14 @@ heartbeats:
             ends_at: None,
             source: Source::Alertmanager,
         }
+    }
+
+    #[test]
+    fn a_resolved_beat_never_keeps_a_dead_mans_switch_alive() {
+        let r = Roster::from_yaml(ROSTER).unwrap();
+        let mut w = alert(&[("alertname", "Watchdog")]);
+        w.status = Status::Resolved;
+        assert!(renewed_by(&r, &w).is_none());
     }
 
     #[test]

@@ -93,6 +93,10 @@ pub struct Engine {
     inner: Arc<Inner>,
 }
 
+/// A notice the channel refused: when to try again, failures so far, the
+/// incident and the notice.
+type NoticeRetry = (DateTime<Utc>, u32, String, String);
+
 struct Inner {
     store: Arc<dyn Store>,
     dialer: Arc<dyn Dialer>,
@@ -113,7 +117,7 @@ struct Inner {
     outcome_retries: Mutex<Vec<(DateTime<Utc>, u32, OutcomeReport)>>,
     /// Notices the channel refused: (when to try again, failures, incident,
     /// notice). The notices themselves are in their incidents' outboxes.
-    notice_retries: Mutex<Vec<(DateTime<Utc>, u32, String, String)>>,
+    notice_retries: Mutex<Vec<NoticeRetry>>,
     /// Open incidents as this process last wrote or read them, and the open
     /// incident of each group. Saves read before write: every save is
     /// conditional on the version, so a stale entry costs one conflict and a

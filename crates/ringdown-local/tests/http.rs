@@ -72,9 +72,21 @@ const ALERTMANAGER: &str = r#"{
   ]
 }"#;
 
+/// The token the tests' routers are given; the sample resolves an alert,
+/// which only a sender holding the token may do.
+const TOKEN: &str = "test-ingest-token";
+
+fn limits() -> HttpLimits {
+    HttpLimits {
+        token: Some(TOKEN.into()),
+        ..HttpLimits::default()
+    }
+}
+
 fn post(body: impl Into<Body>) -> Request<Body> {
     Request::post("/v1/alerts")
         .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
         .body(body.into())
         .unwrap()
 }
@@ -92,7 +104,7 @@ async fn call(app: Router, req: Request<Body>) -> (StatusCode, axum::http::Heade
 #[tokio::test]
 async fn alertmanager_webhook_is_accepted_with_incident_ids() {
     let ingest = Arc::new(FakeIngest::default());
-    let app = router(ingest.clone(), HttpLimits::default());
+    let app = router(ingest.clone(), limits());
     let (status, _, body) = call(app, post(ALERTMANAGER)).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["accepted"], 3);
@@ -118,8 +130,7 @@ async fn garbage_is_a_400_with_the_parse_reason() {
         ("", "empty"),
         (r#"{"hello": "world"}"#, "unknown_format"),
     ] {
-        let (status, _, json) =
-            call(router(ingest.clone(), HttpLimits::default()), post(body)).await;
+        let (status, _, json) = call(router(ingest.clone(), limits()), post(body)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body:?}: {json}");
         assert_eq!(json["reason"], reason, "{body:?}: {json}");
         let msg = json["error"].as_str().unwrap();
@@ -132,11 +143,7 @@ async fn garbage_is_a_400_with_the_parse_reason() {
 async fn a_2_mib_body_is_a_413() {
     let ingest = Arc::new(FakeIngest::default());
     let big = vec![b' '; 2 * 1024 * 1024];
-    let (status, _, json) = call(
-        router(ingest.clone(), HttpLimits::default()),
-        post(big.clone()),
-    )
-    .await;
+    let (status, _, json) = call(router(ingest.clone(), limits()), post(big.clone())).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{json}");
     assert_eq!(json["reason"], "too_large");
 
@@ -157,11 +164,7 @@ async fn a_2_mib_body_is_a_413() {
         }
         sent
     });
-    let (status, _, json) = call(
-        router(ingest.clone(), HttpLimits::default()),
-        post(Body::new(rx)),
-    )
-    .await;
+    let (status, _, json) = call(router(ingest.clone(), limits()), post(Body::new(rx))).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{json}");
     let sent = sender.await.unwrap();
     assert!(sent < 32, "the whole 2 MiB body was read ({sent} chunks)");
@@ -169,6 +172,7 @@ async fn a_2_mib_body_is_a_413() {
     // A smaller configured limit applies too.
     let limits = HttpLimits {
         max_body_bytes: 100,
+        ..limits()
     };
     let (status, _, _) = call(router(ingest.clone(), limits), post(ALERTMANAGER)).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
@@ -205,11 +209,8 @@ async fn ingest_failure_is_a_503_with_retry_after() {
             fail: Some(fail),
             ..Default::default()
         });
-        let (status, headers, json) = call(
-            router(ingest.clone(), HttpLimits::default()),
-            post(ALERTMANAGER),
-        )
-        .await;
+        let (status, headers, json) =
+            call(router(ingest.clone(), limits()), post(ALERTMANAGER)).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{json}");
         assert_eq!(json["reason"], reason);
         let msg = json["error"].as_str().unwrap();
@@ -222,7 +223,7 @@ async fn ingest_failure_is_a_503_with_retry_after() {
         fail: Some(|| IngestError::NoRoster),
         ..Default::default()
     });
-    let (_, _, json) = call(router(ingest, HttpLimits::default()), post(ALERTMANAGER)).await;
+    let (_, _, json) = call(router(ingest, limits()), post(ALERTMANAGER)).await;
     assert!(
         json["error"].as_str().unwrap().contains("roster apply"),
         "{json}"
@@ -233,7 +234,7 @@ async fn ingest_failure_is_a_503_with_retry_after() {
 async fn empty_alert_list_is_accepted_without_ingesting() {
     let ingest = Arc::new(FakeIngest::default());
     let (status, _, json) = call(
-        router(ingest.clone(), HttpLimits::default()),
+        router(ingest.clone(), limits()),
         post(r#"{"version":"4","status":"firing","alerts":[]}"#),
     )
     .await;
@@ -291,17 +292,13 @@ async fn serve_answers_over_tcp_and_stops_on_shutdown() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(
-        listener,
-        router(ingest.clone(), HttpLimits::default()),
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
+    let server = tokio::spawn(serve(listener, router(ingest.clone(), limits()), async {
+        let _ = stop_rx.await;
+    }));
 
     let request = format!(
         "POST /v1/alerts HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{ALERTMANAGER}",
+         Authorization: Bearer {TOKEN}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{ALERTMANAGER}",
         ALERTMANAGER.len()
     );
     let response = tokio::time::timeout(Duration::from_secs(10), raw_request(addr, &request))
@@ -331,4 +328,63 @@ async fn serve_answers_over_tcp_and_stops_on_shutdown() {
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "still accepting after shutdown"
     );
+}
+
+#[tokio::test]
+async fn without_the_token_a_mixed_message_pages_and_does_not_resolve() {
+    // Alertmanager does not resend a message answered 4xx: refusing the
+    // whole message would lose the two firing alerts riding with the
+    // resolved one.
+    let ingest = Arc::new(FakeIngest::default());
+    let unauthenticated = Request::post("/v1/alerts")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(ALERTMANAGER))
+        .unwrap();
+    let (status, _, json) = call(
+        router(ingest.clone(), HttpLimits::default()),
+        unauthenticated,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{json}");
+    assert_eq!(json["accepted"], 2);
+    assert_eq!(json["incidents"], serde_json::json!(["inc-db"]));
+    assert_eq!(json["refused"][0]["fingerprint"], "aaaa000000000003");
+    assert_eq!(json["refused"][0]["reason"], "token_required_to_resolve");
+    {
+        let calls = ingest.calls.lock().unwrap();
+        assert_eq!(calls.len(), 1);
+        assert!(calls[0].iter().all(|a| a.status == Status::Firing));
+        assert_eq!(calls[0].len(), 2);
+    }
+
+    // Only resolved alerts: nothing taken, and the sender is told why.
+    let resolved_only = r#"{"version":"4","status":"resolved","alerts":[
+      {"status":"resolved","labels":{"alertname":"DiskFull","system":"web"},"annotations":{},
+       "startsAt":"2025-03-01T01:00:00Z","endsAt":"2025-03-01T01:55:00Z","fingerprint":"aaaa000000000003"}]}"#;
+    let req = Request::post("/v1/alerts")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(resolved_only))
+        .unwrap();
+    let (status, _, json) = call(router(ingest.clone(), HttpLimits::default()), req).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{json}");
+    assert_eq!(json["reason"], "token_required_to_resolve");
+    assert_eq!(ingest.calls.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn with_a_token_a_request_without_it_or_with_another_is_refused() {
+    let ingest = Arc::new(FakeIngest::default());
+    for auth in [None, Some("Bearer wrong"), Some("Basic dGVzdA==")] {
+        let mut req = Request::post("/v1/alerts").header(header::CONTENT_TYPE, "application/json");
+        if let Some(a) = auth {
+            req = req.header(header::AUTHORIZATION, a);
+        }
+        let (status, _, json) = call(
+            router(ingest.clone(), limits()),
+            req.body(Body::from(ALERTMANAGER)).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth:?}: {json}");
+    }
+    assert!(ingest.calls.lock().unwrap().is_empty());
 }

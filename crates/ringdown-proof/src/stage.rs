@@ -209,6 +209,8 @@ impl Stage {
             r#"roster_file = {roster:?}
 [http]
 listen = "127.0.0.1:0"
+[ops]
+listen = "127.0.0.1:0"
 [aws]
 region = "us-east-1"
 table_prefix = "{prefix}"

@@ -3,7 +3,7 @@
 
 use crate::commands::user;
 use crate::config::Config;
-use crate::local::{apply_roster, ops_router};
+use crate::local::apply_roster;
 use anyhow::{Context, Result};
 use ringdown_aws::bootstrap::ResourceNames;
 use ringdown_aws::clients::{sdk_config, AwsSettings};
@@ -219,26 +219,11 @@ pub async fn run(
             t.cancelled().await
         }))
     };
-    let http_task = {
-        let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
-            .await
-            .map_err(|e| user(format!("cannot listen on {}: {e}", cfg.http.listen)))?;
-        info!(
-            "health and metrics on http://{}/healthz, /readyz, /metrics",
-            listener.local_addr()?
-        );
-        let router = ringdown_local::router_with(
-            Arc::new(engine.clone()),
-            ringdown_local::HttpLimits {
-                max_body_bytes: cfg.http.max_body_bytes,
-            },
-            ops_router(engine.clone()),
-        );
-        let t = token.clone();
-        tokio::spawn(ringdown_local::serve(listener, router, async move {
-            t.cancelled().await
-        }))
-    };
+    // The operations endpoints stay apart from the ingest on AWS: a load
+    // balancer's health check must not reach /v1/alerts.
+    let http_tasks =
+        crate::local::serve_http(&cfg, engine.clone(), Some("127.0.0.1:9096"), token.clone())
+            .await?;
     let engine_task = {
         let e = engine.clone();
         let t = token.clone();
@@ -254,7 +239,9 @@ pub async fn run(
         t.await?;
     }
     fallback_task.await?;
-    http_task.await??;
+    for t in http_tasks {
+        t.await??;
+    }
     info!("ringdown stopped");
     Ok(())
 }

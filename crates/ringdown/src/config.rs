@@ -13,6 +13,7 @@ pub struct Config {
     pub roster_file: Option<PathBuf>,
     pub store: StoreConfig,
     pub http: HttpConfig,
+    pub ops: OpsConfig,
     pub dialer: DialerConfig,
     pub simulator: SimulatorConfig,
     pub escalation: EscalationConfig,
@@ -46,11 +47,20 @@ impl Default for StoreConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
-    /// Where `POST /v1/alerts` and `/healthz` listen. Loopback by default:
-    /// expose it deliberately, behind your own authentication.
+    /// Where `POST /v1/alerts` and `/healthz` listen. Loopback by default;
+    /// any other address needs a token.
     pub listen: String,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// A file holding the bearer token every ingest request must carry
+    /// (`RINGDOWN_HTTP_TOKEN` in the environment takes precedence). Never
+    /// the token itself in this file. Without a token, only loopback is
+    /// served, and only firing alerts are taken: resolving needs the token.
+    pub token_file: Option<PathBuf>,
+    /// Requests worked on at once; more are answered 503 (retry shortly).
+    pub max_concurrent_requests: usize,
+    /// Sustained requests per second (burst twice that); more get 429.
+    pub requests_per_sec: u32,
 }
 
 impl Default for HttpConfig {
@@ -58,8 +68,20 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: "127.0.0.1:9095".into(),
             max_body_bytes: 1 << 20,
+            token_file: None,
+            max_concurrent_requests: 64,
+            requests_per_sec: 500,
         }
     }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpsConfig {
+    /// Where `/metrics`, `/readyz` and `/healthz` listen. Unset: with the
+    /// ingest on the embedded default; on AWS, apart from it on
+    /// `127.0.0.1:9096`.
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

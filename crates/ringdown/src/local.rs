@@ -261,6 +261,98 @@ pub fn ops_router(engine: Engine) -> axum::Router {
         )
 }
 
+/// The ingest token: `RINGDOWN_HTTP_TOKEN`, else the file `http.token_file`.
+fn ingest_token(cfg: &Config) -> Result<Option<String>> {
+    if let Ok(t) = std::env::var("RINGDOWN_HTTP_TOKEN") {
+        let t = t.trim().to_string();
+        if !t.is_empty() {
+            return Ok(Some(t));
+        }
+    }
+    match &cfg.http.token_file {
+        None => Ok(None),
+        Some(p) => {
+            let t = std::fs::read_to_string(p)
+                .map_err(|e| user(format!("cannot read http.token_file {}: {e}", p.display())))?;
+            let t = t.trim().to_string();
+            if t.len() < 16 {
+                return Err(user(format!(
+                    "the token in {} is shorter than 16 characters: use a long random one",
+                    p.display()
+                )));
+            }
+            Ok(Some(t))
+        }
+    }
+}
+
+async fn bind(addr: &str) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| user(format!("cannot listen on {addr}: {e}")))
+}
+
+/// Serves the ingest endpoint (`http.listen`) and the operations endpoints
+/// (`ops.listen`; `separate_ops` is the default address when they must not
+/// share the ingest's listener, as on AWS). Refuses to serve the ingest on
+/// anything but loopback without a token.
+pub async fn serve_http(
+    cfg: &Config,
+    engine: Engine,
+    separate_ops: Option<&str>,
+    stop: CancellationToken,
+) -> Result<Vec<tokio::task::JoinHandle<std::io::Result<()>>>> {
+    let token = ingest_token(cfg)?;
+    let listener = bind(&cfg.http.listen).await?;
+    let addr = listener.local_addr()?;
+    if token.is_none() && !addr.ip().is_loopback() {
+        return Err(user(format!(
+            "http.listen is {addr}, reachable from other hosts, and no ingest token is set: \
+             anyone there could page or resolve. Set RINGDOWN_HTTP_TOKEN (or http.token_file), \
+             or listen on loopback"
+        )));
+    }
+    let limits = ringdown_local::HttpLimits {
+        max_body_bytes: cfg.http.max_body_bytes,
+        max_concurrent_requests: cfg.http.max_concurrent_requests,
+        requests_per_sec: cfg.http.requests_per_sec,
+        token,
+    };
+    let ingest: Arc<dyn Ingest> = Arc::new(engine.clone());
+    let ops_addr = cfg.ops.listen.as_deref().or(separate_ops);
+    let mut tasks = Vec::new();
+    let ingest_router = match ops_addr {
+        None => {
+            info!("health and metrics on http://{addr}/healthz, /readyz, /metrics");
+            ringdown_local::router_with(ingest, limits, ops_router(engine.clone()))
+        }
+        Some(ops) => {
+            let ops_listener = bind(ops).await?;
+            info!(
+                "health and metrics on http://{}/healthz, /readyz, /metrics",
+                ops_listener.local_addr()?
+            );
+            let router =
+                ops_router(engine.clone()).route("/healthz", axum::routing::get(|| async { "ok" }));
+            let s = stop.clone();
+            tasks.push(tokio::spawn(ringdown_local::serve(
+                ops_listener,
+                router,
+                async move { s.cancelled().await },
+            )));
+            ringdown_local::router(ingest, limits)
+        }
+    };
+    info!("POST alerts to http://{addr}/v1/alerts");
+    let s = stop.clone();
+    tasks.push(tokio::spawn(ringdown_local::serve(
+        listener,
+        ingest_router,
+        async move { s.cancelled().await },
+    )));
+    Ok(tasks)
+}
+
 /// Runs the daemon until `shutdown` completes.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
     let store = SqliteStore::open(&cfg.store.sqlite_path)
@@ -296,31 +388,18 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
             burst: cfg.dialer.burst,
         },
     )?;
-    let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
-        .await
-        .map_err(|e| user(format!("cannot listen on {}: {e}", cfg.http.listen)))?;
-    let addr = listener.local_addr()?;
-    info!("ringdown is running on the embedded default: POST alerts to http://{addr}/v1/alerts");
     let token = CancellationToken::new();
+    let http = serve_http(&cfg, stack.engine.clone(), None, token.clone()).await?;
+    info!("ringdown is running on the embedded default");
     let stop = token.clone();
     tokio::spawn(async move {
         shutdown.await;
         stop.cancel();
     });
-    let ingest: Arc<dyn Ingest> = Arc::new(stack.engine.clone());
-    let router = ringdown_local::router_with(
-        ingest,
-        ringdown_local::HttpLimits {
-            max_body_bytes: cfg.http.max_body_bytes,
-        },
-        ops_router(stack.engine.clone()),
-    );
-    let http_stop = token.clone();
-    let http = tokio::spawn(ringdown_local::serve(listener, router, async move {
-        http_stop.cancelled().await
-    }));
     stack.engine.run(token.cancelled()).await?;
-    http.await??;
+    for t in http {
+        t.await??;
+    }
     info!("ringdown stopped");
     Ok(())
 }

@@ -704,3 +704,50 @@ async fn kill_9_during_a_storm_and_restart_loses_no_alert_and_doubles_no_call() 
         env.destinations()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_aws_the_operations_endpoints_listen_apart_from_the_ingest() {
+    let Some(mut env) = start(
+        "opsapart",
+        &roster(""),
+        &personas(PRESS_1, PRESS_1, PRESS_1),
+        CtrFaults::default(),
+    )
+    .await
+    else {
+        return;
+    };
+    env.spawn("a");
+    env.until("the daemon serves", LONG, || async {
+        env.ops_addr("a").is_some() && env.log("a").contains("POST alerts to http://")
+    })
+    .await;
+    let ops = env.ops_addr("a").unwrap();
+    let log = env.log("a");
+    let ingest = log
+        .lines()
+        .find_map(|l| l.split("POST alerts to http://").nth(1))
+        .and_then(|r| r.split('/').next())
+        .unwrap()
+        .to_string();
+    assert_ne!(ops, ingest);
+    let get = |addr: String, path: &'static str| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    };
+    assert!(get(ops.clone(), "/metrics")
+        .await
+        .starts_with("HTTP/1.1 200"));
+    assert!(get(ingest.clone(), "/metrics")
+        .await
+        .starts_with("HTTP/1.1 404"));
+    assert!(!get(ops, "/v1/alerts").await.starts_with("HTTP/1.1 2"));
+}

@@ -843,7 +843,7 @@ async fn real_timing_storm(
         .collect();
     let t0 = Instant::now();
     stage.send_batch(bodies).await;
-    let deadline = Instant::now() + Duration::from_secs_f64(900.0 / time_scale.min(1.0).max(0.05));
+    let deadline = Instant::now() + Duration::from_secs_f64(900.0 / time_scale.clamp(0.05, 1.0));
     loop {
         let p = stage.phases().await;
         if p.len() == systems
@@ -1040,7 +1040,7 @@ async fn next_ring(
         // Wider than the dial rate, so no call waits for the bucket.
         tokio::time::sleep(Duration::from_millis(1500)).await;
     }
-    let deadline = Instant::now() + Duration::from_secs_f64(600.0 / time_scale.min(1.0).max(0.05));
+    let deadline = Instant::now() + Duration::from_secs_f64(600.0 / time_scale.clamp(0.05, 1.0));
     while stage
         .sim
         .calls()
