@@ -537,7 +537,9 @@ fn incident_item(inc: &Incident) -> Result<Item, StoreError> {
     if let Some(c) = inc.closed_at {
         item.insert("closed_at".into(), n(ms(c)));
     }
-    if let Some(at) = inc.next_action_at {
+    // `next_action_at` holds the incident's wake time: its next escalation
+    // step or the check whether it resolved, whichever comes first.
+    if let Some(at) = inc.wake_at() {
         item.insert("next_action_at".into(), n(ms_ceil(at)));
         if open {
             item.insert("due_pk".into(), s(DUE_PK_OPEN));

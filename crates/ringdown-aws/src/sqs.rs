@@ -8,6 +8,10 @@
 //! - A message is deleted only after `ingest` returned Ok (its effects are
 //!   durable). On an ingest error nothing is deleted: the messages reappear
 //!   after the visibility timeout and the poller backs off.
+//! - When a batch cannot be recorded, its messages are tried one by one: the
+//!   ones recorded are deleted, one the store refuses for good goes to the
+//!   dead-letter queue with the reason (`ingest_refused`), and only when none
+//!   can be recorded does the poller treat the store as down.
 //! - A message that can never be parsed is copied to the dead-letter queue
 //!   with the reason attached (`ringdown_reason`, `ringdown_error`,
 //!   `ringdown_source_message_id` message attributes), then deleted. It
@@ -34,7 +38,7 @@ use aws_sdk_sqs::types::{
 };
 use aws_sdk_sqs::Client;
 use ringdown_core::parse::{parse, ParseError};
-use ringdown_engine::Ingest;
+use ringdown_engine::{Ingest, IngestError, StoreError};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -272,6 +276,14 @@ impl SqsSource {
                         "sqs batch ingested"
                     );
                 }
+                Err(e) if parsed.len() > 1 => {
+                    warn!(
+                        messages = parsed.len(),
+                        error = %e,
+                        "batch could not be recorded; recording its messages one by one"
+                    );
+                    return self.one_by_one(ingest, &parsed).await;
+                }
                 Err(e) => {
                     let receives = parsed
                         .iter()
@@ -288,13 +300,7 @@ impl SqsSource {
                         error = %e,
                         "ingest failed; messages stay on the queue and come back after the visibility timeout"
                     );
-                    metrics::counter!("ringdown_ingest_failures_total").increment(1);
-                    if !self
-                        .store_down
-                        .swap(true, std::sync::atomic::Ordering::SeqCst)
-                    {
-                        metrics::gauge!("ringdown_sqs_receiving_paused").set(1.0);
-                    }
+                    self.pause_receiving();
                     return false;
                 }
             }
@@ -303,15 +309,80 @@ impl SqsSource {
         true
     }
 
+    /// The store failed: count it, and stop receiving until `Ingest::ready`.
+    fn pause_receiving(&self) {
+        metrics::counter!("ringdown_ingest_failures_total").increment(1);
+        if !self
+            .store_down
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            metrics::gauge!("ringdown_sqs_receiving_paused").set(1.0);
+        }
+    }
+
+    /// After a batch failed: each message alone, so one the store refuses
+    /// does not hold back (and at last dead-letter) the others. Those
+    /// recorded are deleted. When none could be, the store is the problem:
+    /// receiving pauses, as for a single message. When some could, a
+    /// message refused for good (not a retryable error) goes to the DLQ
+    /// with the reason; the others come back after the visibility timeout.
+    async fn one_by_one(&self, ingest: &dyn Ingest, parsed: &[&Message]) -> bool {
+        let mut recorded: Vec<&Message> = Vec::new();
+        let mut failed: Vec<(&Message, IngestError)> = Vec::new();
+        for m in parsed {
+            // Parsed once already: parsing is deterministic, and this path rare.
+            let alerts = parse(m.body().unwrap_or_default().as_bytes()).unwrap_or_default();
+            let count = alerts.len();
+            match ingest.ingest(alerts).await {
+                Ok(_) => {
+                    metrics::counter!("ringdown_alerts_ingested_total").increment(count as u64);
+                    recorded.push(m);
+                }
+                Err(e) => failed.push((m, e)),
+            }
+        }
+        self.delete_batch(&recorded).await;
+        if recorded.is_empty() {
+            warn!(
+                messages = parsed.len(),
+                "no message of the batch could be recorded; they stay on the queue and receiving pauses until the store answers"
+            );
+            self.pause_receiving();
+            return false;
+        }
+        for (m, e) in failed {
+            metrics::counter!("ringdown_ingest_failures_total").increment(1);
+            if ingest_retryable(&e) {
+                warn!(message_id = m.message_id().unwrap_or("?"), error = %e, "message could not be recorded; it comes back after the visibility timeout");
+            } else {
+                self.move_to_dlq(
+                    m,
+                    "ingest_refused",
+                    &e.to_string(),
+                    "message the store refuses for good",
+                )
+                .await;
+            }
+        }
+        true
+    }
+
     /// Copies an unparseable message to the DLQ with the reason, then
     /// deletes it. If the copy fails the message stays (it will be retried,
     /// and the redrive policy moves it eventually): never dropped silently.
     async fn dead_letter(&self, m: &Message, err: &ParseError) {
-        let id = m.message_id().unwrap_or("?");
         let reason = err.reason_code();
         metrics::counter!("ringdown_messages_unparseable_total", "reason" => reason).increment(1);
+        self.move_to_dlq(m, reason, &err.to_string(), "unparseable message")
+            .await;
+    }
+
+    /// Copies `m` to the DLQ with `reason` and `error` attached, then
+    /// deletes it; `what` names the case in the log.
+    async fn move_to_dlq(&self, m: &Message, reason: &'static str, err: &str, what: &str) {
+        let id = m.message_id().unwrap_or("?");
         let Some(dlq) = &self.dlq_url else {
-            error!(message_id = id, reason, error = %err, "unparseable message and no dead-letter queue configured; left on the queue for its redrive policy");
+            error!(message_id = id, reason, error = %err, "{what} and no dead-letter queue configured; left on the queue for its redrive policy");
             return;
         };
         let mut attrs: HashMap<String, MessageAttributeValue> = m
@@ -326,7 +397,7 @@ impl SqsSource {
             .unwrap_or_default();
         for (k, v) in [
             ("ringdown_reason", reason.to_string()),
-            ("ringdown_error", truncate_chars(&err.to_string(), 256)),
+            ("ringdown_error", truncate_chars(err, 256)),
             ("ringdown_source_message_id", id.to_string()),
         ] {
             if let Ok(v) = string_attr(v) {
@@ -344,10 +415,10 @@ impl SqsSource {
             .await;
         if let Err(e) = sent {
             let e = AwsError::from_sdk(SERVICE, "SendMessage", e);
-            error!(message_id = id, reason, error = %e, "could not copy unparseable message to the dead-letter queue; it stays on the queue");
+            error!(message_id = id, reason, error = %e, "could not copy {what} to the dead-letter queue; it stays on the queue");
             return;
         }
-        warn!(message_id = id, reason, error = %err, "unparseable message moved to the dead-letter queue");
+        warn!(message_id = id, reason, error = %err, "{what} moved to the dead-letter queue");
         metrics::counter!("ringdown_messages_dead_lettered_total", "reason" => reason).increment(1);
         if let Some(handle) = m.receipt_handle() {
             count_request(SERVICE, "DeleteMessage");
@@ -599,6 +670,15 @@ impl NoticeQueue {
     pub async fn delete(&self, notices: &[&Notice]) {
         let msgs: Vec<&Message> = notices.iter().map(|n| &n.message).collect();
         delete_messages(&self.client, &self.queue_url, &msgs).await;
+    }
+}
+
+/// Whether recording the message again may succeed.
+fn ingest_retryable(e: &IngestError) -> bool {
+    match e {
+        IngestError::Store(StoreError::Backend { retryable, .. }) => *retryable,
+        IngestError::Store(StoreError::Undecodable { .. }) => false,
+        IngestError::Store(_) | IngestError::NoRoster => true,
     }
 }
 

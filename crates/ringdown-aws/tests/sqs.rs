@@ -25,6 +25,9 @@ struct Recorder {
     started: AtomicUsize,
     fail_first: usize,
     delay: Duration,
+    /// Alerts with this `alertname` are refused for good, as DynamoDB
+    /// refuses an item past its size limit.
+    refuse: Option<&'static str>,
 }
 
 #[async_trait]
@@ -39,6 +42,18 @@ impl Ingest for Recorder {
                 retryable: true,
                 source: None,
             }));
+        }
+        if let Some(refused) = self.refuse {
+            if alerts
+                .iter()
+                .any(|a| a.labels.get("alertname").map(String::as_str) == Some(refused))
+            {
+                return Err(IngestError::Store(StoreError::Backend {
+                    message: "dynamodb PutItem: ValidationException: Item size has exceeded the maximum allowed size".into(),
+                    retryable: false,
+                    source: None,
+                }));
+            }
         }
         self.alerts.lock().unwrap().extend(alerts);
         Ok(IngestReport::default())
@@ -154,6 +169,42 @@ async fn stop(shutdown: CancellationToken, handle: tokio::task::JoinHandle<()>) 
         .unwrap();
 }
 
+/// What the DLQ holds (one receive, waiting up to `wait_secs`).
+async fn dead_lettered(q: &Queues, wait_secs: i32) -> Vec<aws_sdk_sqs::types::Message> {
+    q.client
+        .receive_message()
+        .queue_url(&q.dlq)
+        .message_attribute_names("All")
+        .max_number_of_messages(10)
+        .wait_time_seconds(wait_secs)
+        .send()
+        .await
+        .unwrap()
+        .messages()
+        .to_vec()
+}
+
+fn string_attrs(m: &aws_sdk_sqs::types::Message) -> HashMap<&str, &str> {
+    m.message_attributes()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.string_value().unwrap_or("")))
+        .collect()
+}
+
+/// Waits up to 5 s for the main queue to be empty; returns its depth.
+async fn drained(source: &SqsSource) -> (u64, u64) {
+    let mut depth = (1, 1);
+    for _ in 0..50 {
+        depth = source.queue_depth().await.unwrap();
+        if depth == (0, 0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    depth
+}
+
 fn alertmanager(i: usize) -> String {
     json!({
         "version": "4", "status": "firing", "receiver": "ringdown",
@@ -220,14 +271,7 @@ async fn every_alert_is_ingested_and_the_queue_drained() {
     let (shutdown, handle, source) = start(&q, settings(30), rec.clone());
     wait_until("25 alerts", 30, || rec.count() >= 25).await;
     // Deletes follow the ingest call.
-    let mut depth = (1, 1);
-    for _ in 0..50 {
-        depth = source.queue_depth().await.unwrap();
-        if depth == (0, 0) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let depth = drained(&source).await;
     assert_eq!(depth, (0, 0), "queue not empty (visible, in flight)");
     stop(shutdown, handle).await;
 
@@ -285,39 +329,17 @@ async fn unparseable_message_goes_to_the_dlq_with_its_reason() {
     send_all(&q, &[cloudwatch_in_sns(3)]).await;
     wait_until("3rd alert", 20, || rec.count() >= 3).await;
 
-    let dlq = q
-        .client
-        .receive_message()
-        .queue_url(&q.dlq)
-        .message_attribute_names("All")
-        .max_number_of_messages(10)
-        .wait_time_seconds(2)
-        .send()
-        .await
-        .unwrap();
-    let msgs = dlq.messages();
+    let msgs = dead_lettered(&q, 2).await;
     assert_eq!(msgs.len(), 1, "{msgs:?}");
     let m = &msgs[0];
     assert_eq!(m.body(), Some(bad));
-    let attrs: HashMap<&str, &str> = m
-        .message_attributes()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.string_value().unwrap_or("")))
-        .collect();
+    let attrs = string_attrs(m);
     assert_eq!(attrs["ringdown_reason"], expected_reason);
     assert_eq!(attrs["ringdown_source_message_id"], bad_id);
     assert!(!attrs["ringdown_error"].is_empty() && attrs["ringdown_error"].chars().count() <= 256);
     assert_eq!(attrs["origin"], "zabbix-7", "original attributes are kept");
 
-    let mut depth = (1, 1);
-    for _ in 0..50 {
-        depth = source.queue_depth().await.unwrap();
-        if depth == (0, 0) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let depth = drained(&source).await;
     assert_eq!(depth, (0, 0), "main queue not empty");
     stop(shutdown, handle).await;
     assert_eq!(rec.count(), 3);
@@ -347,14 +369,7 @@ async fn failed_ingest_leaves_messages_for_redelivery() {
 
     wait_until("all 3 alerts after redelivery", 30, || rec.count() >= 3).await;
     assert!(rec.calls.load(Ordering::SeqCst) >= 3);
-    let mut depth = (1, 1);
-    for _ in 0..50 {
-        depth = source.queue_depth().await.unwrap();
-        if depth == (0, 0) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let depth = drained(&source).await;
     assert_eq!(depth, (0, 0));
     stop(shutdown, handle).await;
     // Every alert at least once (redelivery may repeat some, never lose any).
@@ -396,4 +411,41 @@ async fn slow_batch_is_extended_and_finished_on_shutdown() {
         (0, 0),
         "message deleted"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_store_refuses_for_good_is_dead_lettered_and_the_nine_received_with_it_are_recorded(
+) {
+    let Some(q) = queues("a_message_the_store_refuses_for_good").await else {
+        return;
+    };
+    // Ten messages in the queue before the poller starts: one receive
+    // takes them all, the refused one among them.
+    let bodies: Vec<String> = (0..10).map(alertmanager).collect();
+    send_all(&q, &bodies).await;
+    let rec = Arc::new(Recorder {
+        refuse: Some("T3"),
+        ..Recorder::default()
+    });
+    let (shutdown, handle, source) = start(&q, settings(30), rec.clone());
+    wait_until("the nine others recorded", 20, || rec.count() >= 9).await;
+
+    let msgs = dead_lettered(&q, 5).await;
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert_eq!(msgs[0].body(), Some(alertmanager(3).as_str()));
+    let attrs = string_attrs(&msgs[0]);
+    assert_eq!(attrs["ringdown_reason"], "ingest_refused");
+    assert!(attrs["ringdown_error"].contains("Item size"), "{attrs:?}");
+
+    let depth = drained(&source).await;
+    assert_eq!(
+        depth,
+        (0, 0),
+        "the nine were deleted, the refused one moved"
+    );
+    stop(shutdown, handle).await;
+    let text = rec.labels_text();
+    for i in (0..10).filter(|i| *i != 3) {
+        assert!(text.contains(&format!("\"T{i}\"")), "T{i} missing");
+    }
 }

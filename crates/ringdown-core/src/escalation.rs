@@ -47,6 +47,13 @@ pub struct Settings {
     pub message_max_chars: usize,
     /// Most fingerprints tracked per incident; more alerts are still counted.
     pub max_tracked_alerts: usize,
+    /// An incident that could not track all its alerts (more than
+    /// `max_tracked_alerts` fired) cannot tell when the last one resolves.
+    /// Once its tracked alerts have resolved, it resolves only when no alert
+    /// past the tracked ones has fired for this long. Alertmanager resends
+    /// every firing alert at least once per `repeat_interval` (4 h by
+    /// default): keep this above it.
+    pub untracked_quiet_secs: u64,
     /// Most timeline entries kept per incident (oldest dropped first).
     pub history_limit: usize,
     /// A call decided but still waiting for a live-call slot is re-confirmed
@@ -67,6 +74,7 @@ impl Default for Settings {
             max_call_failures: 2,
             message_max_chars: 1500,
             max_tracked_alerts: 5000,
+            untracked_quiet_secs: 4 * 3600 + 600,
             history_limit: 500,
             queued_check_secs: 30,
             max_reissues: 2,
@@ -436,6 +444,107 @@ pub struct Incident {
     /// Notices raised so far (their ids count from it).
     #[serde(default)]
     pub notices_raised: u32,
+    /// Firing alerts that arrived while `firing` was full and were not
+    /// tracked: while any may still fire, the incident does not resolve
+    /// when its tracked alerts do.
+    #[serde(default)]
+    pub untracked_alerts: u64,
+    /// When the last of those arrived.
+    #[serde(default)]
+    pub last_untracked_at: Option<DateTime<Utc>>,
+    /// When the incident resolves if no alert fires before (its tracked
+    /// alerts all resolved, some untracked may still fire).
+    #[serde(default)]
+    pub resolve_check_at: Option<DateTime<Utc>>,
+    /// Names of group or common labels too large to keep whole (see
+    /// [`MAX_LABEL_BYTES`]). A silence naming one never applies to the
+    /// incident, and the keypad silence names its alerts instead.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub labels_omitted: BTreeSet<String>,
+    /// Some group labels were too large to keep: `group_labels` is not the
+    /// whole group (the group key still is).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub group_labels_cut: bool,
+}
+
+/// Bytes of group labels, and of common labels, an incident keeps whole;
+/// labels past it are named in `labels_omitted`. With the other bounds
+/// (16-byte fingerprints, clipped titles, [`MAX_HISTORY_BYTES`]) a stored
+/// incident stays far below DynamoDB's 400 KB item limit.
+pub const MAX_LABEL_BYTES: usize = 16 * 1024;
+/// Bytes of timeline an incident keeps (oldest entries dropped first; the
+/// opening entry stays).
+pub const MAX_HISTORY_BYTES: usize = 64 * 1024;
+/// Characters of an alert title kept in the timeline.
+const HISTORY_TITLE_CHARS: usize = 160;
+/// Characters of an alert title kept among the samples the call reads.
+const SAMPLE_TITLE_CHARS: usize = 500;
+
+/// `s` cut to `max` characters (with `…` when cut), control characters as
+/// spaces: what an incident stores of text a sender chose.
+pub fn clip(s: &str, max: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if s.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// The labels that fit in [`MAX_LABEL_BYTES`] (in name order; a label too
+/// large is skipped and smaller ones after it still kept); the names of
+/// the others go to `omitted`.
+fn bound_labels(labels: &Labels, omitted: &mut BTreeSet<String>) -> Labels {
+    let mut used = 0;
+    let mut kept = Labels::new();
+    for (k, v) in labels {
+        let cost = k.len() + v.len() + 8;
+        if used + cost <= MAX_LABEL_BYTES {
+            used += cost;
+            kept.insert(k.clone(), v.clone());
+        } else {
+            omitted.insert(k.clone());
+        }
+    }
+    kept
+}
+
+/// About what `e` takes in the stored incident (JSON), without encoding it.
+fn entry_bytes(e: &HistoryEntry) -> usize {
+    let text: usize = match &e.kind {
+        HistoryKind::Opened { group_key, policy } => group_key.len() + policy.len(),
+        HistoryKind::Alerts { titles, .. } => titles.iter().map(|t| t.len() + 3).sum(),
+        HistoryKind::Skipped { person, reason } => person.len() + reason.len(),
+        HistoryKind::Suppressed { silence_id, .. } => silence_id.len(),
+        HistoryKind::CallPlaced {
+            call_id,
+            person,
+            phone,
+            ..
+        } => call_id.len() + person.len() + phone.len(),
+        HistoryKind::CallOutcome {
+            call_id,
+            person,
+            disconnect_reason,
+            ..
+        } => call_id.len() + person.len() + disconnect_reason.as_ref().map_or(0, String::len),
+        HistoryKind::CallRejected {
+            call_id,
+            person,
+            error,
+        } => call_id.len() + person.len() + error.len(),
+        HistoryKind::SilenceCreated { silence_id, by, .. } => silence_id.len() + by.len(),
+        HistoryKind::NumberFlagged { person, phone } => person.len() + phone.len(),
+        HistoryKind::Acknowledged { by } => by.len(),
+        HistoryKind::Resolved | HistoryKind::Exhausted => 0,
+        HistoryKind::Note { text } => text.len(),
+    };
+    // Field names, the timestamp and JSON punctuation; quotes and
+    // backslashes in the text may double it.
+    120 + 2 * text
 }
 
 /// What happened, as the shell reports it.
@@ -529,8 +638,8 @@ impl Incident {
             id: id.to_string(),
             group_key: group_key.to_string(),
             policy: policy.name.clone(),
-            common_labels: group_labels.clone(),
-            group_labels,
+            common_labels: Labels::new(),
+            group_labels: Labels::new(),
             phase: Phase::Grouping,
             opened_at: now,
             updated_at: now,
@@ -550,7 +659,15 @@ impl Incident {
             owner: None,
             outbox: Vec::new(),
             notices_raised: 0,
+            untracked_alerts: 0,
+            last_untracked_at: None,
+            resolve_check_at: None,
+            labels_omitted: BTreeSet::new(),
+            group_labels_cut: false,
         };
+        inc.group_labels = bound_labels(&group_labels, &mut inc.labels_omitted);
+        inc.group_labels_cut = !inc.labels_omitted.is_empty();
+        inc.common_labels = inc.group_labels.clone();
         inc.history.push(HistoryEntry {
             at: now,
             kind: HistoryKind::Opened {
@@ -575,6 +692,19 @@ impl Incident {
             c.target,
             c.failures
         )
+    }
+
+    /// When the shell must next call `decide(.., Event::Tick, ..)`: the
+    /// escalation's next action, or the check whether the incident resolved.
+    /// Stores index open incidents by it.
+    pub fn wake_at(&self) -> Option<DateTime<Utc>> {
+        if self.phase.is_closed() {
+            return None;
+        }
+        match (self.next_action_at, self.resolve_check_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     pub fn title(&self) -> String {
@@ -616,10 +746,17 @@ pub fn decide(
         let excess = m.inc.history.len() - limit;
         m.inc.history.drain(1..=excess);
     }
-    if let Some(at) = m.inc.next_action_at {
-        if !m.inc.phase.is_closed() {
-            m.effects.push(Effect::WakeAt { at });
-        }
+    let mut bytes: usize = m.inc.history.iter().map(entry_bytes).sum();
+    let mut drop = 0;
+    while bytes > MAX_HISTORY_BYTES && 1 + drop < m.inc.history.len() - 1 {
+        drop += 1;
+        bytes -= entry_bytes(&m.inc.history[drop]);
+    }
+    if drop > 0 {
+        m.inc.history.drain(1..=drop);
+    }
+    if let Some(at) = m.inc.wake_at() {
+        m.effects.push(Effect::WakeAt { at });
     }
     (m.inc, m.effects)
 }
@@ -647,7 +784,15 @@ impl Machine<'_, '_> {
         }
         match event {
             Event::Alerts(alerts) => self.on_alerts(alerts),
-            Event::Tick => self.on_tick(),
+            Event::Tick => {
+                if self.inc.resolve_check_at.is_some_and(|t| t <= self.now)
+                    && self.inc.firing.is_empty()
+                    && self.try_resolve()
+                {
+                    return;
+                }
+                self.on_tick()
+            }
             Event::Dialing { call_id } => self.on_dialing(call_id),
             Event::CallPlaced {
                 call_id,
@@ -688,25 +833,30 @@ impl Machine<'_, '_> {
                         || self.inc.firing.contains(&alert.fingerprint)
                     {
                         self.inc.firing.insert(alert.fingerprint.clone());
+                    } else {
+                        self.inc.untracked_alerts += 1;
+                        self.inc.last_untracked_at = Some(self.now);
                     }
                     if self.inc.samples.is_empty() {
                         // First firing alert: the common labels start as its labels.
-                        self.inc.common_labels = alert.labels.clone();
+                        self.inc.common_labels =
+                            bound_labels(&alert.labels, &mut self.inc.labels_omitted);
                     } else {
                         self.inc
                             .common_labels
                             .retain(|k, v| alert.labels.get(k).is_some_and(|x| x == v));
                     }
-                    if self.inc.samples.len() < MAX_SAMPLES
-                        && !self.inc.samples.iter().any(|s| s.title == alert.title())
-                    {
-                        self.inc.samples.push(AlertSummary {
-                            title: alert.title().to_string(),
-                            status: Status::Firing,
-                        });
+                    if self.inc.samples.len() < MAX_SAMPLES {
+                        let title = clip(alert.title(), SAMPLE_TITLE_CHARS);
+                        if !self.inc.samples.iter().any(|s| s.title == title) {
+                            self.inc.samples.push(AlertSummary {
+                                title,
+                                status: Status::Firing,
+                            });
+                        }
                     }
                     if titles.len() < 3 {
-                        titles.push(alert.title().to_string());
+                        titles.push(clip(alert.title(), HISTORY_TITLE_CHARS));
                     }
                 }
                 Status::Resolved => {
@@ -721,8 +871,37 @@ impl Machine<'_, '_> {
             titles,
         });
         if self.inc.firing.is_empty() {
-            self.resolve();
+            self.try_resolve();
+        } else {
+            self.inc.resolve_check_at = None;
         }
+    }
+
+    /// Resolves the incident, whose tracked alerts have all resolved,
+    /// unless alerts it could not track may still fire: then it waits until
+    /// none has fired for `untracked_quiet_secs` (a firing one joins the
+    /// tracked alerts meanwhile). True when it resolved.
+    fn try_resolve(&mut self) -> bool {
+        let quiet = Duration::seconds(self.ctx.settings.untracked_quiet_secs as i64);
+        let until = match self.inc.last_untracked_at {
+            Some(last) if self.inc.untracked_alerts > 0 && self.now < last + quiet => last + quiet,
+            _ => {
+                self.resolve();
+                return true;
+            }
+        };
+        if self.inc.resolve_check_at != Some(until) {
+            self.log(HistoryKind::Note {
+                text: format!(
+                    "the tracked alerts have resolved, but {} firing alerts past the first {} were not tracked and may still fire: resolving at {} unless an alert fires before",
+                    self.inc.untracked_alerts,
+                    self.ctx.settings.max_tracked_alerts,
+                    until.format("%Y-%m-%d %H:%M:%S UTC"),
+                ),
+            });
+        }
+        self.inc.resolve_check_at = Some(until);
+        false
     }
 
     fn resolve(&mut self) {
@@ -834,7 +1013,7 @@ impl Machine<'_, '_> {
         self.log(HistoryKind::CallRejected {
             call_id: call_id.clone(),
             person: call.person.clone(),
-            error: message.clone(),
+            error: clip(&message, 500),
         });
         match kind {
             RejectKind::Misconfigured => {
@@ -1010,15 +1189,10 @@ impl Machine<'_, '_> {
     /// Places the next call the policy allows, or schedules the wait before it,
     /// or exhausts the incident.
     fn dial_next(&mut self) {
-        if self.inc.firing.is_empty() && self.inc.alerts_received > 0 {
-            self.resolve();
+        if self.inc.firing.is_empty() && self.inc.alerts_received > 0 && self.try_resolve() {
             return;
         }
-        if let Some(s) = self
-            .ctx
-            .silences
-            .active_match(&self.inc.common_labels, self.now.timestamp())
-        {
+        if let Some(s) = active_silence(self.ctx, &self.inc, self.now.timestamp()) {
             let until = DateTime::from_timestamp(s.ends_at, 0).unwrap_or(self.now);
             if self.inc.phase != Phase::Suppressed {
                 self.log(HistoryKind::Suppressed {
@@ -1228,6 +1402,25 @@ impl Machine<'_, '_> {
 /// group labels); past it the keypad acknowledges only.
 pub const MAX_SILENCED_ALERTS: usize = 200;
 
+/// The silence covering `inc` now, if any. A silence naming a label too
+/// large to keep (`labels_omitted`) never does: ringdown cannot tell whether
+/// it matches, and a needless call beats a missed one.
+fn active_silence<'x>(ctx: &'x Context<'_>, inc: &Incident, now: i64) -> Option<&'x Silence> {
+    let labels = &inc.common_labels;
+    if inc.labels_omitted.is_empty() {
+        return ctx.silences.active_match(labels, now);
+    }
+    ctx.silences
+        .iter()
+        .filter(|s| s.is_active(now) && s.matches(labels))
+        .filter(|s| {
+            !s.matchers
+                .iter()
+                .any(|m| inc.labels_omitted.contains(&m.name))
+        })
+        .max_by_key(|s| s.ends_at)
+}
+
 /// What a keypad silence covers.
 #[derive(Debug, Clone, PartialEq)]
 pub enum KeypadScope {
@@ -1244,6 +1437,26 @@ pub enum KeypadScope {
 /// A group label that is not a valid matcher name is never dropped (that
 /// would widen the scope): the alerts are named one by one instead.
 pub fn keypad_scope(inc: &Incident) -> Option<KeypadScope> {
+    if inc.untracked_alerts > 0 {
+        // Its alerts cannot all be named, and its group labels are the
+        // only narrow scope left.
+        return keypad_group_scope(inc);
+    }
+    keypad_group_scope(inc).or_else(|| {
+        if inc.firing.is_empty() || inc.firing.len() > MAX_SILENCED_ALERTS {
+            return None;
+        }
+        Some(KeypadScope::Alerts(inc.firing.iter().cloned().collect()))
+    })
+}
+
+/// The group labels as a silence scope, when every one is kept whole and
+/// is a valid matcher.
+fn keypad_group_scope(inc: &Incident) -> Option<KeypadScope> {
+    if inc.group_labels_cut {
+        // A group label is missing: the rest would be a wider scope.
+        return None;
+    }
     let group: Vec<(&String, &String)> = inc
         .group_labels
         .iter()
@@ -1256,10 +1469,7 @@ pub fn keypad_scope(inc: &Incident) -> Option<KeypadScope> {
             return Some(KeypadScope::Group(m));
         }
     }
-    if inc.firing.is_empty() || inc.firing.len() > MAX_SILENCED_ALERTS {
-        return None;
-    }
-    Some(KeypadScope::Alerts(inc.firing.iter().cloned().collect()))
+    None
 }
 
 /// The scope as the call says it before the engineer confirms a silence:

@@ -40,8 +40,32 @@ pub fn group_key(policy_name: &str, group_labels: &Labels) -> String {
         key.push_str(&format!("{v:?}"));
     }
     key.push('}');
-    key
+    if key.len() <= MAX_GROUP_KEY_BYTES {
+        return key;
+    }
+    // A long label value (or `group_by: ["..."]`) would make a key past
+    // DynamoDB's 2,048-byte limit for a key attribute, and every write of
+    // the group would fail for good. Keep a readable head and name the
+    // whole key by its SHA-256, which two groups never share in practice.
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    let mut head_end = KEY_HEAD_BYTES;
+    while !key.is_char_boundary(head_end) {
+        head_end -= 1;
+    }
+    let mut bounded = String::with_capacity(head_end + 72);
+    bounded.push_str(&key[..head_end]);
+    bounded.push_str("…#sha256:");
+    for b in digest.iter() {
+        bounded.push_str(&format!("{b:02x}"));
+    }
+    bounded
 }
+
+/// Longest group key kept as written; longer ones are cut and hashed.
+pub const MAX_GROUP_KEY_BYTES: usize = 512;
+/// How much of a long key stays readable in front of its hash.
+const KEY_HEAD_BYTES: usize = 200;
 
 /// The route for an alert, or `None` when no policy matches it.
 pub fn route<'a>(roster: &'a Roster, alert: &Alert) -> Option<Route<'a>> {
@@ -69,5 +93,22 @@ mod tests {
         ]
         .into();
         assert_ne!(group_key("p", &tricky), group_key("p", &two));
+    }
+
+    #[test]
+    fn a_key_past_the_bound_is_cut_and_named_by_its_hash() {
+        let long = |tail: &str| -> Labels {
+            [(
+                "systemname".to_string(),
+                format!("{}{tail}", "長".repeat(1000)),
+            )]
+            .into()
+        };
+        let a = group_key("default", &long("a"));
+        let b = group_key("default", &long("b"));
+        assert!(a.len() <= MAX_GROUP_KEY_BYTES, "{}", a.len());
+        assert!(a.starts_with("default{systemname=\"長"), "{a}");
+        assert_ne!(a, b, "keys differing only past the cut stay apart");
+        assert_eq!(a, group_key("default", &long("a")));
     }
 }

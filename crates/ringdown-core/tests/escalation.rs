@@ -891,3 +891,152 @@ fn a_group_label_no_matcher_can_name_never_widens_the_keypad_silence() {
         "named by fingerprint, not by the labels left after dropping the bad one"
     );
 }
+
+/// Alert `i` of a large outage of system `web`.
+fn instance(i: usize, status: Status) -> Alert {
+    let mut a = alert("web", "HighLatency", status);
+    a.labels.insert("instance".into(), format!("web-{i:05}"));
+    a.fingerprint = ringdown_core::fingerprint::fingerprint(&a.labels);
+    a
+}
+
+#[test]
+fn an_outage_past_the_tracked_alerts_does_not_resolve_while_untracked_ones_may_still_fire() {
+    // 5,010 alerts fire; the first 5,000 are tracked by fingerprint.
+    let mut w = World::new((0..5010).map(|i| instance(i, Status::Firing)).collect());
+    w.wait();
+    w.answer(Outcome::Acknowledged, "CONTACT_FLOW_DISCONNECT");
+    assert_eq!(w.inc.phase, Phase::Acknowledged);
+    assert_eq!(w.inc.firing.len(), 5000);
+    assert_eq!(w.inc.untracked_alerts, 10);
+
+    // The tracked 5,000 resolve; the other ten are still firing.
+    w.now += Duration::minutes(10);
+    w.send(Event::Alerts(
+        (0..5000).map(|i| instance(i, Status::Resolved)).collect(),
+    ));
+    assert_eq!(
+        w.inc.phase,
+        Phase::Acknowledged,
+        "resolved with ten alerts still firing: the next notification would open a new incident and page from step 1"
+    );
+    let check = w.inc.resolve_check_at.expect("a resolve check is due");
+    assert_eq!(w.inc.wake_at(), Some(check));
+
+    // Alertmanager sends the ten again: now they are tracked, the check is off.
+    w.now += Duration::minutes(5);
+    w.send(Event::Alerts(
+        (5000..5010).map(|i| instance(i, Status::Firing)).collect(),
+    ));
+    assert_eq!(w.inc.firing.len(), 10);
+    assert_eq!(w.inc.resolve_check_at, None);
+    assert_eq!(
+        w.called(),
+        ["alice"],
+        "the acknowledgement held: nobody else rung"
+    );
+
+    // They resolve; the quiet period since the last untracked alert has
+    // not passed, so the incident waits, then resolves at its check.
+    w.send(Event::Alerts(
+        (5000..5010)
+            .map(|i| instance(i, Status::Resolved))
+            .collect(),
+    ));
+    assert_eq!(w.inc.phase, Phase::Acknowledged);
+    let check = w.inc.resolve_check_at.expect("a resolve check is due");
+    assert_eq!(
+        check,
+        t0() + Duration::seconds(w.settings.untracked_quiet_secs as i64)
+    );
+    w.now = check;
+    w.send(Event::Tick);
+    assert_eq!(w.inc.phase, Phase::Resolved);
+}
+
+#[test]
+fn an_outage_within_the_tracked_alerts_resolves_as_soon_as_they_do() {
+    let mut w = World::new((0..100).map(|i| instance(i, Status::Firing)).collect());
+    w.send(Event::Alerts(
+        (0..100).map(|i| instance(i, Status::Resolved)).collect(),
+    ));
+    assert_eq!(w.inc.phase, Phase::Resolved);
+    assert_eq!(w.inc.untracked_alerts, 0);
+}
+
+#[test]
+fn an_incident_fed_huge_titles_and_labels_for_days_stays_small_enough_to_store() {
+    // Runbooks pasted into summaries, a 3 KB label value, labels near the
+    // parser's limits: every write must stay well under DynamoDB's 400 KB.
+    let big_labels = |i: usize| -> Labels {
+        let mut l: Labels = (0..128)
+            .map(|k| {
+                (
+                    format!("label_{k:03}_{}", "n".repeat(200)),
+                    "v".repeat(2000),
+                )
+            })
+            .collect();
+        l.insert("systemname".into(), format!("a{}", "x".repeat(3000)));
+        l.insert("instance".into(), format!("i-{i}"));
+        l
+    };
+    let wordy = |i: usize| -> Alert {
+        let labels = big_labels(i);
+        let mut annotations = Labels::new();
+        annotations.insert(
+            "summary".into(),
+            format!("{i}: {}", "runbook \"step\" ".repeat(1200)),
+        );
+        Alert {
+            fingerprint: ringdown_core::fingerprint::fingerprint(&labels),
+            status: Status::Firing,
+            labels,
+            annotations,
+            starts_at: None,
+            ends_at: None,
+            source: Source::Generic,
+        }
+    };
+    let mut w = World::new(vec![wordy(0)]);
+    let mut largest = 0;
+    for batch in 0..150 {
+        w.now += Duration::minutes(1);
+        w.send(Event::Alerts(
+            (0..20).map(|k| wordy(batch * 20 + k)).collect(),
+        ));
+        largest = largest.max(serde_json::to_vec(&w.inc).unwrap().len());
+    }
+    assert!(
+        largest < 300_000,
+        "largest stored incident: {largest} bytes"
+    );
+    assert!(w.inc.group_key.len() <= ringdown_core::grouping::MAX_GROUP_KEY_BYTES);
+    assert!(
+        w.inc.labels_omitted.len() > 10,
+        "the labels past 16 KiB are named"
+    );
+    assert!(w.inc.history.len() > 20, "the recent timeline is kept");
+    assert!(matches!(w.inc.history[0].kind, HistoryKind::Opened { .. }));
+}
+
+#[test]
+fn a_silence_on_a_label_too_large_to_keep_never_silences_the_incident() {
+    // The label was not kept whole, so ringdown cannot tell whether
+    // `runbook!="…"` matches: it calls rather than guess.
+    let mut a = web_alert();
+    a.labels.insert("runbook".into(), "r".repeat(20_000));
+    a.fingerprint = ringdown_core::fingerprint::fingerprint(&a.labels);
+    let mut w = World::new(vec![a]);
+    assert!(w.inc.labels_omitted.contains("runbook"));
+    w.silences = SilenceIndex::new(vec![Silence {
+        id: "s-1".into(),
+        matchers: vec![Matcher::parse("runbook!=\"elsewhere\"").unwrap()],
+        starts_at: t0().timestamp() - 60,
+        ends_at: t0().timestamp() + 3600,
+        created_by: "sre".into(),
+        reason: "maintenance elsewhere".into(),
+    }]);
+    w.wait();
+    assert_eq!(w.called(), ["alice"]);
+}

@@ -470,7 +470,7 @@ impl Engine {
         let me = self.inner.settings.instance.as_str();
         let takeover =
             chrono::Duration::from_std(self.inner.settings.takeover_after).unwrap_or_default();
-        match (&inc.owner, inc.next_action_at) {
+        match (&inc.owner, inc.wake_at()) {
             (Some(owner), Some(due)) if owner != me => now < due + takeover,
             _ => false,
         }
@@ -922,7 +922,7 @@ impl Engine {
             .iter()
             .filter(|i| i.owner.as_deref().is_none_or(|o| o == me))
         {
-            if let Some(at) = inc.next_action_at {
+            if let Some(at) = inc.wake_at() {
                 self.schedule(at, &inc.id);
             }
             self.reissue_unplaced(inc);

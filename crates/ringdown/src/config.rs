@@ -193,6 +193,12 @@ pub struct EscalationConfig {
     /// How long past an incident's due time other replicas wait for its
     /// owner before taking it over (the owner died or is cut off).
     pub takeover_after_secs: u64,
+    /// An incident tracks its first 5,000 alerts by fingerprint. Past that it
+    /// cannot tell when the last one resolves, so once its tracked alerts
+    /// have resolved it resolves only after no untracked alert fired for
+    /// this long. Keep it above Alertmanager's `repeat_interval` (4 h by
+    /// default), within which every firing alert is sent again.
+    pub untracked_quiet_secs: u64,
     /// No longer used: the outcome deadline derives from the call (see
     /// `record_lag_secs`). Accepted so older files still load.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -209,6 +215,7 @@ impl Default for EscalationConfig {
             message_max_chars: s.message_max_chars,
             queued_check_secs: s.queued_check_secs,
             takeover_after_secs: 30,
+            untracked_quiet_secs: s.untracked_quiet_secs,
             outcome_timeout_secs: None,
         }
     }
@@ -229,6 +236,7 @@ impl EscalationConfig {
             max_call_failures: self.max_call_failures,
             message_max_chars: self.message_max_chars,
             queued_check_secs: self.queued_check_secs,
+            untracked_quiet_secs: self.untracked_quiet_secs,
             ..defaults
         }
     }

@@ -751,3 +751,198 @@ async fn on_aws_the_operations_endpoints_listen_apart_from_the_ingest() {
         .starts_with("HTTP/1.1 404"));
     assert!(!get(ops, "/v1/alerts").await.starts_with("HTTP/1.1 2"));
 }
+
+/// Alerts `first..first + n` of `system`, Alertmanager-style; the first
+/// three of the message carry a 16 KiB summary (runbook text pasted into
+/// the annotation), which the incident's timeline must not keep whole.
+fn wordy_webhook(system: &str, first: usize, n: usize, status: &str) -> String {
+    let alerts: Vec<serde_json::Value> = (first..first + n)
+        .map(|i| {
+            let summary = if i - first < 3 {
+                format!(
+                    "latency high on {system}-{i:05}: {}",
+                    "runbook ".repeat(2000)
+                )
+            } else {
+                format!("latency high on {system}-{i:05}")
+            };
+            serde_json::json!({
+                "status": status,
+                "labels": storm_labels(system, i),
+                "annotations": {"summary": summary},
+                "startsAt": "2026-11-22T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z"
+            })
+        })
+        .collect();
+    serde_json::json!({"version": "4", "status": status, "receiver": "ringdown", "groupKey": system, "alerts": alerts})
+        .to_string()
+}
+
+fn storm_labels(system: &str, i: usize) -> ringdown_core::Labels {
+    [
+        ("alertname", "HighLatency".to_string()),
+        ("systemname", system.to_string()),
+        ("instance", format!("{system}-{i:05}")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_of_25000_alerts_and_a_3_kb_label_value_poison_neither_their_group_nor_their_batch(
+) {
+    let mut opts = StageOptions::new(
+        "bigincident",
+        env!("CARGO_BIN_EXE_ringdown"),
+        &roster(""),
+        &personas(PRESS_1, PRESS_1, PRESS_1),
+    );
+    opts.time_scale = 20.0;
+    // Alertmanager resends a firing alert within its repeat_interval; here
+    // the test plays Alertmanager and resends within seconds.
+    let opts = opts.config("[escalation]\nuntracked_quiet_secs = 20\n");
+    let Some(mut env) = Env::start(opts).await else {
+        return;
+    };
+    // One SQS batch: a system whose name is 3 KB long (its group key is
+    // past DynamoDB's 2,048-byte key limit), and nine healthy systems.
+    let long_name = format!("a{}", "x".repeat(3000));
+    let mut first_batch = vec![webhook(&long_name, 0, 1, "firing")];
+    first_batch.extend((1..=9).map(|i| webhook(&format!("sys{i}"), 0, 1, "firing")));
+    env.send_batch(first_batch).await;
+    env.spawn("a");
+    env.until("an incident for each of the ten systems", LONG, || async {
+        env.incidents().await.len() == 10
+    })
+    .await;
+    let long = env
+        .incidents()
+        .await
+        .into_iter()
+        .find(|i| i.group_labels.get("systemname") == Some(&long_name))
+        .expect("the 3 KB system has its incident, labels whole");
+    assert!(long.group_key.len() <= 1024, "{}", long.group_key.len());
+
+    // 25,000 firing alerts of one system, 500 a message.
+    for m in 0..50 {
+        env.send(wordy_webhook("storm", m * 500, 500, "firing"))
+            .await;
+    }
+    let storm = || async {
+        env.incidents()
+            .await
+            .into_iter()
+            .find(|i| i.group_labels.get("systemname").map(String::as_str) == Some("storm"))
+    };
+    env.until(
+        "all 25,000 alerts in one incident",
+        Duration::from_secs(180),
+        || async { storm().await.is_some_and(|i| i.alerts_received >= 25_000) },
+    )
+    .await;
+    env.until("the queue drained", LONG, || async {
+        env.queue_depth(&env.report.queue_url).await == 0
+    })
+    .await;
+    assert_eq!(
+        env.queue_depth(&env.report.dlq_url).await,
+        0,
+        "alerts were dead-lettered"
+    );
+    assert_eq!(
+        env.incidents().await.len(),
+        11,
+        "the outage opened a second incident"
+    );
+    env.until("the outage acknowledged", LONG, || async {
+        storm()
+            .await
+            .is_some_and(|i| i.phase == Phase::Acknowledged)
+    })
+    .await;
+    let inc = storm().await.unwrap();
+    assert_eq!(inc.firing.len(), 5000);
+    assert!(inc.untracked_alerts >= 20_000, "{}", inc.untracked_alerts);
+    let stored = serde_json::to_vec(&inc).unwrap().len();
+    assert!(stored < 300_000, "stored incident of {stored} bytes");
+
+    // Everything resolves but ten alerts the incident could not track.
+    let still: Vec<usize> = (0..25_000)
+        .filter(|i| {
+            !inc.firing
+                .contains(&ringdown_core::fingerprint::fingerprint(&storm_labels(
+                    "storm", *i,
+                )))
+        })
+        .take(10)
+        .collect();
+    for m in 0..50 {
+        let resolved: Vec<usize> = (m * 500..m * 500 + 500)
+            .filter(|i| !still.contains(i))
+            .collect();
+        let alerts: Vec<serde_json::Value> = resolved
+            .iter()
+            .map(|i| {
+                serde_json::json!({"status": "resolved", "labels": storm_labels("storm", *i),
+                    "annotations": {}, "startsAt": "2026-11-22T00:00:00Z", "endsAt": "2026-11-22T01:00:00Z"})
+            })
+            .collect();
+        env.send(
+            serde_json::json!({"version": "4", "status": "resolved", "alerts": alerts}).to_string(),
+        )
+        .await;
+    }
+    env.until(
+        "the tracked alerts resolved",
+        Duration::from_secs(120),
+        || async { storm().await.is_some_and(|i| i.firing.is_empty()) },
+    )
+    .await;
+    let inc = storm().await.unwrap();
+    assert_eq!(
+        inc.phase,
+        Phase::Acknowledged,
+        "resolved while ten alerts still fire: their next notification pages from step 1"
+    );
+    // Alertmanager sends the ten again: they join the acknowledged incident.
+    let ten = |status: &str| {
+        let alerts: Vec<serde_json::Value> = still
+            .iter()
+            .map(|i| {
+                serde_json::json!({"status": status, "labels": storm_labels("storm", *i),
+                "annotations": {"summary": "still slow"}, "startsAt": "2026-11-22T00:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z"})
+            })
+            .collect();
+        serde_json::json!({"version": "4", "status": status, "alerts": alerts}).to_string()
+    };
+    env.send(ten("firing")).await;
+    env.until("the ten tracked", LONG, || async {
+        storm().await.is_some_and(|i| i.firing.len() == 10)
+    })
+    .await;
+    env.send(ten("resolved")).await;
+    env.until(
+        "the outage resolved once quiet",
+        Duration::from_secs(120),
+        || async { storm().await.is_some_and(|i| i.phase == Phase::Resolved) },
+    )
+    .await;
+    assert_eq!(
+        env.incidents().await.len(),
+        11,
+        "a second incident was opened"
+    );
+    let inc = storm().await.unwrap();
+    let storm_calls = env
+        .sim
+        .calls()
+        .iter()
+        .filter(|c| c.attributes.get("rd_incident") == Some(&inc.id))
+        .count();
+    assert_eq!(
+        storm_calls, 1,
+        "the acknowledgement was lost: the outage paged again"
+    );
+}

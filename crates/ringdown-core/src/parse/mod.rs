@@ -666,7 +666,8 @@ impl Draft {
 }
 
 /// Builds the alert after checking it against the limits; the fingerprint is
-/// the sender's when given, else computed from the labels.
+/// the sender's when given (in its canonical 16-digit form), else computed
+/// from the labels.
 pub(crate) fn finish(path: &Path<'_>, limits: &Limits, d: Draft) -> Result<Alert, ParseError> {
     check_map(&path.key("labels"), &d.labels, limits)?;
     check_map(&path.key("annotations"), &d.annotations, limits)?;
@@ -679,7 +680,7 @@ pub(crate) fn finish(path: &Path<'_>, limits: &Limits, d: Draft) -> Result<Alert
                     max: limits.max_name_bytes,
                 });
             }
-            f
+            crate::fingerprint::canonical(&f)
         }
         _ => crate::fingerprint::fingerprint(&d.labels),
     };
