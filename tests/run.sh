@@ -5,10 +5,20 @@
 #   3. every contact flow in contact-flows/ through connect-sim's validator;
 #   4. the deployment templates and Dockerfile (cfn-lint, checkov, hadolint);
 #   5. every crate's tests, with the emulators required (a test that needs
-#      moto fails instead of skipping);
+#      moto fails instead of skipping), and libfaketime (Debian's faketime)
+#      for the replica whose clock runs ahead;
 # and stops the emulators even when something fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# libfaketime runs one replica of the fault suite on a clock of its own
+# (Debian's faketime; the test fails without it).
+if ! ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1; then
+    echo "== installing faketime"
+    if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
+    "${apt_get[@]}" install -y -qq faketime >/dev/null 2>&1 ||
+        { "${apt_get[@]}" update -qq >/dev/null && "${apt_get[@]}" install -y -qq faketime >/dev/null; }
+fi
 
 # shellcheck source=tests/emulators.sh
 source tests/emulators.sh

@@ -170,6 +170,23 @@ pub struct PendingCall {
 #[derive(Debug, Default)]
 pub struct PendingCalls {
     inner: Mutex<HashMap<String, PendingCall>>,
+    clock: DaemonClock,
+}
+
+/// The clock a call's age is read on: the dialling time may come from
+/// another replica, so on AWS it is AWS's time (`service_time`).
+struct DaemonClock(Arc<dyn ringdown_engine::Clock>);
+
+impl Default for DaemonClock {
+    fn default() -> Self {
+        DaemonClock(Arc::new(ringdown_engine::SystemClock))
+    }
+}
+
+impl std::fmt::Debug for DaemonClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DaemonClock")
+    }
 }
 
 impl PendingCalls {
@@ -177,10 +194,18 @@ impl PendingCalls {
         PendingCalls::default()
     }
 
+    /// Reads calls' ages on `clock` (the daemon's).
+    pub fn with_clock(clock: Arc<dyn ringdown_engine::Clock>) -> PendingCalls {
+        PendingCalls {
+            clock: DaemonClock(clock),
+            ..PendingCalls::default()
+        }
+    }
+
     /// Records a placed call. Re-registering the same contact (an idempotent
     /// re-place) keeps the original placement time.
     pub fn register(&self, contact_id: &str, incident_id: &str, call_id: &str) {
-        self.register_placed_at(contact_id, incident_id, call_id, Utc::now());
+        self.register_placed_at(contact_id, incident_id, call_id, self.clock.0.now());
     }
 
     /// Records a call placed at `placed_at` (by this process or, found in
@@ -193,7 +218,7 @@ impl PendingCalls {
         call_id: &str,
         placed_at: DateTime<Utc>,
     ) {
-        let now = Utc::now();
+        let now = self.clock.0.now();
         let ago = (now - placed_at).to_std().unwrap_or_default();
         let instant = tokio::time::Instant::now()
             .checked_sub(ago)

@@ -223,6 +223,19 @@ impl DynamoStore {
         DynamoStore::new(Client::new(sdk), table_prefix)
     }
 
+    /// Like [`Self::from_conf`], every answer's `Date` header feeding
+    /// `time`: the daemon's clock on AWS (see [`crate::service_time`]).
+    pub fn from_conf_timed(
+        sdk: &SdkConfig,
+        table_prefix: &str,
+        time: &std::sync::Arc<crate::service_time::ServiceTime>,
+    ) -> DynamoStore {
+        let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .interceptor(time.probe())
+            .build();
+        DynamoStore::new(Client::from_conf(conf), table_prefix)
+    }
+
     pub fn tables(&self) -> &TableNames {
         &self.tables
     }

@@ -234,10 +234,10 @@ pub struct CtrReader {
     dedupe: Mutex<Dedupe>,
     counters: Counters,
     owned: Mutex<BTreeSet<String>>,
-}
-
-fn now_ms() -> i64 {
-    Utc::now().timestamp_millis()
+    /// Lease expiries are compared on this clock: another replica wrote
+    /// them, so on AWS it is AWS's time (`service_time`), never this
+    /// machine's own.
+    clock: Arc<dyn ringdown_engine::Clock>,
 }
 
 impl CtrReader {
@@ -258,7 +258,19 @@ impl CtrReader {
             dedupe,
             counters: Counters::default(),
             owned: Mutex::new(BTreeSet::new()),
+            clock: Arc::new(ringdown_engine::SystemClock),
         }
+    }
+
+    /// Compares lease expiries on `clock` (the daemon's, which keeps AWS's
+    /// time) instead of this machine's clock.
+    pub fn with_clock(mut self, clock: Arc<dyn ringdown_engine::Clock>) -> CtrReader {
+        self.clock = clock;
+        self
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now().timestamp_millis()
     }
 
     pub fn stats(&self) -> CtrStats {
@@ -374,7 +386,7 @@ impl CtrReader {
     async fn rebalance(&self, shards: &mut BTreeMap<String, ShardState>) -> Result<(), AwsError> {
         let owner = &self.settings.owner;
         let ttl = self.ttl_ms();
-        let now = now_ms();
+        let now = self.now_ms();
         let me = format!("{}{owner}", self.worker_prefix());
         self.leases.try_acquire(&me, owner, now, ttl).await?;
         let ids: Vec<String> = shards.keys().cloned().collect();
@@ -431,7 +443,11 @@ impl CtrReader {
                     continue; // held by a live reader
                 }
             }
-            if let Some(l) = self.leases.try_acquire(&name, owner, now_ms(), ttl).await? {
+            if let Some(l) = self
+                .leases
+                .try_acquire(&name, owner, self.now_ms(), ttl)
+                .await?
+            {
                 info!(shard = %id, checkpoint = l.checkpoint.as_deref().unwrap_or("TRIM_HORIZON"), "took a shard lease");
                 shards.insert(
                     id.clone(),

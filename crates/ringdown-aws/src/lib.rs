@@ -1,6 +1,7 @@
 //! AWS adapters for ringdown: one file per service, each converting SDK errors
 //! to [`AwsError`] at its boundary. No business rules live here: every decision
-//! is `ringdown-core`'s, every loop the engine's.
+//! is `ringdown-core`'s, every loop the engine's. `service_time` is the one
+//! cross-service piece: AWS's clock, read off the answers.
 
 pub mod bootstrap;
 pub mod clients;
@@ -11,6 +12,7 @@ pub mod dynamodb;
 pub mod error;
 pub mod kinesis;
 pub mod lease;
+pub mod service_time;
 pub mod sns;
 pub mod sqs;
 

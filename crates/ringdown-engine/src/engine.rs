@@ -381,7 +381,11 @@ impl Engine {
             let mut took_over = false;
             if next.owner.as_deref() != Some(self.inner.settings.instance.as_str()) {
                 if let Some(prev) = &next.owner {
-                    info!(incident = %id, previous = %prev, "taking over the incident");
+                    if from_sweep {
+                        info!(incident = %id, previous = %prev, "its owner is overdue: taking over the incident");
+                    } else {
+                        info!(incident = %id, previous = %prev, "taking over the incident to apply an event");
+                    }
                     took_over = true;
                 }
                 next.owner = Some(self.inner.settings.instance.clone());

@@ -14,6 +14,7 @@ use ringdown_aws::contact_events::{ContactEventReader, ContactEventSettings};
 use ringdown_aws::dynamodb::DynamoStore;
 use ringdown_aws::kinesis::{CtrReader, CtrReaderSettings};
 use ringdown_aws::lease::LeaseStore;
+use ringdown_aws::service_time::ServiceTime;
 use ringdown_aws::sns::SnsNotifier;
 use ringdown_aws::sqs::{NoticeQueue, SqsSource};
 use ringdown_engine::gate::{bucket, CallGate};
@@ -64,12 +65,29 @@ pub async fn run(
         .instance_name
         .clone()
         .unwrap_or_else(default_instance_name);
-    // The system clock without its steps: an NTP step or a resumed VM must
-    // neither fire every escalation timer at once nor stall them (see
-    // `SteadyClock`).
-    let clock: Arc<dyn Clock> = Arc::new(SteadyClock::new());
-    let store = Arc::new(DynamoStore::from_conf(&sdk, &aws.table_prefix));
+    // Replicas compare the times they write (due times, dialling times,
+    // lease expiries), so they keep AWS's time, read off DynamoDB's
+    // answers, not each machine's own (see `service_time`).
+    let service_time = ServiceTime::new();
+    let store = Arc::new(DynamoStore::from_conf_timed(
+        &sdk,
+        &aws.table_prefix,
+        &service_time,
+    ));
     apply_roster(store.as_ref(), cfg.roster_file.as_deref()).await?;
+    if let Some(offset) = service_time.offset() {
+        info!(
+            local_minus_aws_secs = -offset.num_milliseconds() as f64 / 1000.0,
+            "keeping AWS's time"
+        );
+    }
+    // Anchored once AWS's answers have set the offset, and without steps:
+    // an NTP step or a resumed VM must neither fire every escalation timer
+    // at once nor stall them (see `SteadyClock`).
+    let clock: Arc<dyn Clock> = {
+        let t = service_time.clone();
+        Arc::new(SteadyClock::with_wall(move || t.now()))
+    };
 
     let settings = EngineSettings {
         escalation: cfg.escalation.settings(cfg.connect.time_scale),
@@ -85,7 +103,7 @@ pub async fn run(
         cfg.dialer.max_live_calls,
         max_hold,
     ));
-    let pending = Arc::new(PendingCalls::new());
+    let pending = Arc::new(PendingCalls::with_clock(clock.clone()));
     let connect_settings = ConnectSettings {
         instance_id: aws.connect_instance_id.clone().unwrap_or_default(),
         flow_id_ja: aws.connect_flow_ids.ja_jp.clone().unwrap_or_default(),
@@ -124,7 +142,7 @@ pub async fn run(
         store.clone(),
         dialer.clone(),
         notifier,
-        clock,
+        clock.clone(),
         gate,
         rx,
         settings,
@@ -164,7 +182,8 @@ pub async fn run(
         },
         tx.clone(),
         pending.clone(),
-    );
+    )
+    .with_clock(clock.clone());
 
     let token = CancellationToken::new();
     {

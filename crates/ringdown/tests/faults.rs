@@ -7,7 +7,8 @@
 //! Contact records duplicated, delayed five minutes, dropped and foreign are
 //! in `aws_e2e.rs` (`duplicate_late_dropped_and_foreign_contact_records`);
 //! clock steps are proven on a virtual clock in the binary's unit tests
-//! (`clock_jumps`), since a test cannot step the machine's clock.
+//! (`clock_jumps`); a replica whose clock disagrees with the others runs here
+//! under libfaketime (Debian's `faketime`, which `tests/run.sh` installs).
 //!
 //! Needs `RINGDOWN_TEST_MOTO_URL` (`eval "$(tests/emulators.sh start)"`).
 
@@ -341,4 +342,78 @@ async fn twenty_sigkills_at_random_points_of_a_storm_lose_nothing_and_double_no_
             inc.group_key
         );
     }
+}
+
+/// Debian's libfaketime, which runs a process on a clock of its own.
+fn libfaketime() -> Option<String> {
+    let found = std::fs::read_dir("/usr/lib")
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|d| d.path().join("faketime/libfaketime.so.1"))
+        .find(|p| p.exists());
+    if found.is_none() && std::env::var_os("RINGDOWN_REQUIRE_EMULATORS").is_some() {
+        panic!("libfaketime is missing: apt-get install faketime (tests/run.sh does)");
+    }
+    found.map(|p| p.to_string_lossy().into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_whose_clock_runs_five_minutes_ahead_neither_takes_over_a_live_peers_incidents_nor_times_their_calls_out(
+) {
+    let Some(faketime) = libfaketime() else {
+        eprintln!("SKIPPED: libfaketime not installed (apt-get install faketime)");
+        return;
+    };
+    // Calls at twice real speed, so each stays in flight for a while.
+    let mut opts = options("skew", PRESS_1, PRESS_1);
+    opts.time_scale = 2.0;
+    let Some(mut stage) = Stage::start(opts).await else {
+        return;
+    };
+    let moto = stage.moto.clone();
+    stage.spawn("a");
+    // Replica b's system clock runs 300 s ahead of a's (and of AWS's).
+    stage.spawn_with(
+        "b",
+        &moto,
+        &[
+            ("LD_PRELOAD", faketime.as_str()),
+            ("FAKETIME", "+300s"),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+        ],
+    );
+    stage
+        .until("both replicas serve", Duration::from_secs(60), || async {
+            ["a", "b"]
+                .iter()
+                .all(|r| stage.log(r).contains("POST alerts to http://"))
+        })
+        .await;
+    for i in 0..6 {
+        stage
+            .send(webhook(&format!("sys{i}"), i * 2, 2, "firing"))
+            .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_nothing_lost_nothing_doubled(&stage, 12, 6, &[FIRST]).await;
+    for r in ["a", "b"] {
+        let log = stage.log(r);
+        // (Applying an outcome another replica read moves an incident
+        // there, and is fine; finding a live owner overdue is not.)
+        assert!(
+            !log.contains("its owner is overdue"),
+            "replica {r} found a live peer overdue:\n{}",
+            ringdown_proof::stage::tail(&log, 30)
+        );
+        assert!(
+            !log.contains("lost the shard lease"),
+            "replica {r} lost its shard lease to a live peer"
+        );
+    }
+    assert!(
+        stage
+            .log("b")
+            .contains("this machine's clock disagrees with AWS's"),
+        "replica b said its clock is off"
+    );
 }
