@@ -33,7 +33,7 @@ use ringdown_core::escalation::CallRequest;
 use ringdown_core::outcome::classify;
 use ringdown_core::phone::{is_japanese_mobile, mask};
 use ringdown_core::Language;
-use ringdown_engine::gate::{take_token, Bucket};
+use ringdown_engine::gate::{take_token, take_token_ahead, Bucket};
 use ringdown_engine::{CancellationToken, DialError, Dialer, OutcomeReport};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
@@ -70,6 +70,14 @@ pub struct ConnectSettings {
     pub backoff_base_ms: u64,
     /// Upper bound of one backoff.
     pub backoff_max_ms: u64,
+    /// After an answer that leaves it open whether the call was placed (a
+    /// 5xx, a lost response), the first retries wait only this long: while
+    /// the call rings the `ClientToken` returns it, and once it has ended
+    /// the same token starts a second one. Telephone time: divided by the
+    /// `time_scale` of a rehearsal.
+    pub unsure_retry_ms: u64,
+    /// How many such prompt retries before the usual backoff.
+    pub unsure_prompt_retries: u32,
     /// Requests per second (and burst) of every other Connect operation
     /// ringdown calls (DescribeContact, SearchContacts, StopContact, …):
     /// each has a bucket of its own, as each has a quota of its own.
@@ -89,6 +97,8 @@ impl Default for ConnectSettings {
             max_retries: 5,
             backoff_base_ms: 500,
             backoff_max_ms: 20_000,
+            unsure_retry_ms: 250,
+            unsure_prompt_retries: 3,
             lookup_rate_per_sec: 2,
             lookup_burst: 4,
         }
@@ -320,6 +330,11 @@ impl OpBuckets {
         let (bucket, line) = self.others.get(op).unwrap_or(&self.dial);
         take_token(bucket, line).await;
     }
+
+    async fn take_ahead(&self, op: &str) {
+        let (bucket, _) = self.others.get(op).unwrap_or(&self.dial);
+        take_token_ahead(bucket).await;
+    }
 }
 
 /// [`Dialer`] on Amazon Connect.
@@ -385,6 +400,12 @@ impl ConnectDialer {
         // Full jitter: many callers backing off together spread out instead
         // of returning in one burst.
         Duration::from_millis(rand::thread_rng().gen_range(0..=cap))
+    }
+
+    /// Half to all of `unsure_retry_ms`, jittered like the backoff.
+    fn prompt_wait(&self) -> Duration {
+        let ms = self.settings.unsure_retry_ms;
+        Duration::from_millis(rand::thread_rng().gen_range(ms / 2..=ms))
     }
 
     async fn start(
@@ -636,7 +657,12 @@ impl Dialer for ConnectDialer {
     ) -> Result<String, DialError> {
         let token = client_token(&req.call_id);
         let attributes = call_attributes(req);
+        // Retries on the usual backoff, counted against `max_retries`.
         let mut retry = 0u32;
+        // Prompt retries left after an answer that may hide a placed call.
+        let mut prompt_left = 0u32;
+        let mut prompt = false;
+        let mut first = true;
         // The ClientToken returns a contact only while it is live; after it
         // ended, the same token starts a new call. So whenever an earlier
         // request may have reached Connect, ask Connect before dialling.
@@ -644,12 +670,20 @@ impl Dialer for ConnectDialer {
         loop {
             // In line for a token first: the look-up must be the last thing
             // before the request, or the call could end while we wait.
-            if retry > 0 {
+            if !first {
+                let token = async {
+                    if prompt {
+                        self.buckets.take_ahead("StartOutboundVoiceContact").await
+                    } else {
+                        self.token("StartOutboundVoiceContact").await
+                    }
+                };
                 tokio::select! {
                     _ = cancel.cancelled() => return Err(DialError::Cancelled),
-                    _ = self.token("StartOutboundVoiceContact") => {}
+                    _ = token => {}
                 }
             }
+            first = false;
             if cancel.is_cancelled() {
                 info!(call = %req.call_id, "call no longer needed; not retried");
                 return Err(DialError::Cancelled);
@@ -673,7 +707,7 @@ impl Dialer for ConnectDialer {
                 Ok(contact_id) => {
                     self.pending
                         .register(&contact_id, &req.incident_id, &req.call_id);
-                    if retry > 0 {
+                    if retry > 0 || prompt {
                         info!(call = %req.call_id, contact = %contact_id, retries = retry, "call placed after retries");
                     } else {
                         debug!(call = %req.call_id, contact = %contact_id, "call placed");
@@ -689,23 +723,35 @@ impl Dialer for ConnectDialer {
                     // A throttle placed nothing; a 5xx or a lost answer may
                     // have placed the call. Once a contact may exist, every
                     // further attempt asks first: it may end at any moment.
-                    ask_first |= !matches!(e, AwsError::Throttled { .. });
+                    // The first such answer earns a few prompt retries, to
+                    // reach the contact through its token while it rings.
+                    let unsure = !matches!(e, AwsError::Throttled { .. });
+                    if unsure && !ask_first {
+                        prompt_left = self.settings.unsure_prompt_retries;
+                    }
+                    ask_first |= unsure;
                     let msg = mask_numbers(&e.to_string());
                     metrics::counter!("ringdown_connect_retries_total", "kind" => retry_kind(&e))
                         .increment(1);
-                    if retry >= self.settings.max_retries {
-                        error!(call = %req.call_id, phone = %mask(&req.phone), retries = retry, error = %msg, "giving up placing the call");
-                        return Err(DialError::Unavailable(format!(
-                            "StartOutboundVoiceContact still failing after {retry} retries: {msg}"
-                        )));
-                    }
-                    let wait = self.backoff(retry);
-                    warn!(call = %req.call_id, retry = retry + 1, wait_ms = wait.as_millis() as u64, error = %msg, "StartOutboundVoiceContact failed; retrying");
+                    prompt = prompt_left > 0;
+                    let wait = if prompt {
+                        prompt_left -= 1;
+                        self.prompt_wait()
+                    } else {
+                        if retry >= self.settings.max_retries {
+                            error!(call = %req.call_id, phone = %mask(&req.phone), retries = retry, error = %msg, "giving up placing the call");
+                            return Err(DialError::Unavailable(format!(
+                                "StartOutboundVoiceContact still failing after {retry} retries: {msg}"
+                            )));
+                        }
+                        retry += 1;
+                        self.backoff(retry - 1)
+                    };
+                    warn!(call = %req.call_id, retry = retry, prompt, wait_ms = wait.as_millis() as u64, error = %msg, "StartOutboundVoiceContact failed; retrying");
                     tokio::select! {
                         _ = cancel.cancelled() => return Err(DialError::Cancelled),
                         _ = tokio::time::sleep(wait) => {}
                     }
-                    retry += 1;
                 }
             }
         }

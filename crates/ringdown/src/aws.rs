@@ -111,6 +111,11 @@ pub async fn run(
         source_phone_number: aws.source_phone_number.clone(),
         ring_timeout_secs: cfg.connect.ring_timeout_secs,
         max_retries: cfg.connect.max_retries,
+        // Telephone time: a rehearsal's calls end sooner.
+        unsure_retry_ms: ((ConnectSettings::default().unsure_retry_ms as f64
+            / cfg.connect.time_scale.max(1.0))
+        .round() as u64)
+            .max(1),
         lookup_rate_per_sec: cfg.dialer.rate_per_sec,
         lookup_burst: cfg.dialer.burst,
         ..ConnectSettings::default()
