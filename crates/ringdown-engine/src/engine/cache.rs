@@ -1,0 +1,39 @@
+use super::*;
+
+/// See `Inner::cache`.
+#[derive(Default)]
+pub(super) struct IncidentCache {
+    pub(super) by_id: HashMap<String, Incident>,
+    pub(super) by_group: HashMap<String, String>,
+}
+
+impl IncidentCache {
+    /// More open incidents than any team has; past it the cache starts over
+    /// (entries of incidents other replicas closed are never read again).
+    const MAX: usize = 10_000;
+
+    pub(super) fn remember(&mut self, inc: &Incident) {
+        if inc.phase.is_closed() {
+            self.forget(&inc.id);
+            return;
+        }
+        if self.by_id.len() >= Self::MAX {
+            self.by_id.clear();
+            self.by_group.clear();
+        }
+        self.by_group.insert(inc.group_key.clone(), inc.id.clone());
+        self.by_id.insert(inc.id.clone(), inc.clone());
+    }
+
+    pub(super) fn forget(&mut self, id: &str) {
+        if let Some(inc) = self.by_id.remove(id) {
+            if self.by_group.get(&inc.group_key).is_some_and(|g| g == id) {
+                self.by_group.remove(&inc.group_key);
+            }
+        }
+    }
+
+    pub(super) fn open_for_group(&self, group_key: &str) -> Option<Incident> {
+        self.by_id.get(self.by_group.get(group_key)?).cloned()
+    }
+}
