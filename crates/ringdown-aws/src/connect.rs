@@ -811,14 +811,11 @@ pub fn client_token(call_id: &str) -> String {
         return call_id.to_string();
     }
     // Two FNV-1a lanes with different offsets: 128 bits, no extra crate.
-    let lane = |offset: u64| {
-        call_id.bytes().fold(offset, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-        })
-    };
+    use ringdown_core::hash::{fnv1a, FNV_OFFSET};
+    let lane = |offset: u64| fnv1a(offset, call_id.as_bytes());
     format!(
         "rd-{:016x}{:016x}",
-        lane(0xcbf2_9ce4_8422_2325),
+        lane(FNV_OFFSET),
         lane(0x6c62_272e_07bb_0142)
     )
 }

@@ -69,13 +69,18 @@ const KEY_HEAD_BYTES: usize = 200;
 
 /// The route for an alert, or `None` when no policy matches it.
 pub fn route<'a>(roster: &'a Roster, alert: &Alert) -> Option<Route<'a>> {
-    let policy = roster.policy_for(&alert.labels)?;
-    let group_labels = group_labels(policy, &alert.labels);
-    Some(Route {
+    Some(route_on(roster.policy_for(&alert.labels)?, &alert.labels))
+}
+
+/// The group an alert with `labels` joins on `policy`, however the policy
+/// was chosen (by `match`, or named by a heartbeat).
+pub fn route_on<'a>(policy: &'a Policy, labels: &Labels) -> Route<'a> {
+    let group_labels = group_labels(policy, labels);
+    Route {
         group_key: group_key(&policy.name, &group_labels),
         policy,
         group_labels,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod alert;
 pub mod escalation;
 pub mod fingerprint;
 pub mod grouping;
+pub mod hash;
 pub mod heartbeat;
 pub mod matcher;
 pub mod outcome;

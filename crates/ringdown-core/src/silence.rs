@@ -8,7 +8,7 @@ use crate::alert::Labels;
 use crate::matcher::{MatchOp, Matcher};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 
 /// A pseudo-label that names one alert by its fingerprint. Labels starting
 /// with `__` are reserved in Prometheus, so no alert carries it: a matcher on
@@ -84,32 +84,10 @@ impl Silence {
     }
 }
 
-/// FNV-1a for the index's string keys: lookups hash a handful of short label
-/// names and values per alert, where SipHash's setup cost dominates. Keys are
-/// chosen by SREs (silences), not by alert senders, so flooding is not a
-/// concern; alert labels only probe.
-#[derive(Default)]
-struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
-type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+// FNV-1a for the index's string keys: lookups hash a handful of short label
+// names and values per alert. Keys are chosen by SREs (silences), not by
+// alert senders, so flooding is not a concern; alert labels only probe.
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<crate::hash::Fnv>>;
 
 /// The set of silences, indexed for fast lookup.
 #[derive(Debug, Clone, Default)]

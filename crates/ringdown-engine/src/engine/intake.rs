@@ -15,9 +15,8 @@ impl Engine {
         let Some(first) = alerts.first() else {
             return Ok(None);
         };
-        let labels = ringdown_core::grouping::group_labels(p, &first.labels);
-        let key = ringdown_core::grouping::group_key(&p.name, &labels);
-        self.ingest_group(roster, &key, policy, &labels, alerts)
+        let r = ringdown_core::grouping::route_on(p, &first.labels);
+        self.ingest_group(roster, &r.group_key, policy, &r.group_labels, alerts)
             .await
     }
 

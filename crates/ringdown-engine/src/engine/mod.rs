@@ -269,16 +269,15 @@ impl Engine {
 
     fn new_incident_id(&self, group_key: &str, now: DateTime<Utc>) -> String {
         let seq = self.inner.seq.fetch_add(1, Ordering::Relaxed);
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in group_key
-            .bytes()
-            .chain(self.inner.settings.instance.bytes())
-            .chain(seq.to_le_bytes())
-            .chain(now.timestamp_millis().to_le_bytes())
-        {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x100_0000_01b3);
-        }
+        use ringdown_core::hash::{fnv1a, FNV_OFFSET};
+        let h = [
+            group_key.as_bytes(),
+            self.inner.settings.instance.as_bytes(),
+            &seq.to_le_bytes(),
+            &now.timestamp_millis().to_le_bytes(),
+        ]
+        .into_iter()
+        .fold(FNV_OFFSET, fnv1a);
         format!("{}-{:06x}", now.format("%Y%m%d-%H%M%S"), h & 0xff_ffff)
     }
 
