@@ -41,6 +41,51 @@ pub fn is_overdue(h: &Heartbeat, last_seen: DateTime<Utc>, now: DateTime<Utc>) -
     now - last_seen > Duration::seconds(h.expect_every_secs as i64)
 }
 
+/// What a periodic check of one heartbeat does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Check {
+    /// Never seen: armed now, so a fresh deployment does not page before
+    /// the first beat had a chance.
+    Arm,
+    /// Silent too long, and not yet raised: raise this alert.
+    Raise(Alert),
+    /// Raised before, and beating again (the beat came through another
+    /// replica): resolve with this alert.
+    Clear(Alert),
+    /// Nothing to do.
+    Nothing,
+}
+
+/// Checks heartbeat `h` last seen at `last_seen`; `raised` says whether
+/// this process has raised its missed alert and not cleared it.
+pub fn check(
+    h: &Heartbeat,
+    last_seen: Option<DateTime<Utc>>,
+    raised: bool,
+    now: DateTime<Utc>,
+) -> Check {
+    let Some(last) = last_seen else {
+        return Check::Arm;
+    };
+    match (is_overdue(h, last, now), raised) {
+        (true, false) => Check::Raise(missed_alert(h, Status::Firing, last)),
+        (false, true) => Check::Clear(missed_alert(h, Status::Resolved, last)),
+        _ => Check::Nothing,
+    }
+}
+
+/// Whether a beat arriving at `now` ends a miss: the heartbeat was overdue
+/// when it came (another replica may have raised the alert), or this
+/// process raised it.
+pub fn beat_ends_miss(
+    h: &Heartbeat,
+    previous: Option<DateTime<Utc>>,
+    raised: bool,
+    now: DateTime<Utc>,
+) -> bool {
+    raised || previous.is_some_and(|p| is_overdue(h, p, now))
+}
+
 /// The alert raised (`Firing`) or cleared (`Resolved`) for a missed heartbeat.
 /// Same labels either way, so the clear resolves the incident the miss opened.
 pub fn missed_alert(h: &Heartbeat, status: Status, last_seen: DateTime<Utc>) -> Alert {
@@ -84,19 +129,7 @@ heartbeats:
 "#;
 
     fn alert(pairs: &[(&str, &str)]) -> Alert {
-        let labels: Labels = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Alert {
-            fingerprint: fingerprint(&labels),
-            status: Status::Firing,
-            labels,
-            annotations: Labels::new(),
-            starts_at: None,
-            ends_at: None,
-            source: Source::Alertmanager,
-        }
+        crate::test_support::alert(pairs, Status::Firing)
     }
 
     #[test]
@@ -137,5 +170,54 @@ heartbeats:
         // Not itself a heartbeat renewal, even for a heartbeat keyed by name.
         assert!(renewed_by(&r, &fire).is_none());
         assert!(renewed_by(&r, &missed_alert(&r.heartbeats[1], Status::Firing, t)).is_none());
+    }
+
+    #[test]
+    fn a_heartbeat_is_armed_raised_once_and_cleared_when_it_beats_again() {
+        let r = Roster::from_yaml(ROSTER).unwrap();
+        let h = &r.heartbeats[0]; // every 300 s
+        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let at = |s: i64| t0 + Duration::seconds(s);
+        assert_eq!(check(h, None, false, t0), Check::Arm);
+        assert_eq!(check(h, Some(t0), false, at(300)), Check::Nothing);
+        let Check::Raise(alert) = check(h, Some(t0), false, at(301)) else {
+            panic!("overdue after 301 s of silence");
+        };
+        assert_eq!(alert.status, Status::Firing);
+        assert_eq!(alert.labels["heartbeat"], "watchdog");
+        assert_eq!(
+            check(h, Some(t0), true, at(900)),
+            Check::Nothing,
+            "raised once"
+        );
+        let Check::Clear(clear) = check(h, Some(at(890)), true, at(900)) else {
+            panic!("a raised heartbeat beating again is cleared");
+        };
+        assert_eq!(clear.status, Status::Resolved);
+        assert_eq!(
+            clear.fingerprint, alert.fingerprint,
+            "the clear resolves the miss"
+        );
+    }
+
+    #[test]
+    fn a_beat_ends_a_miss_another_replica_may_have_raised() {
+        let r = Roster::from_yaml(ROSTER).unwrap();
+        let h = &r.heartbeats[0];
+        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let later = t0 + Duration::seconds(301);
+        assert!(beat_ends_miss(h, Some(t0), false, later));
+        assert!(!beat_ends_miss(
+            h,
+            Some(t0),
+            false,
+            t0 + Duration::seconds(60)
+        ));
+        assert!(beat_ends_miss(h, None, true, later));
+        assert!(!beat_ends_miss(h, None, false, later));
     }
 }

@@ -12,6 +12,7 @@ pub mod fingerprint;
 pub mod grouping;
 pub mod hash;
 pub mod heartbeat;
+pub mod intake;
 pub mod matcher;
 pub mod outcome;
 pub mod parse;
@@ -21,3 +22,25 @@ pub mod silence;
 pub mod ssml;
 
 pub use alert::{Alert, Labels, Language, Source, Status};
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::alert::{Alert, Labels, Source, Status};
+
+    /// An Alertmanager alert with these labels and its Prometheus fingerprint.
+    pub fn alert(pairs: &[(&str, &str)], status: Status) -> Alert {
+        let labels: Labels = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Alert {
+            fingerprint: crate::fingerprint::fingerprint(&labels),
+            status,
+            labels,
+            annotations: Labels::new(),
+            starts_at: None,
+            ends_at: None,
+            source: Source::Alertmanager,
+        }
+    }
+}

@@ -1,4 +1,5 @@
 use super::*;
+use ringdown_core::intake::{intake, opens_incident, Fate};
 
 impl Engine {
     /// Ingests alerts on a named policy, bypassing `match` (heartbeats name
@@ -50,7 +51,7 @@ impl Engine {
                     _ => continue,
                 }
             }
-            if alerts.iter().all(|a| a.status == Status::Resolved) {
+            if !opens_incident(&alerts) {
                 return Ok(None);
             }
             let Some(policy) = roster.policy(policy) else {
@@ -92,82 +93,77 @@ impl Ingest for Engine {
         Ok(())
     }
 
-    /// Routes, silences and groups a batch; one incident write per group.
+    /// Routes, silences and groups a batch (the core decides each alert's
+    /// fate); one incident write per group.
     async fn ingest(&self, alerts: Vec<Alert>) -> Result<IngestReport, IngestError> {
         let Some(roster) = self.roster() else {
             return Err(IngestError::NoRoster);
         };
         let silences = self.silences();
-        let now = self.now().timestamp();
-        let mut report: Vec<Option<AlertDisposition>> = vec![None; alerts.len()];
-        // group key -> (policy, group labels, alert indices)
-        let mut groups: BTreeMap<String, (String, ringdown_core::Labels, Vec<usize>)> =
-            BTreeMap::new();
-        let mut beats = BTreeSet::new();
-        for (i, alert) in alerts.iter().enumerate() {
+        let plan = intake(&roster, &silences, &alerts, self.now().timestamp());
+        for (alert, fate) in alerts.iter().zip(&plan.fates) {
             metrics::counter!("ringdown_alerts_received_total", "source" => alert.source.as_str())
                 .increment(1);
-            if let Some(h) = ringdown_core::heartbeat::renewed_by(&roster, alert) {
-                beats.insert(h.name.clone());
-                report[i] = Some(AlertDisposition::Heartbeat {
-                    fingerprint: alert.fingerprint.clone(),
-                    name: h.name.clone(),
-                });
-                continue;
-            }
-            let Some(r) = route(&roster, alert) else {
-                metrics::counter!("ringdown_alerts_unrouted_total").increment(1);
-                warn!(fingerprint = %alert.fingerprint, labels = ?alert.labels, "no policy matches this alert; add a catch-all policy (match: {{}})");
-                report[i] = Some(AlertDisposition::Unrouted {
-                    fingerprint: alert.fingerprint.clone(),
-                });
-                continue;
-            };
-            if alert.status == Status::Firing {
-                if let Some(s) = silences.active_match_alert(&alert.labels, &alert.fingerprint, now)
-                {
-                    metrics::counter!("ringdown_alerts_silenced_total").increment(1);
-                    report[i] = Some(AlertDisposition::Silenced {
-                        fingerprint: alert.fingerprint.clone(),
-                        silence_id: s.id.clone(),
-                    });
-                    continue;
+            match fate {
+                Fate::Unrouted => {
+                    metrics::counter!("ringdown_alerts_unrouted_total").increment(1);
+                    warn!(fingerprint = %alert.fingerprint, labels = ?alert.labels, "no policy matches this alert; add a catch-all policy (match: {{}})");
                 }
+                Fate::Silenced { .. } => {
+                    metrics::counter!("ringdown_alerts_silenced_total").increment(1)
+                }
+                Fate::Heartbeat { .. } | Fate::Grouped { .. } => {}
             }
-            groups
-                .entry(r.group_key)
-                .or_insert_with(|| (r.policy.name.clone(), r.group_labels, Vec::new()))
-                .2
-                .push(i);
         }
-        if !beats.is_empty() {
-            self.renew_heartbeats(&roster, beats).await?;
+        if !plan.beats.is_empty() {
+            self.renew_heartbeats(&roster, plan.beats.clone()).await?;
         }
-        for (key, (policy, labels, idx)) in groups {
-            let batch: Vec<Alert> = idx.iter().map(|i| alerts[*i].clone()).collect();
-            let result = self
-                .ingest_group(&roster, &key, &policy, &labels, batch)
+        let mut incidents: Vec<Option<String>> = Vec::with_capacity(plan.groups.len());
+        for group in &plan.groups {
+            let batch: Vec<Alert> = group.alerts.iter().map(|i| alerts[*i].clone()).collect();
+            let r = &group.route;
+            let opened = self
+                .ingest_group(
+                    &roster,
+                    &r.group_key,
+                    &r.policy.name,
+                    &r.group_labels,
+                    batch,
+                )
                 .await
                 .map_err(|e| match e {
                     EngineError::Store(s) => IngestError::Store(s),
                     EngineError::Contended(k) => IngestError::Store(StoreError::Conflict(k)),
                 })?;
-            for i in idx {
-                let fingerprint = alerts[i].fingerprint.clone();
-                report[i] = Some(match &result {
-                    Some(id) => {
-                        metrics::counter!("ringdown_alerts_grouped_total").increment(1);
-                        AlertDisposition::Grouped {
-                            fingerprint,
-                            incident_id: id.clone(),
-                        }
-                    }
-                    None => AlertDisposition::ResolvedNoIncident { fingerprint },
-                });
-            }
+            incidents.push(opened);
         }
+        let dispositions = alerts
+            .iter()
+            .zip(plan.fates)
+            .map(|(alert, fate)| {
+                let fingerprint = alert.fingerprint.clone();
+                match fate {
+                    Fate::Heartbeat { name } => AlertDisposition::Heartbeat { fingerprint, name },
+                    Fate::Unrouted => AlertDisposition::Unrouted { fingerprint },
+                    Fate::Silenced { silence_id } => AlertDisposition::Silenced {
+                        fingerprint,
+                        silence_id,
+                    },
+                    Fate::Grouped { group } => match &incidents[group] {
+                        Some(id) => {
+                            metrics::counter!("ringdown_alerts_grouped_total").increment(1);
+                            AlertDisposition::Grouped {
+                                fingerprint,
+                                incident_id: id.clone(),
+                            }
+                        }
+                        None => AlertDisposition::ResolvedNoIncident { fingerprint },
+                    },
+                }
+            })
+            .collect();
         Ok(IngestReport {
-            alerts: report.into_iter().flatten().collect(),
+            alerts: dispositions,
         })
     }
 }

@@ -22,12 +22,11 @@ use chrono::{DateTime, Utc};
 use ringdown_core::escalation::{
     decide, CallRequest, Context, Effect, Event, Incident, NoticeKind, RejectKind, Settings,
 };
-use ringdown_core::grouping::route;
 use ringdown_core::phone::mask;
 use ringdown_core::roster::Roster;
 use ringdown_core::silence::SilenceIndex;
 use ringdown_core::{Alert, Status};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
