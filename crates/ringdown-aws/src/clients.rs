@@ -129,6 +129,36 @@ pub struct ConnectFlowIds {
     pub en_us: Option<String>,
 }
 
+/// An SDK service client ringdown uses.
+pub trait ServiceClient {
+    fn from_sdk(sdk: &SdkConfig) -> Self;
+}
+
+macro_rules! service_clients {
+    ($($c:path),*) => {$(
+        impl ServiceClient for $c {
+            fn from_sdk(sdk: &SdkConfig) -> Self {
+                <$c>::new(sdk)
+            }
+        }
+    )*};
+}
+
+service_clients!(
+    aws_sdk_connect::Client,
+    aws_sdk_dynamodb::Client,
+    aws_sdk_eventbridge::Client,
+    aws_sdk_kinesis::Client,
+    aws_sdk_sns::Client,
+    aws_sdk_sqs::Client
+);
+
+/// A service client made from the shared configuration. Callers outside this
+/// crate hand it straight to an adapter and never name the SDK's type.
+pub fn client<C: ServiceClient>(sdk: &SdkConfig) -> C {
+    C::from_sdk(sdk)
+}
+
 /// Loads the shared SDK configuration: the default credential and region
 /// chains, overridden by `settings.region` and `settings.endpoint_url`.
 pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {

@@ -17,10 +17,3 @@ pub mod sns;
 pub mod sqs;
 
 pub use error::AwsError;
-
-pub use aws_config;
-pub use aws_sdk_connect;
-pub use aws_sdk_dynamodb;
-pub use aws_sdk_kinesis;
-pub use aws_sdk_sns;
-pub use aws_sdk_sqs;

@@ -608,6 +608,19 @@ pub async fn queue_url(client: &Client, name: &str) -> Result<String, AwsError> 
         .ok_or_else(|| AwsError::InvalidData(format!("GetQueueUrl {name} returned no URL")))
 }
 
+/// `given` when the operator set it, else the URL of the queue named `name`
+/// (as `ringdown aws bootstrap` made it).
+pub async fn queue_url_or(
+    client: &Client,
+    given: Option<&str>,
+    name: &str,
+) -> Result<String, AwsError> {
+    match given {
+        Some(u) => Ok(u.to_string()),
+        None => queue_url(client, name).await,
+    }
+}
+
 /// A queue of notices (Amazon Connect's contact events, through an
 /// EventBridge rule): long-polled bodies, deleted once handled.
 #[derive(Debug, Clone)]

@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use aws_config::SdkConfig;
 use connect_sim::{
     load_flow, ContactEvents, ContactSearch, CtrFaults, EventBridgeConfig, KinesisConfig,
     PersonaBook, Quotas, SecsRange, SimConfig, SimServer, DEFAULT_CTR_LAG,
 };
-use ringdown_aws::aws_config::SdkConfig;
 use ringdown_aws::bootstrap::{bootstrap_with, BootstrapOptions, BootstrapReport, ResourceNames};
 use ringdown_aws::clients::test_sdk_config;
 use ringdown_aws::dynamodb::DynamoStore;
@@ -360,8 +360,23 @@ file = {fallback:?}
         std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
     }
 
-    pub fn sqs(&self) -> ringdown_aws::aws_sdk_sqs::Client {
-        ringdown_aws::aws_sdk_sqs::Client::new(&self.sdk)
+    /// Writes `record` to the contact-record stream, as Amazon Connect (or
+    /// a contact centre sharing the instance) would.
+    pub async fn put_contact_record(&self, partition_key: &str, record: &serde_json::Value) {
+        aws_sdk_kinesis::Client::new(&self.sdk)
+            .put_record()
+            .stream_name(&self.report.stream_name)
+            .partition_key(partition_key)
+            .data(aws_sdk_kinesis::primitives::Blob::new(
+                record.to_string().into_bytes(),
+            ))
+            .send()
+            .await
+            .expect("moto takes the record");
+    }
+
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk)
     }
 
     pub async fn send(&self, body: String) {
@@ -382,7 +397,7 @@ file = {fallback:?}
     /// Messages visible plus in flight on `queue_url` (the alert queue or
     /// the DLQ), as SQS counts them.
     pub async fn queue_depth(&self, queue_url: &str) -> u64 {
-        use ringdown_aws::aws_sdk_sqs::types::QueueAttributeName as A;
+        use aws_sdk_sqs::types::QueueAttributeName as A;
         let out = self
             .sqs()
             .get_queue_attributes()
@@ -463,17 +478,13 @@ impl Drop for Stage {
 }
 
 /// Sends `bodies` to `queue_url` with SendMessageBatch, ten at a time.
-pub async fn send_batch(
-    sqs: &ringdown_aws::aws_sdk_sqs::Client,
-    queue_url: &str,
-    bodies: &[String],
-) {
+pub async fn send_batch(sqs: &aws_sdk_sqs::Client, queue_url: &str, bodies: &[String]) {
     for chunk in bodies.chunks(10) {
         let entries = chunk
             .iter()
             .enumerate()
             .map(|(i, b)| {
-                ringdown_aws::aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
                     .message_body(b)
                     .build()

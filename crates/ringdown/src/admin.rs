@@ -71,22 +71,12 @@ pub fn dlq(config: Option<&Path>, command: crate::cli::DlqCommand) -> Result<Exi
     };
     runtime()?.block_on(async {
         let sdk = ringdown_aws::clients::sdk_config(&aws).await;
-        let sqs = ringdown_aws::aws_sdk_sqs::Client::new(&sdk);
+        let sqs = ringdown_aws::clients::client(&sdk);
         let names = ringdown_aws::bootstrap::ResourceNames::from_prefix(&aws.table_prefix);
-        let url = |given: &Option<String>, name: &str| {
-            let sqs = sqs.clone();
-            let given = given.clone();
-            let name = name.to_string();
-            async move {
-                match given {
-                    Some(u) => Ok(u),
-                    None => ringdown_aws::sqs::queue_url(&sqs, &name)
-                        .await
-                        .map_err(|e| user(format!("finding queue {name}: {e} (set it in [aws])"))),
-                }
-            }
-        };
-        let dlq = url(&aws.dlq_url, &names.alert_dlq).await?;
+        let name = &names.alert_dlq;
+        let dlq = ringdown_aws::sqs::queue_url_or(&sqs, aws.dlq_url.as_deref(), name)
+            .await
+            .map_err(|e| user(format!("finding queue {name}: {e} (set it in [aws])")))?;
         match command {
             crate::cli::DlqCommand::List { max, output } => {
                 let list = ringdown_aws::dlq::list(&sqs, &dlq, max).await?;
@@ -121,7 +111,10 @@ pub fn dlq(config: Option<&Path>, command: crate::cli::DlqCommand) -> Result<Exi
                 max,
                 include_unparseable,
             } => {
-                let queue = url(&aws.queue_url, &names.alert_queue).await?;
+                let name = &names.alert_queue;
+                let queue = ringdown_aws::sqs::queue_url_or(&sqs, aws.queue_url.as_deref(), name)
+                    .await
+                    .map_err(|e| user(format!("finding queue {name}: {e} (set it in [aws])")))?;
                 let n = ringdown_aws::dlq::redrive(&sqs, &dlq, &queue, max, include_unparseable)
                     .await?;
                 println!("{n} message(s) sent back to the alert queue");

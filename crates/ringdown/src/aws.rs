@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::local::apply_roster;
 use anyhow::{Context, Result};
 use ringdown_aws::bootstrap::ResourceNames;
-use ringdown_aws::clients::{sdk_config, AwsSettings};
+use ringdown_aws::clients::{client, sdk_config, AwsSettings};
 use ringdown_aws::connect::{
     run_fallback, ConnectDialer, ConnectSettings, FallbackSettings, PendingCalls,
 };
@@ -16,7 +16,7 @@ use ringdown_aws::kinesis::{CtrReader, CtrReaderSettings};
 use ringdown_aws::lease::LeaseStore;
 use ringdown_aws::service_time::ServiceTime;
 use ringdown_aws::sns::SnsNotifier;
-use ringdown_aws::sqs::{NoticeQueue, SqsSource};
+use ringdown_aws::sqs::{queue_url_or, NoticeQueue, SqsSource};
 use ringdown_engine::gate::{bucket, CallGate};
 use ringdown_engine::{Clock, Engine, EngineSettings, Ingest, Notifier, SteadyClock};
 use ringdown_local::FileNotifier;
@@ -35,21 +35,6 @@ pub fn default_instance_name() -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "ringdown".into());
     format!("{host}-{}", std::process::id())
-}
-
-async fn queue_url(
-    sqs: &ringdown_aws::aws_sdk_sqs::Client,
-    given: &Option<String>,
-    name: &str,
-) -> Result<String> {
-    if let Some(u) = given {
-        return Ok(u.clone());
-    }
-    ringdown_aws::sqs::queue_url(sqs, name)
-        .await
-        .with_context(|| {
-            format!("finding queue {name} (set it in [aws], or run `ringdown aws bootstrap`)")
-        })
 }
 
 /// Runs the AWS daemon until `shutdown` completes: stops receiving, finishes
@@ -122,7 +107,7 @@ pub async fn run(
     };
     let dialer = Arc::new(
         ConnectDialer::new(
-            ringdown_aws::aws_sdk_connect::Client::new(&sdk),
+            client(&sdk),
             connect_settings,
             gate.bucket(),
             pending.clone(),
@@ -130,10 +115,7 @@ pub async fn run(
         .map_err(|e| user(e.to_string()))?,
     );
     let notifier: Arc<dyn Notifier> = match &aws.topic_arn {
-        Some(arn) => Arc::new(SnsNotifier::new(
-            ringdown_aws::aws_sdk_sns::Client::new(&sdk),
-            arn.clone(),
-        )),
+        Some(arn) => Arc::new(SnsNotifier::new(client(&sdk), arn.clone())),
         None => {
             info!(
                 "aws.topic_arn is not set: the fallback channel is the log and {:?}",
@@ -152,28 +134,29 @@ pub async fn run(
         rx,
         settings,
     );
-    let sqs = ringdown_aws::aws_sdk_sqs::Client::new(&sdk);
-    let queue = queue_url(&sqs, &aws.queue_url, &names.alert_queue).await?;
-    let dlq = match &aws.dlq_url {
-        Some(u) => Some(u.clone()),
-        None => queue_url(&sqs, &None, &names.alert_dlq).await.ok(),
-    };
-    let events_queue = match queue_url(
-        &sqs,
-        &aws.contact_events_queue_url,
-        &names.contact_events_queue,
-    )
-    .await
-    {
+    let sqs = client(&sdk);
+    let queue = queue_url_or(&sqs, aws.queue_url.as_deref(), &names.alert_queue)
+        .await
+        .with_context(|| {
+            format!(
+                "finding queue {} (set it in [aws], or run `ringdown aws bootstrap`)",
+                names.alert_queue
+            )
+        })?;
+    let dlq = queue_url_or(&sqs, aws.dlq_url.as_deref(), &names.alert_dlq)
+        .await
+        .ok();
+    let events = aws.contact_events_queue_url.as_deref();
+    let events_queue = match queue_url_or(&sqs, events, &names.contact_events_queue).await {
         Ok(u) => Some(u),
         Err(e) => {
-            warn!(error = %format!("{e:#}"), "no contact-event queue: each outcome waits for its contact record (one to two minutes after the call); run `ringdown aws bootstrap` to get outcomes within seconds");
+            warn!(error = %e, queue = %names.contact_events_queue, "no contact-event queue: each outcome waits for its contact record (one to two minutes after the call); run `ringdown aws bootstrap` to get outcomes within seconds");
             None
         }
     };
     let source = SqsSource::new(sqs.clone(), queue.clone(), dlq, aws.sqs.clone());
     let ctr = CtrReader::new(
-        ringdown_aws::aws_sdk_kinesis::Client::new(&sdk),
+        client(&sdk),
         store.clone() as Arc<dyn LeaseStore>,
         CtrReaderSettings {
             stream_name: aws
