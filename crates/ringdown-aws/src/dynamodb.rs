@@ -45,8 +45,8 @@ use ringdown_engine::{ContactRow, Created, IncidentFilter, RosterDoc, Store, Sto
 use serde::Serialize;
 
 use crate::clients::count_request;
-use crate::lease::{Lease, LeaseStore};
 use crate::AwsError;
+use ringdown_engine::{Lease, LeaseStore};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -1123,9 +1123,8 @@ where
 
 /// Leases are single conditional UpdateItems: the condition is the lease
 /// rule, so two replicas can never both believe they hold one.
-#[async_trait]
-impl LeaseStore for DynamoStore {
-    async fn try_acquire(
+impl DynamoStore {
+    async fn lease_try_acquire(
         &self,
         name: &str,
         owner: &str,
@@ -1159,7 +1158,7 @@ impl LeaseStore for DynamoStore {
         }
     }
 
-    async fn renew(
+    async fn lease_renew(
         &self,
         name: &str,
         owner: &str,
@@ -1175,7 +1174,7 @@ impl LeaseStore for DynamoStore {
         .await
     }
 
-    async fn checkpoint(
+    async fn lease_checkpoint(
         &self,
         name: &str,
         owner: &str,
@@ -1185,7 +1184,7 @@ impl LeaseStore for DynamoStore {
             .await
     }
 
-    async fn release(&self, name: &str, owner: &str) -> Result<(), AwsError> {
+    async fn lease_release(&self, name: &str, owner: &str) -> Result<(), AwsError> {
         count_request(SERVICE, "UpdateItem");
         let r = self
             .client
@@ -1210,7 +1209,7 @@ impl LeaseStore for DynamoStore {
 
     /// A Scan: the leases table holds one item per Kinesis shard and a few
     /// heartbeats.
-    async fn list(&self, prefix: &str) -> Result<Vec<Lease>, AwsError> {
+    async fn lease_list(&self, prefix: &str) -> Result<Vec<Lease>, AwsError> {
         let mut pages = self
             .client
             .scan()
@@ -1231,5 +1230,51 @@ impl LeaseStore for DynamoStore {
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+}
+
+#[async_trait]
+impl LeaseStore for DynamoStore {
+    async fn try_acquire(
+        &self,
+        name: &str,
+        owner: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<Option<Lease>, StoreError> {
+        self.lease_try_acquire(name, owner, now_ms, ttl_ms)
+            .await
+            .map_err(store_err)
+    }
+
+    async fn renew(
+        &self,
+        name: &str,
+        owner: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.lease_renew(name, owner, now_ms, ttl_ms)
+            .await
+            .map_err(store_err)
+    }
+
+    async fn checkpoint(
+        &self,
+        name: &str,
+        owner: &str,
+        checkpoint: &str,
+    ) -> Result<bool, StoreError> {
+        self.lease_checkpoint(name, owner, checkpoint)
+            .await
+            .map_err(store_err)
+    }
+
+    async fn release(&self, name: &str, owner: &str) -> Result<(), StoreError> {
+        self.lease_release(name, owner).await.map_err(store_err)
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<Lease>, StoreError> {
+        self.lease_list(prefix).await.map_err(store_err)
     }
 }

@@ -45,6 +45,9 @@ pub enum AwsError {
     /// A stored item or record that ringdown cannot read.
     #[error("invalid data: {0}")]
     InvalidData(String),
+    /// The lease store (a port of the engine) failed.
+    #[error("lease store: {0}")]
+    Store(#[from] ringdown_engine::StoreError),
 }
 
 const THROTTLE_CODES: &[&str] = &[
@@ -69,6 +72,13 @@ impl AwsError {
             AwsError::ConditionFailed { .. }
             | AwsError::NotFound { .. }
             | AwsError::InvalidData(_) => false,
+            AwsError::Store(e) => matches!(
+                e,
+                ringdown_engine::StoreError::Backend {
+                    retryable: true,
+                    ..
+                } | ringdown_engine::StoreError::Conflict(_)
+            ),
         }
     }
 

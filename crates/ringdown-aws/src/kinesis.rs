@@ -32,8 +32,8 @@ use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use crate::connect::PendingCalls;
-use crate::lease::{Lease, LeaseStore};
 use crate::AwsError;
+use ringdown_engine::{Lease, LeaseStore};
 
 /// Checkpoint of a shard that was read to its end (closed by resharding).
 pub const SHARD_END: &str = "SHARD_END";

@@ -11,7 +11,6 @@ pub mod dlq;
 pub mod dynamodb;
 pub mod error;
 pub mod kinesis;
-pub mod lease;
 pub mod service_time;
 pub mod sns;
 pub mod sqs;

@@ -691,7 +691,7 @@ fn ingest_retryable(e: &IngestError) -> bool {
     match e {
         IngestError::Store(StoreError::Backend { retryable, .. }) => *retryable,
         IngestError::Store(StoreError::Undecodable { .. }) => false,
-        IngestError::Store(_) | IngestError::NoRoster => true,
+        IngestError::Store(_) | IngestError::NoRoster | IngestError::Contended(_) => true,
     }
 }
 

@@ -18,12 +18,12 @@ use ringdown_aws::connect::{
     run_fallback, ConnectDialer, ConnectSettings, FallbackSettings, PendingCalls,
 };
 use ringdown_aws::kinesis::{CtrReader, CtrReaderSettings};
-use ringdown_aws::lease::{LeaseStore, MemoryLeases};
 use ringdown_core::escalation::CallRequest;
 use ringdown_core::outcome::Outcome;
 use ringdown_core::Language;
 use ringdown_engine::gate::bucket;
 use ringdown_engine::{CancellationToken, Dialer, OutcomeReport};
+use ringdown_engine::{LeaseStore, MemoryLeases};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Duration;
 use ringdown_aws::dynamodb::{DynamoStore, SILENCE_RETENTION_SECS};
-use ringdown_aws::lease::LeaseStore;
 use ringdown_core::escalation::Phase;
 use ringdown_engine::testkit::{self, created, incident, silence, t0};
+use ringdown_engine::LeaseStore;
 use ringdown_engine::Store;
 
 /// A store on fresh tables, or None when moto is not available.

@@ -10,6 +10,7 @@
 pub mod clock;
 pub mod engine;
 pub mod gate;
+pub mod lease;
 pub mod ports;
 pub mod record;
 #[cfg(feature = "testkit")]
@@ -17,4 +18,5 @@ pub mod testkit;
 
 pub use clock::{Clock, SteadyClock, SystemClock, TokioClock};
 pub use engine::{Engine, EngineSettings};
+pub use lease::{Lease, LeaseStore, MemoryLeases};
 pub use ports::*;

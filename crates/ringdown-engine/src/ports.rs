@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 pub use tokio_util::sync::CancellationToken;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// Someone else changed the record first (optimistic lock); reload and retry.
     #[error("conflict: {0} was changed concurrently")]
@@ -289,6 +289,10 @@ pub enum IngestError {
     Store(#[from] StoreError),
     #[error("no roster is loaded: apply one with `ringdown roster apply FILE`")]
     NoRoster,
+    /// Other writers kept changing the group's incident; trying again later
+    /// succeeds.
+    #[error("the incident of group {0} kept changing underneath; try again")]
+    Contended(String),
 }
 
 /// Accepts parsed alerts and makes their effects durable before returning:

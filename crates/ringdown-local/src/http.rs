@@ -355,7 +355,9 @@ async fn post_alerts(
 fn ingest_failed(e: IngestError) -> Response {
     let (reason, retry_after) = match &e {
         IngestError::NoRoster => ("no_roster", 30),
-        IngestError::Store(StoreError::Conflict(_)) => ("store_conflict", 1),
+        IngestError::Store(StoreError::Conflict(_)) | IngestError::Contended(_) => {
+            ("store_conflict", 1)
+        }
         IngestError::Store(StoreError::Backend {
             retryable: true, ..
         }) => ("store_busy", 1),

@@ -13,11 +13,11 @@ use ringdown_aws::connect::{
 use ringdown_aws::contact_events::{ContactEventReader, ContactEventSettings};
 use ringdown_aws::dynamodb::DynamoStore;
 use ringdown_aws::kinesis::{CtrReader, CtrReaderSettings};
-use ringdown_aws::lease::LeaseStore;
 use ringdown_aws::service_time::ServiceTime;
 use ringdown_aws::sns::SnsNotifier;
 use ringdown_aws::sqs::{queue_url_or, NoticeQueue, SqsSource};
 use ringdown_engine::gate::{bucket, CallGate};
+use ringdown_engine::LeaseStore;
 use ringdown_engine::{Clock, Engine, EngineSettings, Ingest, Notifier, SteadyClock};
 use ringdown_local::FileNotifier;
 use std::future::Future;

@@ -67,8 +67,8 @@ pub async fn run(
     start: DateTime<Utc>,
     minutes: u64,
 ) -> Result<(Vec<String>, Vec<serde_json::Value>)> {
-    let roster = ringdown_core::roster::Roster::from_yaml(roster_yaml)
-        .map_err(|e| user(format!("roster is invalid: {}", e.0.join("; "))))?;
+    let roster =
+        ringdown_core::roster::Roster::from_yaml(roster_yaml).map_err(|e| user(e.to_string()))?;
     let alerts = ringdown_core::parse::parse(alert)
         .map_err(|e| user(format!("alert file: {e} ({})", e.reason_code())))?;
     let personas =

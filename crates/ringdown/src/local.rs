@@ -209,8 +209,7 @@ pub async fn apply_roster(store: &dyn Store, file: Option<&std::path::Path>) -> 
         None => return Ok(()),
     };
     if stored.as_ref().map(|d| d.yaml.as_str()) != Some(yaml.as_str()) {
-        Roster::from_yaml(&yaml)
-            .map_err(|e| user(format!("roster is invalid: {}", e.0.join("; "))))?;
+        Roster::from_yaml(&yaml).map_err(|e| user(e.to_string()))?;
         let doc = store.save_roster(&yaml, chrono::Utc::now()).await?;
         info!(version = doc.version, "roster applied");
     }

@@ -99,7 +99,7 @@ pub struct PlanEntry {
 /// Every problem found in a roster file, each naming its field path
 /// (`people.sato.phones[0].number: …`).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("roster is invalid")]
+#[error("roster is invalid ({} problem{}):\n  {}", .0.len(), if .0.len() == 1 { "" } else { "s" }, .0.join("\n  "))]
 pub struct RosterErrors(pub Vec<String>);
 
 /// A phone number and when it may be used.

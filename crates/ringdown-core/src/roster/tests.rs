@@ -988,3 +988,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_invalid_roster_prints_every_problem_with_its_field() {
+    let yaml = r#"
+timezone: Mars/Olympus
+people:
+  a: { phones: [{ number: "0312345678" }] }
+policies: []
+"#;
+    let e = Roster::from_yaml(yaml).unwrap_err();
+    let text = e.to_string();
+    assert!(e.0.len() >= 2, "{:?}", e.0);
+    assert!(text.starts_with("roster is invalid ("), "{text}");
+    for problem in &e.0 {
+        assert!(
+            text.contains(problem.as_str()),
+            "{problem} missing from {text}"
+        );
+    }
+    assert!(text.contains("people.a.phones[0].number"), "{text}");
+}

@@ -133,7 +133,7 @@ impl Ingest for Engine {
                 .await
                 .map_err(|e| match e {
                     EngineError::Store(s) => IngestError::Store(s),
-                    EngineError::Contended(k) => IngestError::Store(StoreError::Conflict(k)),
+                    EngineError::Contended(k) => IngestError::Contended(k),
                 })?;
             incidents.push(opened);
         }

@@ -1,10 +1,11 @@
 //! Named leases with a checkpoint: how replicas split the Kinesis shards (and
-//! any other work that must have exactly one owner at a time). Implemented on
-//! DynamoDB (`dynamodb.rs`, the `leases` table) and in memory for tests.
+//! any other work that must have exactly one owner at a time). A port like
+//! [`crate::Store`]: implemented on DynamoDB (`ringdown-aws`, the `leases`
+//! table) and in memory here for tests and a single process.
 
 use async_trait::async_trait;
 
-use crate::AwsError;
+use crate::ports::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
@@ -26,7 +27,7 @@ pub trait LeaseStore: Send + Sync + 'static {
         owner: &str,
         now_ms: i64,
         ttl_ms: i64,
-    ) -> Result<Option<Lease>, AwsError>;
+    ) -> Result<Option<Lease>, StoreError>;
     /// Extends our lease; false when we lost it.
     async fn renew(
         &self,
@@ -34,14 +35,18 @@ pub trait LeaseStore: Send + Sync + 'static {
         owner: &str,
         now_ms: i64,
         ttl_ms: i64,
-    ) -> Result<bool, AwsError>;
+    ) -> Result<bool, StoreError>;
     /// Records progress, only while we own the lease; false when we lost it.
-    async fn checkpoint(&self, name: &str, owner: &str, checkpoint: &str)
-        -> Result<bool, AwsError>;
+    async fn checkpoint(
+        &self,
+        name: &str,
+        owner: &str,
+        checkpoint: &str,
+    ) -> Result<bool, StoreError>;
     /// Gives the lease up (graceful shutdown) so another replica takes over at once.
-    async fn release(&self, name: &str, owner: &str) -> Result<(), AwsError>;
+    async fn release(&self, name: &str, owner: &str) -> Result<(), StoreError>;
     /// Every lease whose name starts with `prefix`.
-    async fn list(&self, prefix: &str) -> Result<Vec<Lease>, AwsError>;
+    async fn list(&self, prefix: &str) -> Result<Vec<Lease>, StoreError>;
 }
 
 /// In-memory leases for unit tests and a single process.
@@ -58,7 +63,7 @@ impl LeaseStore for MemoryLeases {
         owner: &str,
         now_ms: i64,
         ttl_ms: i64,
-    ) -> Result<Option<Lease>, AwsError> {
+    ) -> Result<Option<Lease>, StoreError> {
         let mut m = self.inner.lock().expect("leases");
         let entry = m.entry(name.to_string()).or_insert_with(|| Lease {
             name: name.to_string(),
@@ -81,7 +86,7 @@ impl LeaseStore for MemoryLeases {
         owner: &str,
         now_ms: i64,
         ttl_ms: i64,
-    ) -> Result<bool, AwsError> {
+    ) -> Result<bool, StoreError> {
         let mut m = self.inner.lock().expect("leases");
         match m.get_mut(name) {
             Some(l) if l.owner == owner => {
@@ -97,7 +102,7 @@ impl LeaseStore for MemoryLeases {
         name: &str,
         owner: &str,
         checkpoint: &str,
-    ) -> Result<bool, AwsError> {
+    ) -> Result<bool, StoreError> {
         let mut m = self.inner.lock().expect("leases");
         match m.get_mut(name) {
             Some(l) if l.owner == owner => {
@@ -108,7 +113,7 @@ impl LeaseStore for MemoryLeases {
         }
     }
 
-    async fn release(&self, name: &str, owner: &str) -> Result<(), AwsError> {
+    async fn release(&self, name: &str, owner: &str) -> Result<(), StoreError> {
         let mut m = self.inner.lock().expect("leases");
         if let Some(l) = m.get_mut(name) {
             if l.owner == owner {
@@ -119,7 +124,7 @@ impl LeaseStore for MemoryLeases {
         Ok(())
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<Lease>, AwsError> {
+    async fn list(&self, prefix: &str) -> Result<Vec<Lease>, StoreError> {
         let m = self.inner.lock().expect("leases");
         Ok(m.values()
             .filter(|l| l.name.starts_with(prefix))
