@@ -26,6 +26,10 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+/// Where the operations endpoints listen on AWS unless `[ops] listen` says.
+const OPS_LISTEN: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9096);
+
 /// A name unique to this process: host name and process id.
 pub fn default_instance_name() -> String {
     let host = std::env::var("HOSTNAME")
@@ -229,8 +233,7 @@ pub async fn run(
     // The operations endpoints stay apart from the ingest on AWS: a load
     // balancer's health check must not reach /v1/alerts.
     let http_tasks =
-        crate::local::serve_http(&cfg, engine.clone(), Some("127.0.0.1:9096"), token.clone())
-            .await?;
+        crate::local::serve_http(&cfg, engine.clone(), Some(OPS_LISTEN), token.clone()).await?;
     let engine_task = {
         let e = engine.clone();
         let t = token.clone();

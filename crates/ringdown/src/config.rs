@@ -2,6 +2,7 @@
 //! environment overrides for the settings operators change per deployment.
 
 use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -47,9 +48,9 @@ impl Default for StoreConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
-    /// Where `POST /v1/alerts` and `/healthz` listen. Loopback by default;
-    /// any other address needs a token.
-    pub listen: String,
+    /// Where `POST /v1/alerts` and `/healthz` listen (`ip:port`). Loopback
+    /// by default; any other address needs a token.
+    pub listen: SocketAddr,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
     /// A file holding the bearer token every ingest request must carry
@@ -66,7 +67,7 @@ pub struct HttpConfig {
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
-            listen: "127.0.0.1:9095".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 9095)),
             max_body_bytes: 1 << 20,
             token_file: None,
             max_concurrent_requests: 64,
@@ -78,10 +79,10 @@ impl Default for HttpConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OpsConfig {
-    /// Where `/metrics`, `/readyz` and `/healthz` listen. Unset: with the
-    /// ingest on the embedded default; on AWS, apart from it on
+    /// Where `/metrics`, `/readyz` and `/healthz` listen (`ip:port`). Unset:
+    /// with the ingest on the embedded default; on AWS, apart from it on
     /// `127.0.0.1:9096`.
-    pub listen: Option<String>,
+    pub listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -262,7 +263,7 @@ impl Default for FallbackConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// `text` for people, `json` for log pipelines.
-    pub format: String,
+    pub format: LogFormat,
     /// `tracing` filter, e.g. `info` or `ringdown_engine=debug,info`.
     pub filter: String,
 }
@@ -270,13 +271,64 @@ pub struct LogConfig {
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
-            format: "text".into(),
+            format: LogFormat::Text,
             filter: "info".into(),
         }
     }
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("{s:?} is not a log format: text or json")),
+        }
+    }
+}
+
+/// Amazon Connect's range for RingTimeoutInSeconds.
+const RING_TIMEOUT_SECS: std::ops::RangeInclusive<u32> = 15..=60;
+
 impl Config {
+    /// Settings that cannot work, each with its key: `config check` exits 2
+    /// on any, and `run` refuses to start.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        let t = self.connect.ring_timeout_secs;
+        if !RING_TIMEOUT_SECS.contains(&t) {
+            p.push(format!(
+                "connect.ring_timeout_secs = {t}: Amazon Connect accepts {}–{} s",
+                RING_TIMEOUT_SECS.start(),
+                RING_TIMEOUT_SECS.end()
+            ));
+        }
+        if self.dialer.rate_per_sec == 0 {
+            p.push("dialer.rate_per_sec = 0: no call could ever be placed".into());
+        }
+        if self.dialer.max_live_calls == 0 {
+            p.push("dialer.max_live_calls = 0: no call could ever be placed".into());
+        }
+        for (key, v) in [
+            ("simulator.time_scale", self.simulator.time_scale),
+            ("connect.time_scale", self.connect.time_scale),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                p.push(format!("{key} = {v}: must be a positive number"));
+            }
+        }
+        p
+    }
+
     /// Settings that are accepted but have no effect any more, with what
     /// replaced them; `run` logs them and `config check` prints them.
     pub fn warnings(&self) -> Vec<String> {
@@ -293,7 +345,8 @@ impl Config {
         w
     }
 
-    /// Reads the file (if any), then applies `RINGDOWN_*` overrides.
+    /// Reads the file (if any), applies `RINGDOWN_*` overrides, and refuses
+    /// a configuration with [`Config::problems`] (exit status 2).
     pub fn load(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
         let mut cfg = match path {
             Some(p) => {
@@ -307,6 +360,13 @@ impl Config {
             None => Config::default(),
         };
         cfg.apply_env(|k| std::env::var(k).ok())?;
+        let problems = cfg.problems();
+        if !problems.is_empty() {
+            return Err(crate::commands::user(format!(
+                "the configuration cannot work:\n  {}",
+                problems.join("\n  ")
+            )));
+        }
         Ok(cfg)
     }
 
@@ -319,7 +379,7 @@ impl Config {
             self.store.sqlite_path = v.into();
         }
         if let Some(v) = get("RINGDOWN_HTTP_LISTEN") {
-            self.http.listen = v;
+            self.http.listen = v.parse().map_err(|_| bad("RINGDOWN_HTTP_LISTEN", &v))?;
         }
         if let Some(v) = get("RINGDOWN_SIMULATOR_PERSONAS_FILE") {
             self.simulator.personas_file = Some(v.into());
@@ -337,22 +397,32 @@ impl Config {
         if let Some(v) = get("RINGDOWN_INSTANCE_NAME") {
             self.instance_name = Some(v);
         }
-        if let Some(v) = get("RINGDOWN_AWS_REGION") {
-            self.aws.get_or_insert_with(Default::default).region = Some(v);
-        }
-        if let Some(v) = get("RINGDOWN_AWS_TABLE_PREFIX") {
-            self.aws.get_or_insert_with(Default::default).table_prefix = v;
-        }
-        if let Some(v) = get("RINGDOWN_AWS_QUEUE_URL") {
-            self.aws.get_or_insert_with(Default::default).queue_url = Some(v);
-        }
-        if let Some(v) = get("RINGDOWN_AWS_CONNECT_INSTANCE_ID") {
-            self.aws
-                .get_or_insert_with(Default::default)
-                .connect_instance_id = Some(v);
+        // They adjust an [aws] section; they never turn one on, so a stray
+        // variable cannot move a daemon off its embedded store unnoticed.
+        for (key, set) in [
+            (
+                "RINGDOWN_AWS_REGION",
+                aws_region as fn(&mut AwsSettings, String),
+            ),
+            ("RINGDOWN_AWS_TABLE_PREFIX", |a, v| a.table_prefix = v),
+            ("RINGDOWN_AWS_QUEUE_URL", |a, v| a.queue_url = Some(v)),
+            ("RINGDOWN_AWS_CONNECT_INSTANCE_ID", |a, v| {
+                a.connect_instance_id = Some(v)
+            }),
+        ] {
+            let Some(v) = get(key) else { continue };
+            match self.aws.as_mut() {
+                Some(aws) => set(aws, v),
+                None => {
+                    return Err(crate::commands::user(format!(
+                        "{key} is set but the configuration has no [aws] section: add `[aws]` \
+                         (it may be empty) to run on AWS, or unset {key}"
+                    )))
+                }
+            }
         }
         if let Some(v) = get("RINGDOWN_LOG_FORMAT") {
-            self.log.format = v;
+            self.log.format = v.parse().map_err(|_| bad("RINGDOWN_LOG_FORMAT", &v))?;
         }
         if let Some(v) = get("RINGDOWN_LOG_FILTER") {
             self.log.filter = v;
@@ -361,9 +431,50 @@ impl Config {
     }
 }
 
+use ringdown_aws::clients::AwsSettings;
+
+fn aws_region(a: &mut AwsSettings, v: String) {
+    a.region = Some(v);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_misspelt_log_format_or_listen_address_is_refused_with_its_key() {
+        let err = toml::from_str::<Config>("[log]\nformat = \"jsn\"\n").unwrap_err();
+        assert!(err.to_string().contains("jsn"), "{err}");
+        let err = toml::from_str::<Config>("[http]\nlisten = \"localhost\"\n").unwrap_err();
+        assert!(err.to_string().contains("listen"), "{err}");
+        let mut cfg = Config::default();
+        assert!(cfg
+            .apply_env(|k| (k == "RINGDOWN_LOG_FORMAT").then(|| "jsn".to_string()))
+            .is_err());
+    }
+
+    #[test]
+    fn an_aws_variable_without_an_aws_section_is_an_error_not_a_switch() {
+        let mut cfg = Config::default();
+        let region = |k: &str| (k == "RINGDOWN_AWS_REGION").then(|| "ap-northeast-1".to_string());
+        let err = cfg.apply_env(region).unwrap_err();
+        assert!(err.to_string().contains("no [aws] section"), "{err}");
+        assert!(cfg.aws.is_none());
+        let mut cfg: Config = toml::from_str("[aws]\n").unwrap();
+        cfg.apply_env(region).unwrap();
+        assert_eq!(cfg.aws.unwrap().region.as_deref(), Some("ap-northeast-1"));
+    }
+
+    #[test]
+    fn settings_that_cannot_work_are_problems() {
+        assert!(Config::default().problems().is_empty());
+        let cfg: Config =
+            toml::from_str("[connect]\nring_timeout_secs = 90\n[dialer]\nrate_per_sec = 0\n")
+                .unwrap();
+        let p = cfg.problems();
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].starts_with("connect.ring_timeout_secs = 90"), "{p:?}");
+    }
 
     #[test]
     fn unknown_fields_are_refused_with_their_name() {
@@ -376,7 +487,7 @@ mod tests {
         let mut cfg: Config = toml::from_str("[http]\nlisten = \"127.0.0.1:1\"\n").unwrap();
         cfg.apply_env(|k| (k == "RINGDOWN_HTTP_LISTEN").then(|| "127.0.0.1:2".to_string()))
             .unwrap();
-        assert_eq!(cfg.http.listen, "127.0.0.1:2");
+        assert_eq!(cfg.http.listen.to_string(), "127.0.0.1:2");
         assert!(cfg
             .apply_env(|k| (k == "RINGDOWN_DIALER_RATE_PER_SEC").then(|| "fast".to_string()))
             .is_err());

@@ -148,7 +148,7 @@ pub fn init_logging(cfg: &crate::config::LogConfig) {
         .with_env_filter(filter)
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
-    let _ = if cfg.format == "json" {
+    let _ = if cfg.format == crate::config::LogFormat::Json {
         builder.json().flatten_event(true).try_init()
     } else {
         builder.try_init()
@@ -285,7 +285,7 @@ fn ingest_token(cfg: &Config) -> Result<Option<String>> {
     }
 }
 
-async fn bind(addr: &str) -> Result<tokio::net::TcpListener> {
+async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| user(format!("cannot listen on {addr}: {e}")))
@@ -298,11 +298,11 @@ async fn bind(addr: &str) -> Result<tokio::net::TcpListener> {
 pub async fn serve_http(
     cfg: &Config,
     engine: Engine,
-    separate_ops: Option<&str>,
+    separate_ops: Option<std::net::SocketAddr>,
     stop: CancellationToken,
 ) -> Result<Vec<tokio::task::JoinHandle<std::io::Result<()>>>> {
     let token = ingest_token(cfg)?;
-    let listener = bind(&cfg.http.listen).await?;
+    let listener = bind(cfg.http.listen).await?;
     let addr = listener.local_addr()?;
     if token.is_none() && !addr.ip().is_loopback() {
         return Err(user(format!(
@@ -318,7 +318,7 @@ pub async fn serve_http(
         token,
     };
     let ingest: Arc<dyn Ingest> = Arc::new(engine.clone());
-    let ops_addr = cfg.ops.listen.as_deref().or(separate_ops);
+    let ops_addr = cfg.ops.listen.or(separate_ops);
     let mut tasks = Vec::new();
     let ingest_router = match ops_addr {
         None => {
@@ -808,7 +808,7 @@ policies:
         let mut cfg = Config::default();
         cfg.store.sqlite_path = dir.join("run.sqlite");
         cfg.fallback.file = Some(dir.join("fallback.jsonl"));
-        cfg.http.listen = format!("127.0.0.1:{port}");
+        cfg.http.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
         cfg.simulator.time_scale = 50.0;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let daemon = tokio::spawn(run(cfg.clone(), async move {

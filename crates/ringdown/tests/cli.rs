@@ -367,6 +367,28 @@ fn config_check_prints_the_effective_configuration_and_refuses_unknown_fields() 
 }
 
 #[test]
+fn config_check_exits_2_on_a_setting_that_cannot_work_and_says_which() {
+    let cfg = temp_file(
+        "ring.toml",
+        "[connect]\nring_timeout_secs = 120\n[log]\nformat = \"json\"\n",
+    );
+    let out = ringdown(
+        &["config", "check", "--config", cfg.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("connect.ring_timeout_secs = 120"), "{err}");
+    let typo = temp_file("typo.toml", "[log]\nformat = \"jsn\"\n");
+    let out = ringdown(
+        &["config", "check", "--config", typo.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("jsn"));
+}
+
+#[test]
 fn incident_list_and_show_tell_what_happened_with_numbers_masked() {
     use ringdown_core::escalation::{HistoryEntry, HistoryKind, Incident, Phase};
     use ringdown_core::outcome::Outcome;
