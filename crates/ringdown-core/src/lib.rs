@@ -17,6 +17,7 @@ pub mod matcher;
 pub mod outcome;
 pub mod parse;
 pub mod phone;
+pub mod report;
 pub mod roster;
 pub mod silence;
 pub mod ssml;
