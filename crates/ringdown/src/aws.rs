@@ -3,7 +3,7 @@
 
 use crate::commands::user;
 use crate::config::Config;
-use crate::local::apply_roster;
+use crate::daemon::apply_roster;
 use anyhow::{Context, Result};
 use ringdown_aws::bootstrap::ResourceNames;
 use ringdown_aws::clients::{client, sdk_config, AwsSettings};
@@ -233,7 +233,7 @@ pub async fn run(
     // The operations endpoints stay apart from the ingest on AWS: a load
     // balancer's health check must not reach /v1/alerts.
     let http_tasks =
-        crate::local::serve_http(&cfg, engine.clone(), Some(OPS_LISTEN), token.clone()).await?;
+        crate::daemon::serve_http(&cfg, engine.clone(), Some(OPS_LISTEN), token.clone()).await?;
     let engine_task = {
         let e = engine.clone();
         let t = token.clone();

@@ -9,10 +9,12 @@
 
 use super::*;
 use crate::demo::webhook;
+use crate::virtual_run::VirtualRun;
 use chrono::{DateTime, Utc};
 use ringdown_core::escalation::{HistoryKind, Incident, Phase};
 use ringdown_core::outcome::Outcome;
 use ringdown_engine::{IncidentFilter, SteadyClock, TokioClock};
+use ringdown_engine::{Ingest, Store};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;

@@ -12,8 +12,9 @@
 //! clock is virtual (a paused tokio runtime), so the half hour plays in a
 //! moment. The demo checks its own story and exits 1 if it did not happen.
 
-use crate::local::{VirtualRun, EXAMPLE_PERSONAS, EXAMPLE_ROSTER};
+use crate::embedded::{EXAMPLE_PERSONAS, EXAMPLE_ROSTER};
 use crate::timeline;
+use crate::virtual_run::VirtualRun;
 use anyhow::{Context, Result};
 use chrono::{DateTime, TimeZone, Utc};
 use connect_flow::PersonaBook;

@@ -8,8 +8,8 @@
 //! where the incident goes when the roster is exhausted.
 
 use crate::commands::{load_roster, parse_at, user};
-use crate::local::VirtualRun;
 use crate::timeline;
+use crate::virtual_run::VirtualRun;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use connect_flow::PersonaBook;

@@ -1,17 +1,18 @@
 //! `ringdown`: thin entry point. Everything it runs lives in modules with a
 //! `run(..)` that tests call directly.
 
-mod admin;
 mod aws;
 mod cli;
 mod commands;
 mod config;
+mod daemon;
 mod demo;
 mod drill;
-mod local;
+mod embedded;
 mod report;
 mod schedule;
 mod timeline;
+mod virtual_run;
 
 use std::process::ExitCode;
 

@@ -87,7 +87,7 @@ pub fn main(
         .enable_all()
         .build()?;
     let report = rt.block_on(async {
-        let store = crate::admin::open_store(&cfg).await?;
+        let store = crate::commands::open_store(&cfg).await?;
         build(store.as_ref(), month).await
     })?;
     let text = render(&report, format)?;

@@ -1,16 +1,16 @@
-//! `ringdown run` on the embedded default: SQLite, HTTP ingest, simulated phones.
+//! `ringdown run` on the embedded default: SQLite, HTTP ingest, simulated
+//! phones, one process.
 
 use crate::commands::user;
 use crate::config::Config;
+use crate::daemon::{apply_roster, serve_http};
 use anyhow::{Context, Result};
 use connect_flow::PersonaBook;
-use ringdown_core::roster::Roster;
 use ringdown_engine::gate::{bucket, CallGate};
-use ringdown_engine::{Clock, Engine, EngineSettings, Ingest, SteadyClock, Store};
+use ringdown_engine::{Clock, Engine, EngineSettings, SteadyClock};
 use ringdown_local::{FileNotifier, SimDialer, SqliteStore};
 use std::future::Future;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -69,287 +69,6 @@ pub fn build(store: SqliteStore, clock: Arc<dyn Clock>, opts: LocalOptions) -> R
         dialer,
         notifier,
     })
-}
-
-/// The embedded stack with its engine running on a virtual clock (a paused
-/// tokio runtime): the demo, the drill and the scenario tests all play
-/// escalations this way, with the production engine unchanged.
-pub struct VirtualRun {
-    pub stack: LocalStack,
-    token: CancellationToken,
-    runner: tokio::task::JoinHandle<Result<(), ringdown_engine::engine::EngineError>>,
-}
-
-impl VirtualRun {
-    /// Stores `roster_yaml`, wires an in-memory stack whose phones follow
-    /// `personas`, and starts the engine with the clock at `start`.
-    pub async fn start(
-        roster_yaml: &str,
-        personas: PersonaBook,
-        blocked_prefixes: Vec<String>,
-        start: chrono::DateTime<chrono::Utc>,
-    ) -> Result<VirtualRun> {
-        let clock = Arc::new(ringdown_engine::TokioClock::starting_at(start));
-        VirtualRun::start_with_clock(roster_yaml, personas, blocked_prefixes, clock).await
-    }
-
-    /// As [`VirtualRun::start`], on `clock` (which should follow tokio's
-    /// paused clock; the clock-step scenarios make it jump).
-    pub async fn start_with_clock(
-        roster_yaml: &str,
-        personas: PersonaBook,
-        blocked_prefixes: Vec<String>,
-        clock: Arc<dyn Clock>,
-    ) -> Result<VirtualRun> {
-        let store = SqliteStore::in_memory()?;
-        store.save_roster(roster_yaml, clock.now()).await?;
-        let stack = build(
-            store,
-            clock,
-            LocalOptions {
-                personas,
-                time_scale: 1.0,
-                blocked_prefixes,
-                fallback_file: None,
-                settings: EngineSettings::default(),
-                rate_per_sec: 2,
-                burst: 4,
-            },
-        )?;
-        stack.engine.reload_roster().await?;
-        let token = CancellationToken::new();
-        let runner = {
-            let e = stack.engine.clone();
-            let t = token.clone();
-            tokio::spawn(async move { e.run(t.cancelled()).await })
-        };
-        Ok(VirtualRun {
-            stack,
-            token,
-            runner,
-        })
-    }
-
-    /// Stops the engine (it finishes calls in progress) and hands back the stack.
-    pub async fn stop(self) -> Result<LocalStack> {
-        self.token.cancel();
-        self.runner.await.context("engine task")??;
-        Ok(self.stack)
-    }
-}
-
-pub fn init_logging(cfg: &crate::config::LogConfig) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.filter));
-    // Colour only for a person at a terminal: log files and collectors get
-    // plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr);
-    let _ = if cfg.format == crate::config::LogFormat::Json {
-        builder.json().flatten_event(true).try_init()
-    } else {
-        builder.try_init()
-    };
-}
-
-pub fn main(config: Option<&std::path::Path>) -> Result<ExitCode> {
-    let cfg = Config::load(config)?;
-    init_logging(&cfg.log);
-    for w in cfg.warnings() {
-        tracing::warn!("{w}");
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    rt.block_on(async move {
-        match cfg.aws.clone() {
-            Some(aws) => crate::aws::run(cfg, aws, shutdown_signal()).await,
-            None => run(cfg, shutdown_signal()).await,
-        }
-    })?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Completes on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing the SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    info!("shutdown requested: no new alerts accepted, finishing calls in progress");
-}
-
-/// Applies the configured roster to the store when it changed, or the example
-/// roster to an empty store.
-pub async fn apply_roster(store: &dyn Store, file: Option<&std::path::Path>) -> Result<()> {
-    let stored = store.load_roster().await?;
-    let yaml = match file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| user(format!("cannot read {}: {e}", path.display())))?;
-            crate::commands::load_roster(path)?;
-            text
-        }
-        None if stored.is_none() => {
-            info!("no roster configured: using the built-in example roster");
-            EXAMPLE_ROSTER.to_string()
-        }
-        None => return Ok(()),
-    };
-    if stored.as_ref().map(|d| d.yaml.as_str()) != Some(yaml.as_str()) {
-        Roster::from_yaml(&yaml).map_err(|e| user(e.to_string()))?;
-        let doc = store.save_roster(&yaml, chrono::Utc::now()).await?;
-        info!(version = doc.version, "roster applied");
-    }
-    Ok(())
-}
-
-/// The process-wide Prometheus recorder (installed once).
-fn prometheus() -> metrics_exporter_prometheus::PrometheusHandle {
-    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
-        std::sync::OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-            let handle = recorder.handle();
-            // Fails only if a recorder is already installed (tests): keep theirs.
-            let _ = metrics::set_global_recorder(recorder);
-            handle
-        })
-        .clone()
-}
-
-/// `/metrics` (Prometheus text format) and `/readyz` (a roster is loaded).
-pub fn ops_router(engine: Engine) -> axum::Router {
-    use axum::http::StatusCode;
-    use axum::routing::get;
-    let handle = prometheus();
-    axum::Router::new()
-        .route(
-            "/metrics",
-            get(move || {
-                let h = handle.clone();
-                async move { h.render() }
-            }),
-        )
-        .route(
-            "/readyz",
-            get(move || {
-                let engine = engine.clone();
-                async move {
-                    metrics::gauge!("ringdown_live_calls").set(engine.live_calls() as f64);
-                    if engine.roster().is_some() {
-                        (StatusCode::OK, "ready")
-                    } else {
-                        (StatusCode::SERVICE_UNAVAILABLE, "no roster loaded")
-                    }
-                }
-            }),
-        )
-}
-
-/// The ingest token: `RINGDOWN_HTTP_TOKEN`, else the file `http.token_file`.
-fn ingest_token(cfg: &Config) -> Result<Option<String>> {
-    if let Ok(t) = std::env::var("RINGDOWN_HTTP_TOKEN") {
-        let t = t.trim().to_string();
-        if !t.is_empty() {
-            return Ok(Some(t));
-        }
-    }
-    match &cfg.http.token_file {
-        None => Ok(None),
-        Some(p) => {
-            let t = std::fs::read_to_string(p)
-                .map_err(|e| user(format!("cannot read http.token_file {}: {e}", p.display())))?;
-            let t = t.trim().to_string();
-            if t.len() < 16 {
-                return Err(user(format!(
-                    "the token in {} is shorter than 16 characters: use a long random one",
-                    p.display()
-                )));
-            }
-            Ok(Some(t))
-        }
-    }
-}
-
-async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| user(format!("cannot listen on {addr}: {e}")))
-}
-
-/// Serves the ingest endpoint (`http.listen`) and the operations endpoints
-/// (`ops.listen`; `separate_ops` is the default address when they must not
-/// share the ingest's listener, as on AWS). Refuses to serve the ingest on
-/// anything but loopback without a token.
-pub async fn serve_http(
-    cfg: &Config,
-    engine: Engine,
-    separate_ops: Option<std::net::SocketAddr>,
-    stop: CancellationToken,
-) -> Result<Vec<tokio::task::JoinHandle<std::io::Result<()>>>> {
-    let token = ingest_token(cfg)?;
-    let listener = bind(cfg.http.listen).await?;
-    let addr = listener.local_addr()?;
-    if token.is_none() && !addr.ip().is_loopback() {
-        return Err(user(format!(
-            "http.listen is {addr}, reachable from other hosts, and no ingest token is set: \
-             anyone there could page or resolve. Set RINGDOWN_HTTP_TOKEN (or http.token_file), \
-             or listen on loopback"
-        )));
-    }
-    let limits = ringdown_local::HttpLimits {
-        max_body_bytes: cfg.http.max_body_bytes,
-        max_concurrent_requests: cfg.http.max_concurrent_requests,
-        requests_per_sec: cfg.http.requests_per_sec,
-        token,
-    };
-    let ingest: Arc<dyn Ingest> = Arc::new(engine.clone());
-    let ops_addr = cfg.ops.listen.or(separate_ops);
-    let mut tasks = Vec::new();
-    let ingest_router = match ops_addr {
-        None => {
-            info!("health and metrics on http://{addr}/healthz, /readyz, /metrics");
-            ringdown_local::router_with(ingest, limits, ops_router(engine.clone()))
-        }
-        Some(ops) => {
-            let ops_listener = bind(ops).await?;
-            info!(
-                "health and metrics on http://{}/healthz, /readyz, /metrics",
-                ops_listener.local_addr()?
-            );
-            let router =
-                ops_router(engine.clone()).route("/healthz", axum::routing::get(|| async { "ok" }));
-            let s = stop.clone();
-            tasks.push(tokio::spawn(ringdown_local::serve(
-                ops_listener,
-                router,
-                async move { s.cancelled().await },
-            )));
-            ringdown_local::router(ingest, limits)
-        }
-    };
-    info!("POST alerts to http://{addr}/v1/alerts");
-    let s = stop.clone();
-    tasks.push(tokio::spawn(ringdown_local::serve(
-        listener,
-        ingest_router,
-        async move { s.cancelled().await },
-    )));
-    Ok(tasks)
 }
 
 /// Runs the daemon until `shutdown` completes.
@@ -414,8 +133,10 @@ mod tests {
 
     use super::*;
     use crate::demo::webhook;
+    use crate::virtual_run::VirtualRun;
     use ringdown_core::escalation::{Incident, Phase};
     use ringdown_engine::IncidentFilter;
+    use ringdown_engine::{Ingest, Store};
     use std::time::Duration;
 
     const ROSTER: &str = r#"
