@@ -1,214 +1,13 @@
-//! [`DynamoStore`]: the engine's [`Store`] and the shard [`LeaseStore`] on
-//! DynamoDB, with the same semantics as the embedded SQLite store
-//! (`ringdown-local/src/store.rs`) — the same scenario tests run against both.
-//!
-//! Tables (names `{prefix}{table}`, key schemas in [`table_specs`]):
-//!
-//! | table | key | notes |
-//! |---|---|---|
-//! | `roster` | `kind` = `"roster"`, `version` (N) | every version kept; the latest is one Query (descending, limit 1) |
-//! | `silences` | `id` | `starts_at`/`ends_at` epoch s, `ttl` = `ends_at` + 7 days (DynamoDB TTL clean-up), the whole silence as `json` |
-//! | `incidents` | `id` | `group_key`, `phase`, `is_open`, `opened_at`/`next_action_at` (epoch ms), `version` (optimistic lock), the whole incident as `json` |
-//! | `groups` | `group_key` | `incident_id` of the group's one open incident |
-//! | `contacts` | `contact_id` | `incident_id`, `placed_at` (epoch ms), the row as `json` |
-//! | `leases` | `name` | `owner`, `lease_until_ms`, `checkpoint` |
-//!
-//! Due incidents are found through the sparse index `due` on the incidents
-//! table: only open incidents with a `next_action_at` carry its partition
-//! key `due_pk = "open"`, so [`Store::due_incidents`] is one Query whose cost
-//! grows with the number of due incidents, never with the table.
-//!
-//! One open incident per group across replicas is the `groups` table's
-//! conditional put, written in the same transaction as the incident.
-//!
-//! Every read that a decision depends on is strongly consistent. Index
-//! queries (`due`, `by_incident`) are eventually consistent by nature; the
-//! engine reloads an incident (consistently) before acting on it, so a
-//! stale index entry costs one read, never a wrong decision.
+//! [`DynamoStore`] as the engine's [`Store`].
 
-use std::collections::HashMap;
-use std::time::Duration;
-
-use async_trait::async_trait;
-use aws_config::SdkConfig;
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, Delete, Put, ReturnValue, TransactWriteItem,
-};
-use aws_sdk_dynamodb::Client;
-use chrono::{DateTime, SecondsFormat, Utc};
-use ringdown_core::escalation::Incident;
-use ringdown_core::silence::Silence;
-use ringdown_engine::{ContactRow, Created, IncidentFilter, RosterDoc, Store, StoreError};
-use serde::Serialize;
-
-use crate::clients::count_request;
-use crate::AwsError;
-use ringdown_engine::{Lease, LeaseStore};
-
-type Item = HashMap<String, AttributeValue>;
-
-const SERVICE: &str = "dynamodb";
-
-/// Sparse index of open incidents by `next_action_at`.
-pub const DUE_INDEX: &str = "due";
-/// Index of contacts by incident, in `placed_at` order.
-pub const BY_INCIDENT_INDEX: &str = "by_incident";
-/// The one `due_pk` value: every due-able incident shares one partition.
-/// Fine at ringdown's scale (a handful of open incidents, even in a storm).
-const DUE_PK_OPEN: &str = "open";
-/// Name prefix of heartbeat items in the `leases` table.
-pub const HEARTBEAT_PREFIX: &str = "heartbeat/";
-/// Silences stay this long after they end (for reports), then DynamoDB's
-/// TTL deletes them.
-pub const SILENCE_RETENTION_SECS: i64 = 7 * 24 * 3600;
-
-/// Attribute type of a key attribute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum AttrKind {
-    /// String.
-    S,
-    /// Number.
-    N,
-}
-
-/// One key attribute (name and type).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct KeyAttr {
-    pub name: &'static str,
-    pub kind: AttrKind,
-}
-
-/// What a global secondary index copies from the table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Projection {
-    KeysOnly,
-    All,
-}
-
-/// A global secondary index.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct IndexSpec {
-    pub name: &'static str,
-    pub hash_key: KeyAttr,
-    pub range_key: Option<KeyAttr>,
-    pub projection: Projection,
-}
-
-/// A table as ringdown uses it: keys, indexes, TTL attribute. Billing is
-/// always on-demand (PAY_PER_REQUEST): the load is bursty (storms) and tiny
-/// otherwise.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TableSpec {
-    /// The full table name (prefix included).
-    pub name: String,
-    pub hash_key: KeyAttr,
-    pub range_key: Option<KeyAttr>,
-    pub indexes: Vec<IndexSpec>,
-    /// Attribute DynamoDB TTL deletes expired items by (epoch seconds).
-    pub ttl_attribute: Option<&'static str>,
-}
-
-const fn key(name: &'static str, kind: AttrKind) -> KeyAttr {
-    KeyAttr { name, kind }
-}
-
-/// The DynamoDB tables of a deployment with table prefix `prefix`.
-///
-/// This is the single source of truth for table names, key schemas, indexes
-/// and TTL: [`crate::bootstrap::bootstrap`] creates tables from it, the
-/// infrastructure templates (`infra/`) must be generated from or checked
-/// against it, and [`DynamoStore`] reads and writes exactly these keys.
-pub fn table_specs(prefix: &str) -> Vec<TableSpec> {
-    let t = TableNames::from_prefix(prefix);
-    vec![
-        TableSpec {
-            name: t.roster,
-            hash_key: key("kind", AttrKind::S),
-            range_key: Some(key("version", AttrKind::N)),
-            indexes: vec![],
-            ttl_attribute: None,
-        },
-        TableSpec {
-            name: t.silences,
-            hash_key: key("id", AttrKind::S),
-            range_key: None,
-            indexes: vec![],
-            ttl_attribute: Some("ttl"),
-        },
-        TableSpec {
-            name: t.incidents,
-            hash_key: key("id", AttrKind::S),
-            range_key: None,
-            indexes: vec![IndexSpec {
-                name: DUE_INDEX,
-                hash_key: key("due_pk", AttrKind::S),
-                range_key: Some(key("next_action_at", AttrKind::N)),
-                projection: Projection::KeysOnly,
-            }],
-            ttl_attribute: None,
-        },
-        TableSpec {
-            name: t.groups,
-            hash_key: key("group_key", AttrKind::S),
-            range_key: None,
-            indexes: vec![],
-            ttl_attribute: None,
-        },
-        TableSpec {
-            name: t.contacts,
-            hash_key: key("contact_id", AttrKind::S),
-            range_key: None,
-            indexes: vec![IndexSpec {
-                name: BY_INCIDENT_INDEX,
-                hash_key: key("incident_id", AttrKind::S),
-                range_key: Some(key("placed_at", AttrKind::N)),
-                projection: Projection::All,
-            }],
-            ttl_attribute: None,
-        },
-        TableSpec {
-            name: t.leases,
-            hash_key: key("name", AttrKind::S),
-            range_key: None,
-            indexes: vec![],
-            ttl_attribute: None,
-        },
-    ]
-}
-
-/// Full table names for a prefix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TableNames {
-    pub roster: String,
-    pub silences: String,
-    pub incidents: String,
-    pub groups: String,
-    pub contacts: String,
-    pub leases: String,
-}
-
-impl TableNames {
-    pub fn from_prefix(prefix: &str) -> TableNames {
-        let n = |t: &str| format!("{prefix}{t}");
-        TableNames {
-            roster: n("roster"),
-            silences: n("silences"),
-            incidents: n("incidents"),
-            groups: n("groups"),
-            contacts: n("contacts"),
-            leases: n("leases"),
-        }
-    }
-}
+use super::codec::*;
+use super::*;
 
 /// The DynamoDB [`Store`] and [`LeaseStore`].
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
-    client: Client,
-    tables: TableNames,
+    pub(super) client: Client,
+    pub(super) tables: TableNames,
 }
 
 impl DynamoStore {
@@ -238,36 +37,6 @@ impl DynamoStore {
 
     pub fn tables(&self) -> &TableNames {
         &self.tables
-    }
-
-    /// Sets one attribute of lease `name`, only while `owner` holds it;
-    /// false when the lease is someone else's now.
-    async fn set_if_owner(
-        &self,
-        name: &str,
-        owner: &str,
-        attr: &str,
-        value: AttributeValue,
-    ) -> Result<bool, AwsError> {
-        count_request(SERVICE, "UpdateItem");
-        let r = self
-            .client
-            .update_item()
-            .table_name(&self.tables.leases)
-            .key("name", s(name))
-            .update_expression("SET #a = :v")
-            .condition_expression("#o = :me")
-            .expression_attribute_names("#o", "owner")
-            .expression_attribute_names("#a", attr)
-            .expression_attribute_values(":me", s(owner))
-            .expression_attribute_values(":v", value)
-            .send()
-            .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) if is_ccf(&e) => Ok(false),
-            Err(e) => Err(sdk("UpdateItem", e)),
-        }
     }
 
     async fn get_item(&self, table: &str, k: &str, v: &str) -> Result<Option<Item>, AwsError> {
@@ -425,185 +194,21 @@ impl DynamoStore {
     }
 }
 
-enum TransactFailure {
+pub(super) enum TransactFailure {
     /// A condition (or a concurrent transaction) cancelled it; one reason per
     /// item, in order (empty when the service sent none).
     Cancelled(Vec<CancellationReason>),
     Other(AwsError),
 }
 
-fn reason_is_condition(reasons: &[CancellationReason], i: usize) -> bool {
+pub(super) fn reason_is_condition(reasons: &[CancellationReason], i: usize) -> bool {
     reasons
         .get(i)
         .and_then(|r| r.code())
         .is_some_and(|c| c == "ConditionalCheckFailed")
 }
 
-fn sdk<E, R>(op: &'static str, e: SdkError<E, R>) -> AwsError
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    AwsError::from_sdk(SERVICE, op, e)
-}
-
-/// A lost conditional write is a conflict; everything else a backend error
-/// with the crate's one retry classifier.
-fn store_err(e: AwsError) -> StoreError {
-    match e {
-        AwsError::ConditionFailed { .. } => StoreError::Conflict(e.to_string()),
-        _ => StoreError::Backend {
-            retryable: e.is_retryable(),
-            message: e.to_string(),
-            source: Some(std::sync::Arc::new(e)),
-        },
-    }
-}
-
-fn invalid(what: &str, detail: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend {
-        message: format!("dynamodb: stored {what} is unreadable: {detail}"),
-        retryable: false,
-        source: None,
-    }
-}
-
-fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
-    StoreError::Backend {
-        message: format!("dynamodb: cannot build request: {e}"),
-        retryable: false,
-        source: None,
-    }
-}
-
-fn encode<T: Serialize>(what: &str, v: &T) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(|e| StoreError::Backend {
-        message: format!("cannot encode {what}: {e}"),
-        retryable: false,
-        source: None,
-    })
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: i64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn get_s<'a>(item: &'a Item, k: &str) -> Result<&'a str, StoreError> {
-    match item.get(k) {
-        Some(AttributeValue::S(v)) => Ok(v),
-        other => Err(invalid(k, format!("expected a string, found {other:?}"))),
-    }
-}
-
-fn get_n(item: &Item, k: &str) -> Result<i64, StoreError> {
-    match item.get(k) {
-        Some(AttributeValue::N(v)) => v
-            .parse()
-            .map_err(|e| invalid(k, format!("{v:?} is not an integer: {e}"))),
-        other => Err(invalid(k, format!("expected a number, found {other:?}"))),
-    }
-}
-
-/// Epoch milliseconds, rounded down.
-fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-/// Epoch milliseconds, rounded up: an incident is never reported due before
-/// its exact time (at most 1 ms late). Same rule as the SQLite store.
-fn ms_ceil(t: DateTime<Utc>) -> i64 {
-    let m = t.timestamp_millis();
-    if DateTime::from_timestamp_millis(m) == Some(t) {
-        m
-    } else {
-        m + 1
-    }
-}
-
-fn decode_incident(item: &Item) -> Result<Incident, StoreError> {
-    ringdown_engine::record::decode_incident(get_s(item, "json")?)
-}
-
-fn decode_contact(item: &Item) -> Result<ContactRow, StoreError> {
-    serde_json::from_str(get_s(item, "json")?).map_err(|e| invalid("contact", e))
-}
-
-fn decode_silence(item: &Item) -> Result<Silence, StoreError> {
-    serde_json::from_str(get_s(item, "json")?).map_err(|e| invalid("silence", e))
-}
-
-/// The whole incident item. Written with PutItem (never UpdateItem), so
-/// attributes that no longer apply (`next_action_at`, `due_pk`, `closed_at`)
-/// disappear — which is what takes a closed incident out of the `due` index.
-fn incident_item(inc: &Incident) -> Result<Item, StoreError> {
-    let open = !inc.phase.is_closed();
-    let mut item = Item::new();
-    item.insert("id".into(), s(&inc.id));
-    item.insert("group_key".into(), s(&inc.group_key));
-    item.insert("phase".into(), s(inc.phase.as_str()));
-    item.insert("is_open".into(), AttributeValue::Bool(open));
-    item.insert("opened_at".into(), n(ms(inc.opened_at)));
-    if let Some(c) = inc.closed_at {
-        item.insert("closed_at".into(), n(ms(c)));
-    }
-    // `next_action_at` holds the incident's wake time: its next escalation
-    // step or the check whether it resolved, whichever comes first.
-    if let Some(at) = inc.wake_at() {
-        item.insert("next_action_at".into(), n(ms_ceil(at)));
-        if open {
-            item.insert("due_pk".into(), s(DUE_PK_OPEN));
-        }
-    }
-    item.insert("version".into(), n(inc.version as i64));
-    item.insert(
-        "json".into(),
-        s(ringdown_engine::record::encode_incident(inc)?),
-    );
-    Ok(item)
-}
-
-fn silence_item(sil: &Silence) -> Result<Item, StoreError> {
-    let mut item = Item::new();
-    item.insert("id".into(), s(&sil.id));
-    item.insert("matchers".into(), s(encode("matchers", &sil.matchers)?));
-    item.insert("starts_at".into(), n(sil.starts_at));
-    item.insert("ends_at".into(), n(sil.ends_at));
-    item.insert(
-        "ttl".into(),
-        n(sil.ends_at.saturating_add(SILENCE_RETENTION_SECS)),
-    );
-    item.insert("created_by".into(), s(&sil.created_by));
-    item.insert("reason".into(), s(&sil.reason));
-    item.insert("json".into(), s(encode("silence", sil)?));
-    Ok(item)
-}
-
-fn contact_item(row: &ContactRow) -> Result<Item, StoreError> {
-    let mut item = Item::new();
-    item.insert("contact_id".into(), s(&row.contact_id));
-    item.insert("call_id".into(), s(&row.call_id));
-    item.insert("incident_id".into(), s(&row.incident_id));
-    item.insert("person".into(), s(&row.person));
-    item.insert("phone_masked".into(), s(&row.phone_masked));
-    item.insert("placed_at".into(), n(ms(row.placed_at)));
-    if let Some(e) = row.ended_at {
-        item.insert("ended_at".into(), n(ms(e)));
-    }
-    if let Some(o) = &row.outcome {
-        item.insert("outcome".into(), s(encode("outcome", o)?));
-    }
-    if let Some(r) = &row.disconnect_reason {
-        item.insert("disconnect_reason".into(), s(r));
-    }
-    item.insert("json".into(), s(encode("contact", row)?));
-    Ok(item)
-}
-
-fn sort_contacts(rows: &mut [ContactRow]) {
+pub(super) fn sort_contacts(rows: &mut [ContactRow]) {
     rows.sort_by(|a, b| {
         a.placed_at
             .cmp(&b.placed_at)
@@ -613,16 +218,16 @@ fn sort_contacts(rows: &mut [ContactRow]) {
 
 /// Short pause with jitter before retrying a lost race, so two replicas do
 /// not retry in lockstep.
-async fn race_pause(attempt: u32) {
+pub(super) async fn race_pause(attempt: u32) {
     use rand::Rng;
     let base = 5u64 << attempt.min(5);
     let jitter = rand::thread_rng().gen_range(0..=base);
     tokio::time::sleep(Duration::from_millis(base + jitter)).await;
 }
 
-const RACE_ATTEMPTS: u32 = 8;
+pub(super) const RACE_ATTEMPTS: u32 = 8;
 
-fn gave_up(what: String) -> StoreError {
+pub(super) fn gave_up(what: String) -> StoreError {
     StoreError::Backend {
         message: format!("dynamodb: {what} kept changing concurrently; gave up"),
         retryable: true,
@@ -1095,186 +700,5 @@ impl Store for DynamoStore {
             .await?;
         sort_contacts(&mut out);
         Ok(out)
-    }
-}
-
-fn lease_from_item(item: &Item) -> Result<Lease, AwsError> {
-    let bad = |e: StoreError| AwsError::InvalidData(e.to_string());
-    Ok(Lease {
-        name: get_s(item, "name").map_err(bad)?.to_string(),
-        owner: get_s(item, "owner").map_err(bad)?.to_string(),
-        lease_until_ms: get_n(item, "lease_until_ms").map_err(bad)?,
-        checkpoint: match item.get("checkpoint") {
-            Some(AttributeValue::S(c)) => Some(c.clone()),
-            _ => None,
-        },
-    })
-}
-
-/// Whether a conditional write lost its condition.
-fn is_ccf<E>(e: &SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    e.as_service_error()
-        .and_then(|se| se.code())
-        .is_some_and(|c| c == "ConditionalCheckFailedException")
-}
-
-/// Leases are single conditional UpdateItems: the condition is the lease
-/// rule, so two replicas can never both believe they hold one.
-impl DynamoStore {
-    async fn lease_try_acquire(
-        &self,
-        name: &str,
-        owner: &str,
-        now_ms: i64,
-        ttl_ms: i64,
-    ) -> Result<Option<Lease>, AwsError> {
-        count_request(SERVICE, "UpdateItem");
-        let r = self
-            .client
-            .update_item()
-            .table_name(&self.tables.leases)
-            .key("name", s(name))
-            .update_expression("SET #o = :me, #u = :until")
-            .condition_expression(
-                "attribute_not_exists(#n) OR #o = :me OR #o = :nobody OR #u <= :now",
-            )
-            .expression_attribute_names("#n", "name")
-            .expression_attribute_names("#o", "owner")
-            .expression_attribute_names("#u", "lease_until_ms")
-            .expression_attribute_values(":me", s(owner))
-            .expression_attribute_values(":nobody", s(""))
-            .expression_attribute_values(":now", n(now_ms))
-            .expression_attribute_values(":until", n(now_ms.saturating_add(ttl_ms)))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match r {
-            Ok(out) => lease_from_item(&out.attributes.unwrap_or_default()).map(Some),
-            Err(e) if is_ccf(&e) => Ok(None),
-            Err(e) => Err(sdk("UpdateItem", e)),
-        }
-    }
-
-    async fn lease_renew(
-        &self,
-        name: &str,
-        owner: &str,
-        now_ms: i64,
-        ttl_ms: i64,
-    ) -> Result<bool, AwsError> {
-        self.set_if_owner(
-            name,
-            owner,
-            "lease_until_ms",
-            n(now_ms.saturating_add(ttl_ms)),
-        )
-        .await
-    }
-
-    async fn lease_checkpoint(
-        &self,
-        name: &str,
-        owner: &str,
-        checkpoint: &str,
-    ) -> Result<bool, AwsError> {
-        self.set_if_owner(name, owner, "checkpoint", s(checkpoint))
-            .await
-    }
-
-    async fn lease_release(&self, name: &str, owner: &str) -> Result<(), AwsError> {
-        count_request(SERVICE, "UpdateItem");
-        let r = self
-            .client
-            .update_item()
-            .table_name(&self.tables.leases)
-            .key("name", s(name))
-            .update_expression("SET #o = :nobody, #u = :zero")
-            .condition_expression("#o = :me")
-            .expression_attribute_names("#o", "owner")
-            .expression_attribute_names("#u", "lease_until_ms")
-            .expression_attribute_values(":me", s(owner))
-            .expression_attribute_values(":nobody", s(""))
-            .expression_attribute_values(":zero", n(0))
-            .send()
-            .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) if is_ccf(&e) => Ok(()),
-            Err(e) => Err(sdk("UpdateItem", e)),
-        }
-    }
-
-    /// A Scan: the leases table holds one item per Kinesis shard and a few
-    /// heartbeats.
-    async fn lease_list(&self, prefix: &str) -> Result<Vec<Lease>, AwsError> {
-        let mut pages = self
-            .client
-            .scan()
-            .table_name(&self.tables.leases)
-            .filter_expression("begins_with(#n, :p)")
-            .expression_attribute_names("#n", "name")
-            .expression_attribute_values(":p", s(prefix))
-            .consistent_read(true)
-            .into_paginator()
-            .send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            count_request(SERVICE, "Scan");
-            let page = page.map_err(|e| sdk("Scan", e))?;
-            for item in page.items() {
-                out.push(lease_from_item(item)?);
-            }
-        }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
-    }
-}
-
-#[async_trait]
-impl LeaseStore for DynamoStore {
-    async fn try_acquire(
-        &self,
-        name: &str,
-        owner: &str,
-        now_ms: i64,
-        ttl_ms: i64,
-    ) -> Result<Option<Lease>, StoreError> {
-        self.lease_try_acquire(name, owner, now_ms, ttl_ms)
-            .await
-            .map_err(store_err)
-    }
-
-    async fn renew(
-        &self,
-        name: &str,
-        owner: &str,
-        now_ms: i64,
-        ttl_ms: i64,
-    ) -> Result<bool, StoreError> {
-        self.lease_renew(name, owner, now_ms, ttl_ms)
-            .await
-            .map_err(store_err)
-    }
-
-    async fn checkpoint(
-        &self,
-        name: &str,
-        owner: &str,
-        checkpoint: &str,
-    ) -> Result<bool, StoreError> {
-        self.lease_checkpoint(name, owner, checkpoint)
-            .await
-            .map_err(store_err)
-    }
-
-    async fn release(&self, name: &str, owner: &str) -> Result<(), StoreError> {
-        self.lease_release(name, owner).await.map_err(store_err)
-    }
-
-    async fn list(&self, prefix: &str) -> Result<Vec<Lease>, StoreError> {
-        self.lease_list(prefix).await.map_err(store_err)
     }
 }
