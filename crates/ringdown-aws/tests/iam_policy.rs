@@ -209,11 +209,7 @@ fn actions_from_code() -> BTreeMap<String, Vec<String>> {
         files.into_iter().map(move |f| (f, *service, in_dir))
     });
     for (path, service, in_dir) in files {
-        let file = path
-            .strip_prefix(&src_dir)
-            .unwrap()
-            .display()
-            .to_string();
+        let file = path.strip_prefix(&src_dir).unwrap().display().to_string();
         let full = read(&path);
         let src = production_part(&full);
         let calls = client_calls(src);

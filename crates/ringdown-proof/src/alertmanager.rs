@@ -27,18 +27,17 @@
 //! `POST /api/v2/alerts`, ringdown the same bytes at `POST /v1/alerts`
 //! (its generic-JSON parser takes a top-level array of such objects).
 
+use crate::http::Http;
 use crate::measure::{cpu_time, metric_sum, proc_status_bytes};
+use crate::process::ChildGuard;
 use anyhow::{bail, Context, Result};
-use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper::client::conn::http1::SendRequest;
-use hyper::{Method, Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::{Method, StatusCode};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -327,56 +326,6 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 // ---------------------------------------------------------------------------
 // Processes.
 
-/// A child process killed (SIGKILL) and reaped when dropped.
-struct ChildGuard {
-    child: Child,
-    name: &'static str,
-    log: PathBuf,
-}
-
-impl ChildGuard {
-    fn spawn(name: &'static str, cmd: &mut Command, log: PathBuf) -> Result<ChildGuard> {
-        let file =
-            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(file.try_clone()?)
-            .stderr(file)
-            .spawn()
-            .with_context(|| format!("starting {name} ({:?})", cmd.get_program()))?;
-        Ok(ChildGuard { child, name, log })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(15)..].join("\n")
-    }
-
-    /// An error if the process has exited.
-    fn check_alive(&mut self) -> Result<()> {
-        if let Some(status) = self.child.try_wait()? {
-            bail!(
-                "{} exited ({status}); its log ends:\n{}",
-                self.name,
-                self.log_tail()
-            );
-        }
-        Ok(())
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The version number `bin --version` prints (`0.25.0` out of
 /// `alertmanager, version 0.25.0 (branch: …)`, `0.1.0` out of `ringdown 0.1.0`).
 fn version_of(bin: &Path) -> String {
@@ -429,71 +378,11 @@ async fn wait_ready(child: &mut ChildGuard, addr: SocketAddr, path: &str) -> Res
         if Instant::now() > deadline {
             bail!(
                 "{} not ready on http://{addr}{path} after {READY_TIMEOUT:?} (last: {last}); its log ends:\n{}",
-                child.name,
+                child.name(),
                 child.log_tail()
             );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-// ---------------------------------------------------------------------------
-// HTTP client: one keep-alive HTTP/1.1 connection.
-
-struct Http {
-    addr: SocketAddr,
-    sender: Option<SendRequest<Full<Bytes>>>,
-}
-
-impl Http {
-    fn new(addr: SocketAddr) -> Http {
-        Http { addr, sender: None }
-    }
-
-    async fn connect(&mut self) -> Result<()> {
-        if self.sender.as_ref().is_some_and(|s| !s.is_closed()) {
-            return Ok(());
-        }
-        let stream = tokio::net::TcpStream::connect(self.addr)
-            .await
-            .with_context(|| format!("connecting to {}", self.addr))?;
-        stream.set_nodelay(true)?;
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        self.sender = Some(sender);
-        Ok(())
-    }
-
-    /// One request; the connection is dropped (and reopened next time) on a
-    /// transport error.
-    async fn request(
-        &mut self,
-        method: Method,
-        path: &str,
-        body: Bytes,
-    ) -> Result<(StatusCode, Bytes)> {
-        self.connect().await?;
-        let result = async {
-            let sender = self.sender.as_mut().expect("connected");
-            sender.ready().await?;
-            let req = Request::builder()
-                .method(method)
-                .uri(path)
-                .header(hyper::header::HOST, self.addr.to_string())
-                .header(hyper::header::CONTENT_TYPE, "application/json")
-                .body(Full::new(body))?;
-            let resp = sender.send_request(req).await?;
-            let status = resp.status();
-            let body = resp.into_body().collect().await?.to_bytes();
-            anyhow::Ok((status, body))
-        }
-        .await;
-        if result.is_err() {
-            self.sender = None;
-        }
-        result
     }
 }
 

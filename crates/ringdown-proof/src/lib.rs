@@ -10,8 +10,10 @@
 
 pub mod alertmanager;
 pub mod alerts;
+pub mod http;
 pub mod measure;
 pub mod personas;
+pub mod process;
 pub mod proxy;
 pub mod stage;
 

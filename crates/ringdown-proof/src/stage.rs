@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
@@ -15,6 +15,9 @@ use ringdown_aws::clients::test_sdk_config;
 use ringdown_aws::dynamodb::DynamoStore;
 use ringdown_core::escalation::{Incident, Phase};
 use ringdown_engine::{IncidentFilter, Store};
+
+use crate::http::Http;
+use crate::process::ChildGuard;
 
 /// moto's URL from `RINGDOWN_TEST_MOTO_URL` (`eval "$(tests/emulators.sh
 /// start)"`). Without it a test is skipped loudly, or fails when
@@ -101,7 +104,7 @@ fn merge(into: &mut toml::Table, from: toml::Table) {
     }
 }
 
-/// A running stage. Dropping it kills its daemons.
+/// A running stage. Dropping it kills its daemons (their guards do).
 pub struct Stage {
     pub dir: PathBuf,
     pub moto: String,
@@ -111,7 +114,7 @@ pub struct Stage {
     pub sim: SimServer,
     pub config: PathBuf,
     binary: PathBuf,
-    daemons: BTreeMap<String, Child>,
+    daemons: BTreeMap<String, ChildGuard>,
 }
 
 impl Stage {
@@ -268,13 +271,8 @@ file = {fallback:?}
     /// Starts replica `name` with extra environment, e.g.
     /// `AWS_ENDPOINT_URL_DYNAMODB` to send only DynamoDB through a proxy.
     pub fn spawn_with(&mut self, name: &str, aws_endpoint: &str, env: &[(&str, &str)]) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join(format!("{name}.log")))
-            .unwrap();
-        let child = Command::new(&self.binary)
-            .args(["run", "--config", self.config.to_str().unwrap()])
+        let mut cmd = Command::new(&self.binary);
+        cmd.args(["run", "--config", self.config.to_str().unwrap()])
             .env("AWS_ENDPOINT_URL", aws_endpoint)
             .env("AWS_ENDPOINT_URL_CONNECT", self.sim.url())
             .env("AWS_ACCESS_KEY_ID", "test")
@@ -282,34 +280,27 @@ file = {fallback:?}
             .env("AWS_REGION", "us-east-1")
             .env("RINGDOWN_INSTANCE_NAME", name)
             .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("ringdown runs");
+            .envs(env.iter().copied());
+        let log = self.dir.join(format!("{name}.log"));
+        let child = ChildGuard::spawn_appending(name, &mut cmd, log).expect("ringdown runs");
         self.daemons.insert(name.to_string(), child);
     }
 
     pub fn pid(&self, name: &str) -> Option<u32> {
-        self.daemons.get(name).map(|c| c.id())
+        self.daemons.get(name).map(ChildGuard::pid)
     }
 
     /// SIGKILL: no chance to finish anything.
     pub fn kill9(&mut self, name: &str) {
-        if let Some(mut c) = self.daemons.remove(name) {
-            c.kill().unwrap();
-            c.wait().unwrap();
+        if let Some(c) = self.daemons.remove(name) {
+            c.kill9();
         }
     }
 
     /// SIGTERM, then wait for a clean exit.
     pub fn stop(&mut self, name: &str) -> ExitStatus {
-        let mut c = self.daemons.remove(name).expect("running");
-        Command::new("kill")
-            .args(["-TERM", &c.id().to_string()])
-            .status()
-            .unwrap();
-        c.wait().unwrap()
+        let c = self.daemons.remove(name).expect("running");
+        c.terminate().expect("the daemon takes SIGTERM")
     }
 
     /// Runs a `ringdown` command against this stage's store; its stdout.
@@ -333,17 +324,15 @@ file = {fallback:?}
 
     /// GET /metrics from daemon `name` (its address is in its log).
     pub async fn metrics_text(&self, name: &str) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let addr = self
             .ops_addr(name)
             .expect("the daemon logs its health and metrics address");
-        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let (status, body) = Http::new(addr.parse().expect("ip:port"))
+            .get("/metrics")
             .await
-            .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).await.unwrap();
-        out
+            .expect("GET /metrics");
+        assert!(status.is_success(), "GET /metrics: {status}");
+        body
     }
 
     /// `host:port` of daemon `name`'s health and metrics listener.
@@ -465,15 +454,6 @@ file = {fallback:?}
                 .collect::<Vec<_>>(),
             logs.join("\n")
         );
-    }
-}
-
-impl Drop for Stage {
-    fn drop(&mut self) {
-        for (_, mut c) in std::mem::take(&mut self.daemons) {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
     }
 }
 

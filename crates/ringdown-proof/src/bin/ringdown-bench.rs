@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use connect_sim::Quotas;
 use ringdown_proof::alerts::storm;
+use ringdown_proof::http::Http;
 use ringdown_proof::measure::{cpu_time, metric_sum, proc_status_bytes, RssSampler};
 use ringdown_proof::personas::PRESS_1;
 use ringdown_proof::{Stage, StageOptions};
@@ -369,26 +370,13 @@ async fn ready(stage: &Stage, name: &str) -> Result<()> {
 }
 
 async fn http_get(addr: &str, path: &str) -> Result<(u16, String)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-        .await?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).await?;
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    Ok((status, out))
+    let (status, body) = Http::new(addr.parse()?).get(path).await?;
+    Ok((status.as_u16(), body))
 }
 
+/// Nearest-rank percentile, as the monthly report computes it; NaN for none.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+    ringdown_core::report::percentile(sorted, p).unwrap_or(f64::NAN)
 }
 
 /// One alert at a time, each for a new system (so a new incident and a
