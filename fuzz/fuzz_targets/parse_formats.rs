@@ -14,7 +14,7 @@
 //!   fingerprint and status (one alarm, one incident, whichever path);
 //! - a webhook gives one alert per entry, with the labels sent (empty values
 //!   dropped), the source the version markers select, and the sender's
-//!   fingerprint when one was given;
+//!   fingerprint when one was given (in its canonical 16-hex-digit form);
 //! - a generic object's title becomes `alertname` unless one was given;
 //! - an SNS text notification gives exactly one named alert.
 #![no_main]
@@ -327,7 +327,9 @@ fn webhook(w: &Webhook, pretty: bool) {
             .collect();
         assert_eq!(a.labels, want, "webhook labels changed");
         match fp.as_deref() {
-            Some(f) if !f.is_empty() => assert_eq!(a.fingerprint, f),
+            Some(f) if !f.is_empty() => {
+                assert_eq!(a.fingerprint, ringdown_core::fingerprint::canonical(f))
+            }
             _ => assert_eq!(
                 a.fingerprint,
                 ringdown_core::fingerprint::fingerprint(&want)
