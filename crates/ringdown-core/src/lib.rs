@@ -28,12 +28,16 @@ pub use alert::{Alert, Labels, Language, Source, Status};
 pub(crate) mod test_support {
     use crate::alert::{Alert, Labels, Source, Status};
 
-    /// An Alertmanager alert with these labels and its Prometheus fingerprint.
-    pub fn alert(pairs: &[(&str, &str)], status: Status) -> Alert {
-        let labels: Labels = pairs
+    pub fn labels(pairs: &[(&str, &str)]) -> Labels {
+        pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+            .collect()
+    }
+
+    /// An Alertmanager alert with these labels and its Prometheus fingerprint.
+    pub fn alert(pairs: &[(&str, &str)], status: Status) -> Alert {
+        let labels = labels(pairs);
         Alert {
             fingerprint: crate::fingerprint::fingerprint(&labels),
             status,

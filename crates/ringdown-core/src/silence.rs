@@ -293,12 +293,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::test_support::labels;
 
     fn silence(id: &str, matchers: &[&str], starts_at: i64, ends_at: i64) -> Silence {
         Silence {

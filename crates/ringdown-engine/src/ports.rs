@@ -74,6 +74,18 @@ pub struct ContactRow {
     pub disconnect_reason: Option<String>,
 }
 
+impl ContactRow {
+    /// The order every store lists contacts in: oldest placed first, then
+    /// by contact id.
+    pub fn sort_oldest_first(rows: &mut [ContactRow]) {
+        rows.sort_by(|a, b| {
+            a.placed_at
+                .cmp(&b.placed_at)
+                .then_with(|| a.contact_id.cmp(&b.contact_id))
+        });
+    }
+}
+
 /// Durable state. Every method is a single atomic operation on the backend.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {

@@ -656,11 +656,7 @@ impl Store for SqliteStore {
         for json in rows {
             out.push(contact_from_json(&json.map_err(backend)?)?);
         }
-        out.sort_by(|a, b| {
-            a.placed_at
-                .cmp(&b.placed_at)
-                .then_with(|| a.contact_id.cmp(&b.contact_id))
-        });
+        ContactRow::sort_oldest_first(&mut out);
         Ok(out)
     }
 
@@ -687,11 +683,7 @@ impl Store for SqliteStore {
                 out.push(row);
             }
         }
-        out.sort_by(|a, b| {
-            a.placed_at
-                .cmp(&b.placed_at)
-                .then_with(|| a.contact_id.cmp(&b.contact_id))
-        });
+        ContactRow::sort_oldest_first(&mut out);
         Ok(out)
     }
 }

@@ -20,30 +20,33 @@ pub(super) fn lease_from_item(item: &Item) -> Result<Lease, AwsError> {
 /// Leases are single conditional UpdateItems: the condition is the lease
 /// rule, so two replicas can never both believe they hold one.
 impl DynamoStore {
-    /// Sets one attribute of lease `name`, only while `owner` holds it;
-    /// false when the lease is someone else's now.
+    /// Sets attributes of lease `name`, only while `owner` holds it; false
+    /// when the lease is someone else's now.
     async fn set_if_owner(
         &self,
         name: &str,
         owner: &str,
-        attr: &str,
-        value: AttributeValue,
+        values: &[(&str, AttributeValue)],
     ) -> Result<bool, AwsError> {
         count_request(SERVICE, "UpdateItem");
-        let r = self
+        let sets: Vec<String> = (0..values.len())
+            .map(|i| format!("#a{i} = :v{i}"))
+            .collect();
+        let mut req = self
             .client
             .update_item()
             .table_name(&self.tables.leases)
             .key("name", s(name))
-            .update_expression("SET #a = :v")
+            .update_expression(format!("SET {}", sets.join(", ")))
             .condition_expression("#o = :me")
             .expression_attribute_names("#o", "owner")
-            .expression_attribute_names("#a", attr)
-            .expression_attribute_values(":me", s(owner))
-            .expression_attribute_values(":v", value)
-            .send()
-            .await;
-        match r {
+            .expression_attribute_values(":me", s(owner));
+        for (i, (attr, value)) in values.iter().enumerate() {
+            req = req
+                .expression_attribute_names(format!("#a{i}"), *attr)
+                .expression_attribute_values(format!(":v{i}"), value.clone());
+        }
+        match req.send().await {
             Ok(_) => Ok(true),
             Err(e) if is_ccf(&e) => Ok(false),
             Err(e) => Err(sdk("UpdateItem", e)),
@@ -91,13 +94,9 @@ impl DynamoStore {
         now_ms: i64,
         ttl_ms: i64,
     ) -> Result<bool, AwsError> {
-        self.set_if_owner(
-            name,
-            owner,
-            "lease_until_ms",
-            n(now_ms.saturating_add(ttl_ms)),
-        )
-        .await
+        let until = n(now_ms.saturating_add(ttl_ms));
+        self.set_if_owner(name, owner, &[("lease_until_ms", until)])
+            .await
     }
 
     async fn lease_checkpoint(
@@ -106,31 +105,14 @@ impl DynamoStore {
         owner: &str,
         checkpoint: &str,
     ) -> Result<bool, AwsError> {
-        self.set_if_owner(name, owner, "checkpoint", s(checkpoint))
+        self.set_if_owner(name, owner, &[("checkpoint", s(checkpoint))])
             .await
     }
 
+    /// Gives the lease up; one someone else holds already is left alone.
     async fn lease_release(&self, name: &str, owner: &str) -> Result<(), AwsError> {
-        count_request(SERVICE, "UpdateItem");
-        let r = self
-            .client
-            .update_item()
-            .table_name(&self.tables.leases)
-            .key("name", s(name))
-            .update_expression("SET #o = :nobody, #u = :zero")
-            .condition_expression("#o = :me")
-            .expression_attribute_names("#o", "owner")
-            .expression_attribute_names("#u", "lease_until_ms")
-            .expression_attribute_values(":me", s(owner))
-            .expression_attribute_values(":nobody", s(""))
-            .expression_attribute_values(":zero", n(0))
-            .send()
-            .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) if is_ccf(&e) => Ok(()),
-            Err(e) => Err(sdk("UpdateItem", e)),
-        }
+        let free = [("owner", s("")), ("lease_until_ms", n(0))];
+        self.set_if_owner(name, owner, &free).await.map(|_| ())
     }
 
     /// A Scan: the leases table holds one item per Kinesis shard and a few

@@ -208,14 +208,6 @@ pub(super) fn reason_is_condition(reasons: &[CancellationReason], i: usize) -> b
         .is_some_and(|c| c == "ConditionalCheckFailed")
 }
 
-pub(super) fn sort_contacts(rows: &mut [ContactRow]) {
-    rows.sort_by(|a, b| {
-        a.placed_at
-            .cmp(&b.placed_at)
-            .then_with(|| a.contact_id.cmp(&b.contact_id))
-    });
-}
-
 /// Short pause with jitter before retrying a lost race, so two replicas do
 /// not retry in lockstep.
 pub(super) async fn race_pause(attempt: u32) {
@@ -671,7 +663,7 @@ impl Store for DynamoStore {
                 out.push(decode_contact(item)?);
             }
         }
-        sort_contacts(&mut out);
+        ContactRow::sort_oldest_first(&mut out);
         Ok(out)
     }
 
@@ -698,7 +690,7 @@ impl Store for DynamoStore {
                 Ok((row.placed_at >= from && row.placed_at < to).then_some(row))
             })
             .await?;
-        sort_contacts(&mut out);
+        ContactRow::sort_oldest_first(&mut out);
         Ok(out)
     }
 }

@@ -2,7 +2,7 @@
 //! shape (`alerts[]` of labels/annotations/startsAt/endsAt/fingerprint).
 
 use super::{
-    finish, invalid, object, opt_string, opt_time, put_if_absent, status_word, string_map, Draft,
+    finish, invalid, object, opt_status, opt_string, opt_time, put_if_absent, string_map, Draft,
     Limits, ParseError, Path,
 };
 use crate::alert::{Alert, Source, Status};
@@ -14,10 +14,7 @@ pub(crate) fn parse_webhook(
     limits: &Limits,
     source: Source,
 ) -> Result<Vec<Alert>, ParseError> {
-    let group_status = match opt_string(&mut obj, "status", path)? {
-        Some(s) if !s.is_empty() => Some(status_word(&s, &path.key("status"))?),
-        _ => None,
-    };
+    let group_status = opt_status(&mut obj, path)?;
     let alerts_path = path.key("alerts");
     let items = match obj.remove("alerts") {
         Some(Value::Array(items)) => items,
@@ -47,10 +44,9 @@ fn parse_alert(
     group_status: Option<Status>,
 ) -> Result<Alert, ParseError> {
     let mut a = object(item, path, "an alert object")?;
-    let status = match opt_string(&mut a, "status", path)? {
-        Some(s) if !s.is_empty() => status_word(&s, &path.key("status"))?,
-        _ => group_status.unwrap_or(Status::Firing),
-    };
+    let status = opt_status(&mut a, path)?
+        .or(group_status)
+        .unwrap_or(Status::Firing);
     let labels = string_map(a.remove("labels"), &path.key("labels"), limits, true)?;
     let mut annotations = string_map(
         a.remove("annotations"),

@@ -2,8 +2,8 @@
 //! scripts post through API Gateway.
 
 use super::{
-    finish, invalid, json, missing, naive_time, object, opt_string, opt_time, put_if_absent,
-    status_word, string_map, Draft, Limits, ParseError, Path,
+    finish, invalid, json, missing, naive_time, object, opt_status, opt_string, opt_time,
+    put_if_absent, string_map, Draft, Limits, ParseError, Path,
 };
 use crate::alert::{Alert, Labels, Source, Status};
 use serde_json::{Map, Value};
@@ -49,10 +49,7 @@ pub(crate) fn parse_object(
     limits: &Limits,
 ) -> Result<Alert, ParseError> {
     let title = opt_string(&mut obj, "title", path)?.filter(|t| !t.trim().is_empty());
-    let status = match opt_string(&mut obj, "status", path)? {
-        Some(s) if !s.is_empty() => status_word(&s, &path.key("status"))?,
-        _ => Status::Firing,
-    };
+    let status = opt_status(&mut obj, path)?.unwrap_or(Status::Firing);
     let mut labels = string_map(obj.remove("labels"), &path.key("labels"), limits, true)?;
     let mut annotations = string_map(
         obj.remove("annotations"),

@@ -559,6 +559,18 @@ pub(crate) fn string_map(
     Ok(out)
 }
 
+/// Removes `status` and reads it as `firing`/`resolved`; missing, null or
+/// empty gives `None` (the caller's default applies).
+pub(crate) fn opt_status(
+    obj: &mut Map<String, Value>,
+    path: &Path<'_>,
+) -> Result<Option<Status>, ParseError> {
+    match opt_string(obj, "status", path)? {
+        Some(s) if !s.is_empty() => Ok(Some(status_word(&s, &path.key("status"))?)),
+        _ => Ok(None),
+    }
+}
+
 pub(crate) fn status_word(s: &str, path: &Path<'_>) -> Result<Status, ParseError> {
     if s.eq_ignore_ascii_case("firing") {
         Ok(Status::Firing)
