@@ -431,12 +431,6 @@ pub struct Incident {
     pub acked_at: Option<DateTime<Utc>>,
     pub calls_placed: u32,
     pub history: Vec<HistoryEntry>,
-    /// Optimistic-lock version, owned by the store.
-    pub version: u64,
-    /// The process driving this incident (set by the shell; `decide` ignores
-    /// it). Another process takes over only when the owner is overdue.
-    #[serde(default)]
-    pub owner: Option<String>,
     /// Notices raised and not yet delivered (the shell confirms each with
     /// `Event::NoticeDelivered`, even after the incident closed).
     #[serde(default)]
@@ -655,8 +649,6 @@ impl Incident {
             acked_at: None,
             calls_placed: 0,
             history: Vec::new(),
-            version: 0,
-            owner: None,
             outbox: Vec::new(),
             notices_raised: 0,
             untracked_alerts: 0,

@@ -47,9 +47,9 @@ pub struct RosterDoc {
 /// Result of creating an incident for a group that may already have one.
 #[derive(Debug)]
 pub enum Created {
-    Created(Incident),
+    Created(StoredIncident),
     /// Another writer opened the group's incident first: here it is.
-    Exists(Incident),
+    Exists(StoredIncident),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -87,6 +87,43 @@ impl ContactRow {
 }
 
 /// Durable state. Every method is a single atomic operation on the backend.
+/// An incident as a store holds it: the core's incident, and what only the
+/// stores and the engine care about. Reads as the incident it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredIncident {
+    pub incident: Incident,
+    /// Optimistic-lock version, set by the store: every save is conditional
+    /// on it, so of two writers one wins and the other decides again.
+    pub version: u64,
+    /// The process driving the incident. Another takes over only when this
+    /// one is overdue.
+    pub owner: Option<String>,
+}
+
+impl StoredIncident {
+    /// An incident not stored yet.
+    pub fn new(incident: Incident) -> StoredIncident {
+        StoredIncident {
+            incident,
+            version: 0,
+            owner: None,
+        }
+    }
+}
+
+impl std::ops::Deref for StoredIncident {
+    type Target = Incident;
+    fn deref(&self) -> &Incident {
+        &self.incident
+    }
+}
+
+impl std::ops::DerefMut for StoredIncident {
+    fn deref_mut(&mut self) -> &mut Incident {
+        &mut self.incident
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn load_roster(&self) -> Result<Option<RosterDoc>, StoreError>;
@@ -103,22 +140,30 @@ pub trait Store: Send + Sync + 'static {
     async fn open_incident_for_group(
         &self,
         group_key: &str,
-    ) -> Result<Option<Incident>, StoreError>;
+    ) -> Result<Option<StoredIncident>, StoreError>;
     /// Creates `incident` as its group's one open incident (conditional write).
     /// The stored version is 1.
-    async fn create_incident(&self, incident: &Incident) -> Result<Created, StoreError>;
-    async fn load_incident(&self, id: &str) -> Result<Option<Incident>, StoreError>;
+    async fn create_incident(&self, incident: &StoredIncident) -> Result<Created, StoreError>;
+    async fn load_incident(&self, id: &str) -> Result<Option<StoredIncident>, StoreError>;
     /// Writes `incident` if the stored version still equals `incident.version`;
     /// returns the new version. When the incident is closed the group's pointer
     /// to it is removed in the same write.
-    async fn save_incident(&self, incident: &Incident) -> Result<u64, StoreError>;
+    async fn save_incident(&self, incident: &StoredIncident) -> Result<u64, StoreError>;
     /// Ids of open incidents whose `next_action_at` is at or before `now`.
     async fn due_incidents(
         &self,
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<String>, StoreError>;
-    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError>;
+    async fn list_incidents(
+        &self,
+        filter: &IncidentFilter,
+    ) -> Result<Vec<StoredIncident>, StoreError>;
+    /// [`Store::list_incidents`], the incidents alone.
+    async fn incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
+        let stored = self.list_incidents(filter).await?;
+        Ok(stored.into_iter().map(|i| i.incident).collect())
+    }
 
     /// Records that heartbeat `name` was seen at `at` (keeps the latest).
     async fn heartbeat_seen(&self, name: &str, at: DateTime<Utc>) -> Result<(), StoreError>;

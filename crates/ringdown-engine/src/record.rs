@@ -17,28 +17,35 @@
 
 use ringdown_core::escalation::Incident;
 
-use crate::StoreError;
+use crate::{StoreError, StoredIncident};
 
 /// The format written now.
 pub const INCIDENT_RECORD_VERSION: u64 = 2;
 
 const FIELD: &str = "record_version";
+/// The store's optimistic-lock version, kept beside the incident.
+const VERSION: &str = "version";
+/// The process driving the incident.
+const OWNER: &str = "owner";
 
-/// The stored form of `inc`.
-pub fn encode_incident(inc: &Incident) -> Result<String, StoreError> {
-    let mut v = serde_json::to_value(inc).map_err(|e| StoreError::Backend {
+/// The stored form of `inc`: the incident, its version and owner (fields of
+/// the same object, as the previous release wrote and reads them).
+pub fn encode_incident(inc: &StoredIncident) -> Result<String, StoreError> {
+    let mut v = serde_json::to_value(&inc.incident).map_err(|e| StoreError::Backend {
         message: format!("cannot encode incident {}: {e}", inc.id),
         retryable: false,
         source: None,
     })?;
     if let Some(m) = v.as_object_mut() {
+        m.insert(VERSION.into(), inc.version.into());
+        m.insert(OWNER.into(), inc.owner.clone().into());
         m.insert(FIELD.into(), INCIDENT_RECORD_VERSION.into());
     }
     Ok(v.to_string())
 }
 
 /// An incident from its stored form (any version this release reads).
-pub fn decode_incident(json: &str) -> Result<Incident, StoreError> {
+pub fn decode_incident(json: &str) -> Result<StoredIncident, StoreError> {
     let undecodable = |version: u64, reason: String| {
         let id = serde_json::from_str::<serde_json::Value>(json)
             .ok()
@@ -57,10 +64,15 @@ pub fn decode_incident(json: &str) -> Result<Incident, StoreError> {
     };
     let mut v: serde_json::Value =
         serde_json::from_str(json).map_err(|e| undecodable(0, format!("not JSON: {e}")))?;
-    let version = v
-        .as_object_mut()
-        .and_then(|m| m.remove(FIELD))
-        .and_then(|x| x.as_u64())
-        .unwrap_or(1);
-    serde_json::from_value(v).map_err(|e| undecodable(version, e.to_string()))
+    let mut take = |key: &str| v.as_object_mut().and_then(|m| m.remove(key));
+    let version = take(FIELD).and_then(|x| x.as_u64()).unwrap_or(1);
+    let stored_version = take(VERSION).and_then(|x| x.as_u64()).unwrap_or(0);
+    let owner = take(OWNER).and_then(|x| x.as_str().map(str::to_string));
+    let incident: Incident =
+        serde_json::from_value(v).map_err(|e| undecodable(version, e.to_string()))?;
+    Ok(StoredIncident {
+        incident,
+        version: stored_version,
+        owner,
+    })
 }

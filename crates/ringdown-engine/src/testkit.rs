@@ -11,6 +11,8 @@
 
 use std::sync::Arc;
 
+use crate::StoredIncident;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use ringdown_core::escalation::{Incident, Phase};
 use ringdown_core::matcher::Matcher;
@@ -38,15 +40,16 @@ pub fn policy() -> Policy {
     }
 }
 
-/// A new incident `id` of group `group` (label `system=<group>`).
-pub fn incident(id: &str, group: &str, now: DateTime<Utc>) -> Incident {
+/// A new incident `id` of group `group` (label `system=<group>`), not
+/// stored yet.
+pub fn incident(id: &str, group: &str, now: DateTime<Utc>) -> StoredIncident {
     let mut labels = Labels::new();
     labels.insert("system".into(), group.into());
-    Incident::open(id, group, &policy(), labels, now)
+    StoredIncident::new(Incident::open(id, group, &policy(), labels, now))
 }
 
 /// The incident of a `Created::Created`; panics on `Exists`.
-pub fn created(c: Created) -> Incident {
+pub fn created(c: Created) -> StoredIncident {
     match c {
         Created::Created(i) => i,
         Created::Exists(i) => panic!("expected Created, got Exists({})", i.id),
@@ -390,7 +393,7 @@ pub async fn contract_list_filters<S: Store>(store: &S) {
         inc.phase = phase;
         store.save_incident(&inc).await.unwrap();
     }
-    let ids = |v: Vec<Incident>| v.into_iter().map(|i| i.id).collect::<Vec<_>>();
+    let ids = |v: Vec<StoredIncident>| v.into_iter().map(|i| i.incident.id).collect::<Vec<_>>();
     assert_eq!(
         ids(store
             .list_incidents(&IncidentFilter::default())

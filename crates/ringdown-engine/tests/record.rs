@@ -41,6 +41,24 @@ fn the_current_format_round_trips_and_says_its_version() {
 }
 
 #[test]
+fn the_stores_version_and_owner_are_written_where_the_previous_release_reads_them() {
+    let mut inc = decode_incident(V1).unwrap();
+    let v1: serde_json::Value = serde_json::from_str(V1).unwrap();
+    assert_eq!(Some(inc.version), v1["version"].as_u64());
+    inc.version = 7;
+    inc.owner = Some("ringdown-host-1".into());
+    let v: serde_json::Value = serde_json::from_str(&encode_incident(&inc).unwrap()).unwrap();
+    // The previous release reads them as fields of the incident itself.
+    assert_eq!(v["version"], 7);
+    assert_eq!(v["owner"], "ringdown-host-1");
+    let back = decode_incident(&v.to_string()).unwrap();
+    assert_eq!(
+        (back.version, back.owner.as_deref()),
+        (7, Some("ringdown-host-1"))
+    );
+}
+
+#[test]
 fn a_record_from_a_newer_release_is_undecodable_and_says_so() {
     let mut v: serde_json::Value = serde_json::from_str(V1).unwrap();
     v["record_version"] = serde_json::json!(INCIDENT_RECORD_VERSION + 1);

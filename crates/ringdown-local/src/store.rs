@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | `roster` | `version` | every applied version is kept; the highest is current |
 //! | `silences` | `id` | the whole [`Silence`] as JSON, plus `starts_at`/`ends_at` (epoch s) |
-//! | `incidents` | `id` | the whole [`Incident`] as JSON, plus the columns queries need |
+//! | `incidents` | `id` | the whole incident as JSON (its version and owner beside it), plus the columns queries need |
 //! | `groups` | `group_key` | points at the one open incident of the group |
 //! | `contacts` | `contact_id` | one placed call |
 //!
@@ -30,9 +30,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use ringdown_core::escalation::Incident;
 use ringdown_core::outcome::Outcome;
 use ringdown_core::silence::Silence;
+use ringdown_engine::StoredIncident;
 use ringdown_engine::{ContactRow, Created, IncidentFilter, RosterDoc, Store, StoreError};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
@@ -237,11 +237,11 @@ fn ms_ceil(t: DateTime<Utc>) -> i64 {
     }
 }
 
-fn decode_incident(json: &str) -> Result<Incident, StoreError> {
+fn decode_incident(json: &str) -> Result<StoredIncident, StoreError> {
     ringdown_engine::record::decode_incident(json)
 }
 
-fn load_incident_tx(conn: &Connection, id: &str) -> Result<Option<Incident>, StoreError> {
+fn load_incident_tx(conn: &Connection, id: &str) -> Result<Option<StoredIncident>, StoreError> {
     let json: Option<String> = conn
         .query_row("SELECT json FROM incidents WHERE id = ?1", [id], |r| {
             r.get(0)
@@ -252,7 +252,7 @@ fn load_incident_tx(conn: &Connection, id: &str) -> Result<Option<Incident>, Sto
 }
 
 /// Inserts or replaces the incident row (columns + JSON) of `inc` as given.
-fn write_incident(conn: &Connection, inc: &Incident, insert: bool) -> Result<(), StoreError> {
+fn write_incident(conn: &Connection, inc: &StoredIncident, insert: bool) -> Result<(), StoreError> {
     let json = ringdown_engine::record::encode_incident(inc)?;
     let sql = if insert {
         "INSERT INTO incidents (id, group_key, phase, is_open, opened_at, closed_at, next_action_at, version, json)
@@ -416,7 +416,7 @@ impl Store for SqliteStore {
     async fn open_incident_for_group(
         &self,
         group_key: &str,
-    ) -> Result<Option<Incident>, StoreError> {
+    ) -> Result<Option<StoredIncident>, StoreError> {
         let conn = self.lock();
         let json: Option<String> = conn
             .query_row(
@@ -430,7 +430,7 @@ impl Store for SqliteStore {
         json.as_deref().map(decode_incident).transpose()
     }
 
-    async fn create_incident(&self, incident: &Incident) -> Result<Created, StoreError> {
+    async fn create_incident(&self, incident: &StoredIncident) -> Result<Created, StoreError> {
         let mut conn = self.lock();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -474,12 +474,12 @@ impl Store for SqliteStore {
         Ok(Created::Created(stored))
     }
 
-    async fn load_incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
+    async fn load_incident(&self, id: &str) -> Result<Option<StoredIncident>, StoreError> {
         let conn = self.lock();
         load_incident_tx(&conn, id)
     }
 
-    async fn save_incident(&self, incident: &Incident) -> Result<u64, StoreError> {
+    async fn save_incident(&self, incident: &StoredIncident) -> Result<u64, StoreError> {
         let mut conn = self.lock();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -536,7 +536,10 @@ impl Store for SqliteStore {
         rows.collect::<Result<Vec<_>, _>>().map_err(backend)
     }
 
-    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
+    async fn list_incidents(
+        &self,
+        filter: &IncidentFilter,
+    ) -> Result<Vec<StoredIncident>, StoreError> {
         let conn = self.lock();
         // `opened_at` is whole milliseconds: the column narrows the scan, the
         // exact time in the JSON decides.

@@ -15,7 +15,7 @@ use ringdown_core::{Alert, Labels, Source, Status};
 use ringdown_engine::gate::{bucket, CallGate};
 use ringdown_engine::{
     ContactRow, Created, Engine, EngineSettings, IncidentFilter, Ingest, RosterDoc, Store,
-    StoreError, TokioClock,
+    StoreError, StoredIncident, TokioClock,
 };
 use ringdown_local::{FileNotifier, SimDialer, SqliteStore};
 
@@ -56,16 +56,16 @@ impl Store for FlakySilences {
     async fn expire_silence(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         self.inner.expire_silence(id, now).await
     }
-    async fn open_incident_for_group(&self, g: &str) -> Result<Option<Incident>, StoreError> {
+    async fn open_incident_for_group(&self, g: &str) -> Result<Option<StoredIncident>, StoreError> {
         self.inner.open_incident_for_group(g).await
     }
-    async fn create_incident(&self, i: &Incident) -> Result<Created, StoreError> {
+    async fn create_incident(&self, i: &StoredIncident) -> Result<Created, StoreError> {
         self.inner.create_incident(i).await
     }
-    async fn load_incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
+    async fn load_incident(&self, id: &str) -> Result<Option<StoredIncident>, StoreError> {
         self.inner.load_incident(id).await
     }
-    async fn save_incident(&self, i: &Incident) -> Result<u64, StoreError> {
+    async fn save_incident(&self, i: &StoredIncident) -> Result<u64, StoreError> {
         self.inner.save_incident(i).await
     }
     async fn due_incidents(
@@ -75,7 +75,7 @@ impl Store for FlakySilences {
     ) -> Result<Vec<String>, StoreError> {
         self.inner.due_incidents(now, limit).await
     }
-    async fn list_incidents(&self, f: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
+    async fn list_incidents(&self, f: &IncidentFilter) -> Result<Vec<StoredIncident>, StoreError> {
         self.inner.list_incidents(f).await
     }
     async fn heartbeat_seen(&self, name: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
@@ -261,7 +261,7 @@ async fn engine_with(
     engine
 }
 
-async fn exhausted_with_outbox(store: &dyn Store) -> Vec<Incident> {
+async fn exhausted_with_outbox(store: &dyn Store) -> Vec<StoredIncident> {
     store
         .list_incidents(&IncidentFilter::default())
         .await
@@ -364,7 +364,8 @@ async fn stored_incidents_hold_masked_numbers_only_and_calls_still_reach_the_ful
             .list_incidents(&IncidentFilter::default())
             .await
             .unwrap();
-        let stored = serde_json::to_string(&incidents).unwrap();
+        let records: Vec<&Incident> = incidents.iter().map(|i| &i.incident).collect();
+        let stored = serde_json::to_string(&records).unwrap();
         assert!(
             !stored.contains("+14155550001"),
             "no full number in the stored incident: {stored}"
@@ -401,7 +402,10 @@ async fn a_record_a_newer_release_wrote_does_not_stop_a_start_and_is_skipped() {
         Labels::new(),
         Utc::now(),
     );
-    store.create_incident(&good).await.unwrap();
+    store
+        .create_incident(&StoredIncident::new(good))
+        .await
+        .unwrap();
     // A newer replica wrote an incident in a phase this release does not know.
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute(

@@ -14,7 +14,7 @@ use ringdown_aws::bootstrap::{bootstrap_with, BootstrapOptions, BootstrapReport,
 use ringdown_aws::clients::test_sdk_config;
 use ringdown_aws::dynamodb::DynamoStore;
 use ringdown_core::escalation::{Incident, Phase};
-use ringdown_engine::{IncidentFilter, Store};
+use ringdown_engine::{IncidentFilter, Store, StoredIncident};
 
 use crate::http::Http;
 use crate::process::ChildGuard;
@@ -407,6 +407,14 @@ file = {fallback:?}
     }
 
     pub async fn incidents(&self) -> Vec<Incident> {
+        self.store
+            .incidents(&IncidentFilter::default())
+            .await
+            .expect("list incidents")
+    }
+
+    /// The incidents with their versions and owners.
+    pub async fn stored_incidents(&self) -> Vec<StoredIncident> {
         self.store
             .list_incidents(&IncidentFilter::default())
             .await

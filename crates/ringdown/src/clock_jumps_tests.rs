@@ -123,7 +123,7 @@ impl Watch {
         self.run
             .stack
             .store
-            .list_incidents(&IncidentFilter::default())
+            .incidents(&IncidentFilter::default())
             .await
             .unwrap()
             .remove(0)

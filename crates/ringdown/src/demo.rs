@@ -123,10 +123,7 @@ pub async fn play() -> Result<DemoResult> {
     tokio::time::sleep(Duration::from_secs(20 * 60)).await;
     let stack = run.stop().await?;
 
-    let incidents = stack
-        .store
-        .list_incidents(&IncidentFilter::default())
-        .await?;
+    let incidents = stack.store.incidents(&IncidentFilter::default()).await?;
     let calls = stack.dialer.calls();
     let alerts_total: usize = reports.iter().map(|r| r.alerts.len()).sum();
     let grouped = reports

@@ -105,10 +105,7 @@ pub async fn run(
             AlertDisposition::Grouped { .. } => {}
         }
     }
-    let incidents = stack
-        .store
-        .list_incidents(&IncidentFilter::default())
-        .await?;
+    let incidents = stack.store.incidents(&IncidentFilter::default()).await?;
     let calls = stack.dialer.calls();
     let (tl, json) = timeline::render(start, &incidents, &calls, false);
     lines.extend(tl);

@@ -197,7 +197,7 @@ policies:
                 .collect();
             let inc = stack
                 .store
-                .list_incidents(&IncidentFilter::default())
+                .incidents(&IncidentFilter::default())
                 .await
                 .unwrap()
                 .remove(0);
@@ -385,7 +385,7 @@ policies:
         );
         let incs = stack
             .store
-            .list_incidents(&IncidentFilter::default())
+            .incidents(&IncidentFilter::default())
             .await
             .unwrap();
         assert_eq!(incs.len(), 1);
@@ -404,7 +404,7 @@ policies:
         beat().await;
         let incs = stack
             .store
-            .list_incidents(&IncidentFilter::default())
+            .incidents(&IncidentFilter::default())
             .await
             .unwrap();
         assert_eq!(incs[0].phase, Phase::Resolved);
@@ -464,7 +464,7 @@ policies:
     async fn incidents(stack: &LocalStack) -> Vec<Incident> {
         let mut v = stack
             .store
-            .list_incidents(&IncidentFilter::default())
+            .incidents(&IncidentFilter::default())
             .await
             .unwrap();
         v.sort_by_key(|i| i.opened_at);
@@ -575,10 +575,7 @@ policies:
         let _ = stop_tx.send(());
         daemon.await.unwrap().unwrap();
         let store = SqliteStore::open(&cfg.store.sqlite_path).unwrap();
-        let incidents = store
-            .list_incidents(&IncidentFilter::default())
-            .await
-            .unwrap();
+        let incidents = store.incidents(&IncidentFilter::default()).await.unwrap();
         assert_eq!(incidents.len(), 1);
         assert_eq!(incidents[0].alerts_received, 3);
     }

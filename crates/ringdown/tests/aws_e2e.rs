@@ -653,7 +653,10 @@ async fn two_replicas_one_killed_mid_escalation_the_other_takes_over_and_no_call
         !env.destinations().is_empty()
     })
     .await;
-    let owner = env.incidents().await[0].owner.clone().expect("an owner");
+    let owner = env.stored_incidents().await[0]
+        .owner
+        .clone()
+        .expect("an owner");
     let other = if owner == "a" { "b" } else { "a" };
     env.kill9(&owner);
     env.until(
@@ -662,7 +665,7 @@ async fn two_replicas_one_killed_mid_escalation_the_other_takes_over_and_no_call
         || async { env.phases().await == [Phase::Acknowledged] },
     )
     .await;
-    let inc = &env.incidents().await[0];
+    let inc = &env.stored_incidents().await[0];
     assert_eq!(
         inc.owner.as_deref(),
         Some(other),

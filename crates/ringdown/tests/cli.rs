@@ -440,7 +440,10 @@ fn incident_list_and_show_tell_what_happened_with_numbers_masked() {
         inc.phase = Phase::Acknowledged;
         inc.acked_by = Some("tanaka".into());
         inc.calls_placed = 1;
-        store.create_incident(&inc).await.unwrap();
+        store
+            .create_incident(&ringdown_engine::StoredIncident::new(inc))
+            .await
+            .unwrap();
         store
             .record_contact(&ContactRow {
                 contact_id: "c-1".into(),

@@ -87,7 +87,7 @@ pub(super) fn ms_ceil(t: DateTime<Utc>) -> i64 {
     }
 }
 
-pub(super) fn decode_incident(item: &Item) -> Result<Incident, StoreError> {
+pub(super) fn decode_incident(item: &Item) -> Result<StoredIncident, StoreError> {
     ringdown_engine::record::decode_incident(get_s(item, "json")?)
 }
 
@@ -102,7 +102,7 @@ pub(super) fn decode_silence(item: &Item) -> Result<Silence, StoreError> {
 /// The whole incident item. Written with PutItem (never UpdateItem), so
 /// attributes that no longer apply (`next_action_at`, `due_pk`, `closed_at`)
 /// disappear — which is what takes a closed incident out of the `due` index.
-pub(super) fn incident_item(inc: &Incident) -> Result<Item, StoreError> {
+pub(super) fn incident_item(inc: &StoredIncident) -> Result<Item, StoreError> {
     let open = !inc.phase.is_closed();
     let mut item = Item::new();
     item.insert("id".into(), s(&inc.id));

@@ -47,8 +47,8 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
-use ringdown_core::escalation::Incident;
 use ringdown_core::silence::Silence;
+use ringdown_engine::StoredIncident;
 use ringdown_engine::{ContactRow, Created, IncidentFilter, RosterDoc, Store, StoreError};
 use serde::Serialize;
 

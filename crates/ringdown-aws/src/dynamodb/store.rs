@@ -115,7 +115,7 @@ impl DynamoStore {
     }
 
     /// Why a conditional incident write failed: gone, or someone else's version.
-    async fn save_refused(&self, incident: &Incident) -> StoreError {
+    async fn save_refused(&self, incident: &StoredIncident) -> StoreError {
         match self
             .get_item(&self.tables.incidents, "id", &incident.id)
             .await
@@ -361,7 +361,7 @@ impl Store for DynamoStore {
     async fn open_incident_for_group(
         &self,
         group_key: &str,
-    ) -> Result<Option<Incident>, StoreError> {
+    ) -> Result<Option<StoredIncident>, StoreError> {
         let Some(id) = self.group_pointer(group_key).await? else {
             return Ok(None);
         };
@@ -375,7 +375,7 @@ impl Store for DynamoStore {
     /// the incident (only if the id is new). When the group is taken, the
     /// holder is returned — unless it is closed (a pointer a crash left
     /// behind), which is removed before trying again.
-    async fn create_incident(&self, incident: &Incident) -> Result<Created, StoreError> {
+    async fn create_incident(&self, incident: &StoredIncident) -> Result<Created, StoreError> {
         let mut stored = incident.clone();
         stored.version = 1;
         let item = incident_item(&stored)?;
@@ -457,7 +457,7 @@ impl Store for DynamoStore {
         Err(gave_up(format!("group {}", stored.group_key)))
     }
 
-    async fn load_incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
+    async fn load_incident(&self, id: &str) -> Result<Option<StoredIncident>, StoreError> {
         let item = self
             .get_item(&self.tables.incidents, "id", id)
             .await
@@ -470,7 +470,7 @@ impl Store for DynamoStore {
     /// not (already freed, or a newer incident holds the group), the
     /// transaction is cancelled by that condition alone and the incident is
     /// written by itself — still conditional on its version.
-    async fn save_incident(&self, incident: &Incident) -> Result<u64, StoreError> {
+    async fn save_incident(&self, incident: &StoredIncident) -> Result<u64, StoreError> {
         let mut next = incident.clone();
         next.version = incident.version + 1;
         let item = incident_item(&next)?;
@@ -545,7 +545,10 @@ impl Store for DynamoStore {
 
     /// A Scan of the incidents table: this is the operator's listing and
     /// report path (CLI, `ringdown incidents`), never the engine's hot path.
-    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
+    async fn list_incidents(
+        &self,
+        filter: &IncidentFilter,
+    ) -> Result<Vec<StoredIncident>, StoreError> {
         let mut req = self
             .client
             .scan()

@@ -2,7 +2,11 @@ use super::*;
 
 impl Engine {
     /// Applies `event` to incident `id`: load, decide, persist, then act.
-    pub async fn apply(&self, id: &str, event: Event) -> Result<Option<Incident>, EngineError> {
+    pub async fn apply(
+        &self,
+        id: &str,
+        event: Event,
+    ) -> Result<Option<StoredIncident>, EngineError> {
         self.apply_as(id, event, false).await
     }
 
@@ -14,7 +18,7 @@ impl Engine {
         id: &str,
         event: Event,
         from_sweep: bool,
-    ) -> Result<Option<Incident>, EngineError> {
+    ) -> Result<Option<StoredIncident>, EngineError> {
         let Some(roster) = self.roster() else {
             warn!(incident = id, "no roster loaded; event deferred");
             return Ok(None);
@@ -53,8 +57,8 @@ impl Engine {
                 silences: &silences,
                 settings: &self.inner.settings.escalation,
             };
-            let (mut next, effects) = decide(&current, event.clone(), &ctx, now);
-            if next == current {
+            let (decided, effects) = decide(&current, event.clone(), &ctx, now);
+            if decided == current.incident {
                 if from_cache {
                     // Nothing to write, so no version check would catch a
                     // stale entry: confirm against the store.
@@ -64,6 +68,11 @@ impl Engine {
                 self.cache().remember(&current);
                 return Ok(Some(current));
             }
+            let mut next = StoredIncident {
+                incident: decided,
+                version: current.version,
+                owner: current.owner.clone(),
+            };
             let mut took_over = false;
             if next.owner.as_deref() != Some(self.inner.settings.instance.as_str()) {
                 if let Some(prev) = &next.owner {
@@ -159,7 +168,7 @@ impl Engine {
         Ok(rest)
     }
 
-    pub(super) fn owned_by_live_peer(&self, inc: &Incident, now: DateTime<Utc>) -> bool {
+    pub(super) fn owned_by_live_peer(&self, inc: &StoredIncident, now: DateTime<Utc>) -> bool {
         let me = self.inner.settings.instance.as_str();
         let takeover =
             chrono::Duration::from_std(self.inner.settings.takeover_after).unwrap_or_default();

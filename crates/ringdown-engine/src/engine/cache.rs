@@ -3,7 +3,7 @@ use super::*;
 /// See `Inner::cache`.
 #[derive(Default)]
 pub(super) struct IncidentCache {
-    pub(super) by_id: HashMap<String, Incident>,
+    pub(super) by_id: HashMap<String, StoredIncident>,
     pub(super) by_group: HashMap<String, String>,
 }
 
@@ -12,7 +12,7 @@ impl IncidentCache {
     /// (entries of incidents other replicas closed are never read again).
     const MAX: usize = 10_000;
 
-    pub(super) fn remember(&mut self, inc: &Incident) {
+    pub(super) fn remember(&mut self, inc: &StoredIncident) {
         if inc.phase.is_closed() {
             self.forget(&inc.id);
             return;
@@ -33,7 +33,7 @@ impl IncidentCache {
         }
     }
 
-    pub(super) fn open_for_group(&self, group_key: &str) -> Option<Incident> {
+    pub(super) fn open_for_group(&self, group_key: &str) -> Option<StoredIncident> {
         self.by_id.get(self.by_group.get(group_key)?).cloned()
     }
 }

@@ -47,7 +47,7 @@ impl Engine {
             };
             if let Some(open) = open {
                 match self.apply(&open.id, Event::Alerts(alerts.clone())).await? {
-                    Some(inc) if inc.id == open.id => return Ok(Some(inc.id)),
+                    Some(inc) if inc.id == open.id => return Ok(Some(inc.incident.id)),
                     _ => continue,
                 }
             }
@@ -67,13 +67,18 @@ impl Engine {
                 settings: &self.inner.settings.escalation,
             };
             let (inc, effects) = decide(&fresh, Event::Alerts(alerts.clone()), &ctx, now);
-            match self.inner.store.create_incident(&inc).await? {
+            match self
+                .inner
+                .store
+                .create_incident(&StoredIncident::new(inc))
+                .await?
+            {
                 Created::Created(stored) => {
                     self.cache().remember(&stored);
                     info!(incident = %stored.id, group = %group_key, alerts = alerts.len(), "incident opened");
                     metrics::counter!("ringdown_incidents_opened_total").increment(1);
                     self.execute(&stored, effects).await;
-                    return Ok(Some(stored.id));
+                    return Ok(Some(stored.incident.id));
                 }
                 Created::Exists(_) => continue,
             }

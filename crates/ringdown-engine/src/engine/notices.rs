@@ -64,7 +64,7 @@ impl Engine {
                 notice_id,
             } = held.item;
             match self.inner.store.load_incident(&incident_id).await {
-                Ok(Some(inc)) => self.spawn_notice(inc, notice_id, failures),
+                Ok(Some(inc)) => self.spawn_notice(inc.incident, notice_id, failures),
                 Ok(None) => {}
                 Err(e) => {
                     warn!(incident = %incident_id, error = %e, "could not read the incident of a pending notice; trying later");

@@ -13,10 +13,10 @@ impl Engine {
         // now, closed incidents' included.
         for inc in all.iter().filter(|i| !i.outbox.is_empty()) {
             for n in &inc.outbox {
-                self.spawn_notice(inc.clone(), n.id.clone(), 0);
+                self.spawn_notice(inc.incident.clone(), n.id.clone(), 0);
             }
         }
-        let open: Vec<Incident> = all.into_iter().filter(|i| !i.phase.is_closed()).collect();
+        let open: Vec<StoredIncident> = all.into_iter().filter(|i| !i.phase.is_closed()).collect();
         let me = self.inner.settings.instance.as_str();
         for inc in &open {
             // Whoever owns it, a call in flight may have had its contact
@@ -39,7 +39,7 @@ impl Engine {
     /// Places `inc`'s call again when its contact id is unknown: it waited
     /// in line at a process that died, or that process died between dialling
     /// and storing the contact id (then the dialer asks Connect first).
-    pub(super) fn reissue_unplaced(&self, inc: &Incident) {
+    pub(super) fn reissue_unplaced(&self, inc: &StoredIncident) {
         if let Some(call) = &inc.call {
             if call.contact_id.is_none() {
                 info!(incident = %inc.id, call = %call.call_id, dialled = call.dialled_at.is_some(), "re-issuing a call whose contact is not known");

@@ -58,7 +58,7 @@ pub fn incident(config: Option<&Path>, command: IncidentCommand) -> Result<ExitC
                     phase: state.as_deref().map(parse_phase).transpose()?,
                     limit: Some(limit),
                 };
-                let list = store.list_incidents(&filter).await?;
+                let list = store.incidents(&filter).await?;
                 match output {
                     Output::Json => {
                         let rows: Vec<serde_json::Value> =

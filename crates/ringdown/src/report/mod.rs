@@ -31,7 +31,7 @@ pub async fn build(store: &dyn Store, month: &str) -> anyhow::Result<Report> {
     let (from, to) = month_bounds(month).map_err(crate::commands::user)?;
     let contacts = store.contacts_between(from, to).await?;
     let mut incidents = store
-        .list_incidents(&IncidentFilter {
+        .incidents(&IncidentFilter {
             since: Some(from),
             phase: None,
             limit: None,
@@ -47,7 +47,7 @@ pub async fn build(store: &dyn Store, month: &str) -> anyhow::Result<Report> {
     missing.dedup();
     for id in missing {
         if let Some(inc) = store.load_incident(id).await? {
-            incidents.push(inc);
+            incidents.push(inc.incident);
         }
     }
     let calls: Vec<CallRecord> = contacts.into_iter().map(call_record).collect();
@@ -203,7 +203,7 @@ mod tests {
 
     #[tokio::test]
     async fn report_through_the_sqlite_store() {
-        use ringdown_engine::Created;
+        use ringdown_engine::{Created, StoredIncident};
         let store = ringdown_local::SqliteStore::in_memory().unwrap();
         let (contacts, incidents) = seed();
         for (n, c) in contacts.iter().enumerate() {
@@ -223,13 +223,13 @@ mod tests {
         for inc in &incidents {
             let mut fresh = incident(&inc.id, inc.opened_at, Phase::Grouping);
             fresh.next_action_at = Some(inc.opened_at + Duration::seconds(30));
-            let stored = match store.create_incident(&fresh).await.unwrap() {
+            let fresh = StoredIncident::new(fresh);
+            let mut stored = match store.create_incident(&fresh).await.unwrap() {
                 Created::Created(i) => i,
                 Created::Exists(i) => panic!("exists: {}", i.id),
             };
-            let mut done = inc.clone();
-            done.version = stored.version;
-            store.save_incident(&done).await.unwrap();
+            stored.incident = inc.clone();
+            store.save_incident(&stored).await.unwrap();
         }
         let r = build(&store, "2026-10").await.unwrap();
         assert_eq!(r, expected());
