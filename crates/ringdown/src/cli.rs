@@ -179,6 +179,22 @@ pub enum RosterCommand {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Write a vCard of the numbers ringdown calls from, for engineers to
+    /// save and mark as an emergency bypass.
+    ContactCard {
+        /// Configuration file (its `[aws] source_phone_number` is on the card).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Another caller number (E.164), repeatable.
+        #[arg(long = "number")]
+        numbers: Vec<String>,
+        /// The name the phone shows.
+        #[arg(long, default_value = crate::contact_card::DEFAULT_NAME)]
+        name: String,
+        /// Write the card here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -5,6 +5,7 @@ mod aws;
 mod cli;
 mod commands;
 mod config;
+mod contact_card;
 mod daemon;
 mod demo;
 mod drill;

@@ -690,3 +690,68 @@ fn a_missing_unreadable_empty_or_hostile_roster_file_is_exit_2_naming_the_proble
         }
     }
 }
+
+#[test]
+fn an_engineer_saves_the_contact_card_with_the_number_ringdown_calls_from() {
+    let cfg = temp_file(
+        "card.toml",
+        "[aws]\nsource_phone_number = \"+81335550000\"\n",
+    );
+    let card = cfg.with_file_name("ringdown.vcf");
+    let out = ringdown(
+        &[
+            "roster",
+            "contact-card",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--number",
+            "+14155550199",
+            "--out",
+            card.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&card).unwrap();
+    assert!(text.starts_with("BEGIN:VCARD\r\nVERSION:4.0\r\n"), "{text}");
+    assert!(
+        text.contains("\r\nTEL;TYPE=voice:+81335550000\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\r\nTEL;TYPE=voice:+14155550199\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("\r\nFN:ringdown on-call\r\n"), "{text}");
+    // Without any caller number there is nothing to save: exit 2.
+    let out = ringdown(&["roster", "contact-card"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("source_phone_number"));
+}
+
+#[test]
+fn a_roster_whose_retry_comes_too_late_for_do_not_disturb_validates_with_a_warning() {
+    let late = ROSTER.replacen("retry_after_secs: 120", "retry_after_secs: 300", 1);
+    assert_ne!(late, ROSTER, "the example roster retries after 120 s");
+    let file = temp_file("late-retry.yaml", &late);
+    let out = ringdown(&["roster", "validate", file.to_str().unwrap()], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("warning: policies["), "{err}");
+    assert!(err.contains("retry_after_secs = 300"), "{err}");
+    assert!(err.contains("Do Not Disturb"), "{err}");
+    let ok = temp_file("example.yaml", ROSTER);
+    let out = ringdown(&["roster", "validate", ok.to_str().unwrap()], None);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("warning"),
+        "the example roster keeps within three minutes"
+    );
+}

@@ -152,6 +152,15 @@ fn with_misses(chosen: String, misses: &[String]) -> String {
     }
 }
 
+/// An iPhone lets a second call from the same number through Do Not Disturb
+/// and Focus when it comes within three minutes of the first ("Repeated
+/// Calls").
+pub const REPEATED_CALLS_WINDOW_SECS: u64 = 180;
+
+/// The longest an unanswered call rings: Amazon Connect's 60 s for the
+/// GENERAL calls ringdown places.
+pub const LONGEST_RING_SECS: u64 = 60;
+
 /// Most entries [`Roster::next_handoffs`] returns.
 pub const MAX_HANDOFFS: usize = 10_000;
 
@@ -168,6 +177,34 @@ fn clamp_instant(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 impl Roster {
+    /// Settings that work but give something up, each with its field path:
+    /// `roster validate` and `roster apply` print them; they never stop a
+    /// roster. Today: a step whose next attempt may come too late for an
+    /// iPhone to let it through Do Not Disturb. The next call to a person
+    /// comes `retry_after_secs` after the round ends, and a round rings each
+    /// of its targets for up to [`LONGEST_RING_SECS`] in turn.
+    pub fn advice(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, p) in self.policies.iter().enumerate() {
+            for (j, step) in p.steps.iter().enumerate() {
+                let gap = step.targets.len() as u64 * LONGEST_RING_SECS + step.retry_after_secs;
+                if step.attempts > 1 && gap > REPEATED_CALLS_WINDOW_SECS {
+                    out.push(format!(
+                        "policies[{i}].steps[{j}].retry_after_secs = {}: with {} target(s) ringing up \
+                         to {LONGEST_RING_SECS} s each, the next attempt may come {gap} s after the \
+                         unanswered one began, past the {REPEATED_CALLS_WINDOW_SECS} s in which an \
+                         iPhone lets a repeated call through Do Not Disturb; {} s or less keeps it",
+                        step.retry_after_secs,
+                        step.targets.len(),
+                        REPEATED_CALLS_WINDOW_SECS
+                            .saturating_sub(step.targets.len() as u64 * LONGEST_RING_SECS),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
     /// Parses and validates a roster file. On failure every problem found is
     /// returned, each as `field.path: what is wrong; how to fix`.
     pub fn from_yaml(src: &str) -> Result<Roster, RosterErrors> {

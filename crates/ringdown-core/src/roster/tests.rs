@@ -1009,3 +1009,37 @@ policies: []
     }
     assert!(text.contains("people.a.phones[0].number"), "{text}");
 }
+
+#[test]
+fn a_retry_too_late_for_an_iphones_repeated_calls_is_advised_against() {
+    let yaml = |steps: &str| {
+        format!(
+            r#"
+timezone: UTC
+people:
+  a: {{ phones: [{{ number: "+14155550001" }}] }}
+  b: {{ phones: [{{ number: "+14155550002" }}] }}
+policies:
+  - name: default
+    steps: {steps}
+"#
+        )
+    };
+    let advice = |steps: &str| Roster::from_yaml(&yaml(steps)).unwrap().advice();
+    // The default (60 s after a 60 s ring) keeps within three minutes.
+    assert!(advice("[{ targets: [person:a], attempts: 3 }]").is_empty());
+    assert!(advice("[{ targets: [person:a], attempts: 2, retry_after_secs: 120 }]").is_empty());
+    let a = advice("[{ targets: [person:a], attempts: 2, retry_after_secs: 300 }]");
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert!(
+        a[0].starts_with("policies[0].steps[0].retry_after_secs = 300"),
+        "{a:?}"
+    );
+    assert!(a[0].contains("120 s or less"), "{a:?}");
+    // Two targets ring in turn: 60 s more before the same person again.
+    let a = advice("[{ targets: [person:a, person:b], attempts: 2, retry_after_secs: 90 }]");
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert!(a[0].contains("60 s or less"), "{a:?}");
+    // One attempt: no second call to let through.
+    assert!(advice("[{ targets: [person:a], retry_after_secs: 600 }]").is_empty());
+}

@@ -71,6 +71,15 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             command: RosterCommand::Diff { file, config },
         } => roster::roster_diff(&file, config.as_deref()),
         Command::Roster {
+            command:
+                RosterCommand::ContactCard {
+                    config,
+                    numbers,
+                    name,
+                    out,
+                },
+        } => roster::roster_contact_card(config.as_deref(), &numbers, &name, out.as_deref()),
+        Command::Roster {
             command: RosterCommand::Export { config },
         } => roster::roster_export(config.as_deref()),
         Command::Silence { config, command } => silence::silence(config.as_deref(), command),

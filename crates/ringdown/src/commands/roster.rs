@@ -34,6 +34,49 @@ pub(super) fn roster_validate(file: &Path) -> Result<ExitCode> {
         roster.rotations.len(),
         roster.policies.len()
     );
+    print_advice(&roster);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the roster gives up, on standard error: worth knowing, never fatal.
+fn print_advice(roster: &Roster) {
+    for a in roster.advice() {
+        eprintln!("warning: {a}");
+    }
+}
+
+/// `ringdown roster contact-card`: the vCard of the caller numbers.
+pub(super) fn roster_contact_card(
+    config: Option<&Path>,
+    numbers: &[String],
+    name: &str,
+    out: Option<&Path>,
+) -> Result<ExitCode> {
+    let cfg = Config::load(config)?;
+    let mut all: Vec<String> = cfg
+        .aws
+        .as_ref()
+        .and_then(|a| a.source_phone_number.clone())
+        .into_iter()
+        .collect();
+    for n in numbers {
+        if !all.contains(n) {
+            all.push(n.clone());
+        }
+    }
+    let card = crate::contact_card::render(name, &all).map_err(user)?;
+    match out {
+        Some(path) => {
+            std::fs::write(path, &card)
+                .map_err(|e| user(format!("cannot write {}: {e}", path.display())))?;
+            eprintln!(
+                "ringdown: wrote a contact card with {} caller number(s) to {}",
+                all.len(),
+                path.display()
+            );
+        }
+        None => print!("{card}"),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -136,6 +179,7 @@ pub fn roster_apply(file: &Path, config: Option<&Path>) -> Result<ExitCode> {
             roster.rotations.len(),
             roster.policies.len()
         );
+        print_advice(&roster);
         Ok(ExitCode::SUCCESS)
     })
 }
