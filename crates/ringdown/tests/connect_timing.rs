@@ -139,9 +139,9 @@ async fn killed_between_connect_placing_the_call_and_storing_it_then_restarted_w
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_restarted_under_a_new_name_follows_the_calls_still_waiting_for_a_live_call_slot()
 {
-    // One live call at a time and calls of ~35 s: two of three incidents
+    // One live call at a time and calls of ~60 s: two of three incidents
     // wait in line when the replica dies.
-    let slow = r#"{ answer_after_secs: 20, keys: [{key: "5", delay_secs: 1}, {key: "1", delay_secs: 1}] }"#;
+    let slow = r#"{ answer_after_secs: 45, keys: [{key: "5", delay_secs: 1}, {key: "1", delay_secs: 1}] }"#;
     let opts = options("renamed", slow).config(
         "[dialer]\nmax_live_calls = 1\n[escalation]\nqueued_check_secs = 2\ntakeover_after_secs = 2\n",
     );
@@ -162,13 +162,23 @@ async fn a_replica_restarted_under_a_new_name_follows_the_calls_still_waiting_fo
             stage.sim.calls().len() == 1
         })
         .await;
-    let queued: Vec<_> = stage
-        .incidents()
-        .await
-        .into_iter()
-        .filter(|i| i.call.as_ref().is_some_and(|c| c.dialled_at.is_none()))
-        .collect();
-    assert_eq!(queued.len(), 2, "two calls wait for the one live-call slot");
+    // The three alerts are three SQS messages, which may come in more than
+    // one receive: wait until every incident has decided its call.
+    stage
+        .until(
+            "two calls wait for the one live-call slot",
+            Duration::from_secs(20),
+            || async {
+                let queued = stage
+                    .incidents()
+                    .await
+                    .into_iter()
+                    .filter(|i| i.call.as_ref().is_some_and(|c| c.dialled_at.is_none()))
+                    .count();
+                queued == 2 && stage.sim.calls().len() == 1
+            },
+        )
+        .await;
     stage.kill9("ringdown-host-1234");
     stage.spawn("ringdown-host-5678");
     stage
