@@ -142,6 +142,7 @@ fn incident() -> Incident {
         group_wait_secs: 30,
         repeat: 1,
         steps: vec![],
+        ack_timeout_secs: None,
     };
     let mut labels = Labels::new();
     labels.insert("system".into(), "db".into());

@@ -25,7 +25,7 @@ use crate::alert::{Alert, Labels, Language, Status};
 use crate::matcher::Matcher;
 use crate::outcome::Outcome;
 use crate::phone::{mask, mask_once};
-use crate::roster::{Policy, ResolvedTarget, Roster};
+use crate::roster::{Policy, ResolvedTarget, Roster, StepMode};
 use crate::silence::{Silence, SilenceIndex, FINGERPRINT_LABEL};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -259,6 +259,18 @@ pub struct CallInFlight {
     /// The request as decided, so a restarted shell can re-issue it unchanged
     /// (same `ClientToken`) when it cannot know whether Connect received it.
     pub request: CallRequest,
+    /// When ringdown next looks at this call (its slot re-confirmed while
+    /// it waits in line, its outcome deadline once dialled). `None` in
+    /// records of earlier releases: the incident's `next_action_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<DateTime<Utc>>,
+    /// Rung to remind the person who acknowledged that the incident still
+    /// fires (the policy's `ack_timeout_secs`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reminder: bool,
+    /// One of the calls of a step that rings everyone at once.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub together: bool,
 }
 
 /// What the shell must do to place a call.
@@ -376,6 +388,27 @@ pub enum HistoryKind {
     Acknowledged {
         by: String,
     },
+    /// A call no longer needed was hung up (someone else acknowledged
+    /// first): not an unanswered call.
+    CallStopped {
+        call_id: String,
+        person: String,
+        why: String,
+    },
+    /// Still firing `after_secs` after `acked_by` acknowledged: paged again.
+    AckTimedOut {
+        acked_by: String,
+        after_secs: u64,
+    },
+    /// Someone moved the escalation on by hand (`ringdown incident escalate`).
+    Escalated {
+        by: String,
+    },
+    /// Someone closed the incident by hand (`ringdown incident resolve`)
+    /// while its alerts still fired.
+    ResolvedBy {
+        by: String,
+    },
     Resolved,
     Exhausted,
     Note {
@@ -426,6 +459,18 @@ pub struct Incident {
     /// The people of the current round, resolved when the round started.
     pub round: Vec<RoundTarget>,
     pub call: Option<CallInFlight>,
+    /// The other calls of a step ringing everyone at once (`call` is the
+    /// first of them). Empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_calls: Vec<CallInFlight>,
+    /// This incident's turn in its policy's round-robin steps, given by the
+    /// shell when it opens: the step starts with person `turn % n`.
+    #[serde(default)]
+    pub turn: u64,
+    /// Reminders rung since the last acknowledgement timed out (their call
+    /// ids count from it).
+    #[serde(default)]
+    pub reminders: u32,
     pub next_action_at: Option<DateTime<Utc>>,
     pub acked_by: Option<String>,
     pub acked_at: Option<DateTime<Utc>>,
@@ -532,7 +577,15 @@ fn entry_bytes(e: &HistoryEntry) -> usize {
         } => call_id.len() + person.len() + error.len(),
         HistoryKind::SilenceCreated { silence_id, by, .. } => silence_id.len() + by.len(),
         HistoryKind::NumberFlagged { person, phone } => person.len() + phone.len(),
-        HistoryKind::Acknowledged { by } => by.len(),
+        HistoryKind::Acknowledged { by }
+        | HistoryKind::Escalated { by }
+        | HistoryKind::ResolvedBy { by } => by.len(),
+        HistoryKind::CallStopped {
+            call_id,
+            person,
+            why,
+        } => call_id.len() + person.len() + why.len(),
+        HistoryKind::AckTimedOut { acked_by, .. } => acked_by.len(),
         HistoryKind::Resolved | HistoryKind::Exhausted => 0,
         HistoryKind::Note { text } => text.len(),
     };
@@ -565,8 +618,18 @@ pub enum Event {
         outcome: Outcome,
         disconnect_reason: Option<String>,
     },
-    /// An operator acknowledged outside a call (CLI, chat).
+    /// Someone acknowledged outside a call (CLI, console, chat). Again
+    /// while acknowledged: the acknowledgement timeout starts over.
     Acknowledge { by: String },
+    /// Someone closed the incident by hand: its calls stop, and a later
+    /// alert of its group opens a new incident.
+    Resolve { by: String },
+    /// Someone moved the escalation to its next step now (from an
+    /// acknowledgement too: they want help).
+    Escalate { by: String },
+    /// Someone silenced the incident's scope for `hours` (as pressing 9
+    /// does) and closed it.
+    Silence { by: String, hours: u32 },
     /// The channel took notice `id` (fallback or operator alert); it leaves
     /// the outbox. Applies to closed incidents too.
     NoticeDelivered { id: String },
@@ -644,6 +707,9 @@ impl Incident {
             cursor: Cursor::default(),
             round: Vec::new(),
             call: None,
+            more_calls: Vec::new(),
+            turn: 0,
+            reminders: 0,
             next_action_at: Some(first_call),
             acked_by: None,
             acked_at: None,
@@ -674,6 +740,12 @@ impl Incident {
     /// step, attempt, target and failure count always give the same id, so a
     /// replayed decision reuses Connect's idempotency (`ClientToken`).
     pub fn call_id(&self) -> String {
+        self.call_id_for(self.cursor.target)
+    }
+
+    /// The call id of round target `target` at the current cursor (a step
+    /// ringing everyone at once places one call per target).
+    fn call_id_for(&self, target: u32) -> String {
         let c = self.cursor;
         format!(
             "{}-p{}s{}a{}t{}r{}",
@@ -681,9 +753,19 @@ impl Incident {
             c.pass,
             c.step + 1,
             c.attempt + 1,
-            c.target,
+            target,
             c.failures
         )
+    }
+
+    /// Every call in flight: `call`, then the others of a ring-all step.
+    pub fn calls(&self) -> impl Iterator<Item = &CallInFlight> {
+        self.call.iter().chain(self.more_calls.iter())
+    }
+
+    /// The call in flight with this id.
+    pub fn find_call(&self, call_id: &str) -> Option<&CallInFlight> {
+        self.calls().find(|c| c.call_id == call_id)
     }
 
     /// When the shell must next call `decide(.., Event::Tick, ..)`: the
@@ -790,7 +872,7 @@ impl Machine<'_, '_> {
                 call_id,
                 contact_id,
             } => {
-                if let Some(call) = self.inc.call.as_mut().filter(|c| c.call_id == call_id) {
+                if let Some(call) = self.call_mut(&call_id) {
                     call.contact_id = Some(contact_id);
                 }
             }
@@ -804,10 +886,17 @@ impl Machine<'_, '_> {
                 outcome,
                 disconnect_reason,
             } => self.on_ended(call_id, outcome, disconnect_reason),
-            Event::Acknowledge { by } => {
-                if self.inc.phase != Phase::Acknowledged {
-                    self.acknowledge(by);
-                }
+            Event::Acknowledge { by } => self.acknowledge(by),
+            Event::Resolve { by } => {
+                self.stop_calls(&format!("{by} resolved the incident"));
+                self.log(HistoryKind::ResolvedBy { by });
+                self.close(Phase::Resolved);
+            }
+            Event::Escalate { by } => self.escalate(by),
+            Event::Silence { by, hours } => {
+                let hours = hours.clamp(1, crate::outcome::MAX_SILENCE_HOURS);
+                let id_base = format!("{}-by-hand", self.inc.id);
+                self.silence_scope(by.clone(), by, &id_base, hours);
             }
             Event::NoticeDelivered { .. } => {}
         }
@@ -897,12 +986,7 @@ impl Machine<'_, '_> {
     }
 
     fn resolve(&mut self) {
-        if let Some(call) = self.inc.call.take() {
-            self.effects.push(Effect::StopCall {
-                call_id: call.call_id,
-                contact_id: call.contact_id,
-            });
-        }
+        self.stop_calls("the alerts resolved");
         self.log(HistoryKind::Resolved);
         self.close(Phase::Resolved);
     }
@@ -917,19 +1001,176 @@ impl Machine<'_, '_> {
         });
     }
 
+    /// Someone is on it: calls stop, and the acknowledgement timeout (if
+    /// the policy has one) starts, or starts over.
     fn acknowledge(&mut self, by: String) {
-        if let Some(call) = self.inc.call.take() {
+        self.stop_calls(&format!("{by} acknowledged"));
+        self.inc.phase = Phase::Acknowledged;
+        self.inc.acked_at = Some(self.now);
+        self.inc.acked_by = Some(by.clone());
+        self.inc.next_action_at = self
+            .policy()
+            .and_then(|p| p.ack_timeout_secs)
+            .map(|t| self.now + Duration::seconds(t as i64));
+        self.log(HistoryKind::Acknowledged { by });
+    }
+
+    /// Hangs up every call in flight; each is in the timeline as stopped
+    /// (`why`), not as unanswered.
+    fn stop_calls(&mut self, why: &str) {
+        let calls: Vec<CallInFlight> = self
+            .inc
+            .call
+            .take()
+            .into_iter()
+            .chain(self.inc.more_calls.drain(..))
+            .collect();
+        for call in calls {
+            self.log(HistoryKind::CallStopped {
+                call_id: call.call_id.clone(),
+                person: call.person.clone(),
+                why: clip(why, 200),
+            });
             self.effects.push(Effect::StopCall {
                 call_id: call.call_id,
                 contact_id: call.contact_id,
             });
         }
-        self.inc.phase = Phase::Acknowledged;
-        self.inc.acked_at = Some(self.now);
-        self.inc.acked_by = Some(by.clone());
-        self.inc.next_action_at = None;
-        self.inc.call = None;
-        self.log(HistoryKind::Acknowledged { by });
+    }
+
+    fn call_mut(&mut self, call_id: &str) -> Option<&mut CallInFlight> {
+        self.inc
+            .call
+            .iter_mut()
+            .chain(self.inc.more_calls.iter_mut())
+            .find(|c| c.call_id == call_id)
+    }
+
+    /// Removes call `call_id` from the calls in flight (the next of a
+    /// ring-all step becomes `call`).
+    fn take_call(&mut self, call_id: &str) -> Option<CallInFlight> {
+        if self.inc.call.as_ref().is_some_and(|c| c.call_id == call_id) {
+            let taken = self.inc.call.take();
+            if !self.inc.more_calls.is_empty() {
+                self.inc.call = Some(self.inc.more_calls.remove(0));
+            }
+            return taken;
+        }
+        let i = self
+            .inc
+            .more_calls
+            .iter()
+            .position(|c| c.call_id == call_id)?;
+        Some(self.inc.more_calls.remove(i))
+    }
+
+    /// The next look at the calls in flight: the earliest call's.
+    fn rearm_calls(&mut self) {
+        let fallback = self.now + Duration::seconds(self.ctx.settings.queued_check_secs as i64);
+        self.inc.next_action_at = self
+            .inc
+            .calls()
+            .map(|c| c.due_at.unwrap_or(fallback))
+            .min()
+            .or(self.inc.next_action_at);
+    }
+
+    /// `escalate`: stop what is ringing and go to the next step now (from
+    /// the group wait: the first step now).
+    fn escalate(&mut self, by: String) {
+        self.log(HistoryKind::Escalated { by: by.clone() });
+        self.stop_calls(&format!("{by} escalated"));
+        let c = self.inc.cursor;
+        if self.inc.phase != Phase::Grouping {
+            self.inc.cursor = Cursor {
+                pass: c.pass,
+                step: c.step + 1,
+                ..Cursor::default()
+            };
+        }
+        self.inc.round.clear();
+        self.inc.phase = Phase::Waiting;
+        self.dial_next();
+    }
+
+    /// Still firing `ack_timeout_secs` after the acknowledgement: ring the
+    /// person who acknowledged, or, if they cannot be called now, go on
+    /// with the escalation at once. A silence covering the incident ends
+    /// the timeout.
+    fn ack_timed_out(&mut self) {
+        let acked_by = self.inc.acked_by.clone().unwrap_or_default();
+        let after_secs = self
+            .inc
+            .acked_at
+            .map_or(0, |t| (self.now - t).num_seconds().max(0) as u64);
+        if let Some(s) = active_silence(self.ctx, &self.inc, self.now.timestamp()) {
+            self.log(HistoryKind::Note {
+                text: format!(
+                    "still firing {after_secs} s after {acked_by} acknowledged, but silence {} covers it: no reminder",
+                    s.id
+                ),
+            });
+            self.inc.next_action_at = None;
+            return;
+        }
+        self.log(HistoryKind::AckTimedOut {
+            acked_by: acked_by.clone(),
+            after_secs,
+        });
+        let roster = self.ctx.roster;
+        let choice = roster
+            .person(&acked_by)
+            .map(|p| (p, roster.phone_choice(p, self.now)));
+        match choice {
+            Some((person, Ok((index, number, why)))) => {
+                let target = RoundTarget {
+                    person: person.id.clone(),
+                    language: person.language,
+                    phone: Some(mask(&number)),
+                    phone_index: Some(index),
+                    reason: why,
+                };
+                self.inc.reminders += 1;
+                let call_id = format!("{}-k{}", self.inc.call_id(), self.inc.reminders);
+                let minutes = after_secs.div_ceil(60);
+                let c = self.inc.cursor;
+                self.place_call_as(
+                    &target,
+                    mask(&number),
+                    c,
+                    call_id,
+                    CallKind::Reminder { minutes },
+                );
+            }
+            other => {
+                let reason = match other {
+                    Some((_, Err(why))) => why,
+                    _ => format!("{acked_by} is not a person of the roster"),
+                };
+                self.log(HistoryKind::Skipped {
+                    person: acked_by,
+                    reason,
+                });
+                self.resume_escalation();
+            }
+        }
+    }
+
+    /// After an acknowledgement that timed out and was not renewed: the
+    /// escalation goes on from where it stood, past the person who had
+    /// acknowledged.
+    fn resume_escalation(&mut self) {
+        let acker = self.inc.acked_by.clone();
+        let at_acker = self
+            .inc
+            .round
+            .get(self.inc.cursor.target as usize)
+            .is_some_and(|t| Some(&t.person) == acker.as_ref());
+        if at_acker {
+            self.next_target();
+        }
+        self.inc.phase = Phase::Waiting;
+        self.dial_next();
     }
 
     fn due(&self) -> bool {
@@ -938,68 +1179,90 @@ impl Machine<'_, '_> {
 
     fn on_dialing(&mut self, call_id: String) {
         let timing = self.ctx.settings.call_timing.clone();
-        let Some(call) = self.inc.call.as_mut().filter(|c| c.call_id == call_id) else {
+        let now = self.now;
+        let Some(call) = self.call_mut(&call_id) else {
             return;
         };
-        call.dialled_at = Some(self.now);
+        call.dialled_at = Some(now);
         call.dial_attempts += 1;
         let chars = call.request.message.chars().count();
-        self.inc.next_action_at = Some(self.now + timing.outcome_deadline(chars));
+        call.due_at = Some(now + timing.outcome_deadline(chars));
+        self.rearm_calls();
     }
 
     fn on_tick(&mut self) {
         match self.inc.phase {
             Phase::Grouping | Phase::Waiting | Phase::Suppressed if self.due() => self.dial_next(),
             Phase::Calling if self.due() => {
-                let Some(call) = self.inc.call.clone() else {
-                    return;
-                };
-                if call.dialled_at.is_none() {
-                    // Still waiting for a live-call slot: never a timeout.
-                    self.rearm_queued();
-                } else if call.contact_id.is_none()
-                    && call.dial_attempts <= self.ctx.settings.max_reissues
-                {
-                    // Dialled, but no contact id was ever stored (the process
-                    // died in between, or the request never reached Connect):
-                    // place it again; the shell asks Connect first whether the
-                    // earlier attempt got through, so nobody is rung twice.
-                    self.log(HistoryKind::Note {
-                        text: format!(
-                            "call {} has no contact id by its deadline: asking Amazon Connect whether it was placed, and placing it if not",
-                            call.call_id
-                        ),
-                    });
-                    if let Some(c) = self.inc.call.as_mut() {
-                        c.dialled_at = None;
+                let due_at = self.inc.next_action_at;
+                let due: Vec<CallInFlight> = self
+                    .inc
+                    .calls()
+                    .filter(|c| c.due_at.or(due_at).is_some_and(|t| t <= self.now))
+                    .cloned()
+                    .collect();
+                for call in due {
+                    if self.inc.phase != Phase::Calling {
+                        break;
                     }
-                    self.rearm_queued();
-                    self.effects.push(Effect::PlaceCall(call.request.clone()));
-                } else {
-                    // The outcome never came (no contact record, no event, no
-                    // answer from Connect).
-                    let waited =
-                        (self.now - call.dialled_at.unwrap_or(call.placed_at)).num_seconds();
-                    self.log(HistoryKind::Note {
-                        text: format!(
-                            "no outcome for call {} within {waited} s of dialling: treated as UNKNOWN (unreachable)",
-                            call.call_id
-                        ),
-                    });
-                    self.on_ended(call.call_id, Outcome::Unknown, None);
+                    self.call_due(call);
+                }
+                if self.inc.phase == Phase::Calling {
+                    self.rearm_calls();
                 }
             }
+            Phase::Acknowledged if self.due() => self.ack_timed_out(),
             _ => {}
         }
     }
 
-    fn rearm_queued(&mut self) {
-        self.inc.next_action_at =
-            Some(self.now + Duration::seconds(self.ctx.settings.queued_check_secs as i64));
+    /// A call whose time came: still in line (re-confirmed), never known
+    /// to Connect (placed again), or without an outcome (UNKNOWN).
+    fn call_due(&mut self, call: CallInFlight) {
+        if call.dialled_at.is_none() {
+            // Still waiting for a live-call slot: never a timeout.
+            self.rearm_queued(&call.call_id);
+        } else if call.contact_id.is_none() && call.dial_attempts <= self.ctx.settings.max_reissues
+        {
+            // Dialled, but no contact id was ever stored (the process died
+            // in between, or the request never reached Connect): place it
+            // again; the shell asks Connect first whether the earlier
+            // attempt got through, so nobody is rung twice.
+            self.log(HistoryKind::Note {
+                text: format!(
+                    "call {} has no contact id by its deadline: asking Amazon Connect whether it was placed, and placing it if not",
+                    call.call_id
+                ),
+            });
+            if let Some(c) = self.call_mut(&call.call_id) {
+                c.dialled_at = None;
+            }
+            self.rearm_queued(&call.call_id);
+            self.effects.push(Effect::PlaceCall(call.request.clone()));
+        } else {
+            // The outcome never came (no contact record, no event, no
+            // answer from Connect).
+            let waited = (self.now - call.dialled_at.unwrap_or(call.placed_at)).num_seconds();
+            self.log(HistoryKind::Note {
+                text: format!(
+                    "no outcome for call {} within {waited} s of dialling: treated as UNKNOWN (unreachable)",
+                    call.call_id
+                ),
+            });
+            self.on_ended(call.call_id, Outcome::Unknown, None);
+        }
+    }
+
+    fn rearm_queued(&mut self, call_id: &str) {
+        let at = self.now + Duration::seconds(self.ctx.settings.queued_check_secs as i64);
+        if let Some(c) = self.call_mut(call_id) {
+            c.due_at = Some(at);
+        }
+        self.rearm_calls();
     }
 
     fn on_rejected(&mut self, call_id: String, kind: RejectKind, message: String) {
-        let Some(call) = self.inc.call.clone().filter(|c| c.call_id == call_id) else {
+        let Some(call) = self.inc.find_call(&call_id).cloned() else {
             return;
         };
         self.log(HistoryKind::CallRejected {
@@ -1029,12 +1292,11 @@ impl Machine<'_, '_> {
     }
 
     fn on_ended(&mut self, call_id: String, outcome: Outcome, disconnect_reason: Option<String>) {
-        let Some(call) = self.inc.call.clone().filter(|c| c.call_id == call_id) else {
+        let Some(call) = self.take_call(&call_id) else {
             // Duplicate or stale outcome (at-least-once contact records) ...
             self.late_acknowledgement(&call_id, outcome, disconnect_reason);
             return;
         };
-        self.inc.call = None;
         self.log(HistoryKind::CallOutcome {
             call_id,
             person: call.person.clone(),
@@ -1044,6 +1306,24 @@ impl Machine<'_, '_> {
         match outcome {
             Outcome::Acknowledged => self.acknowledge(call.person),
             Outcome::Silenced { hours } => self.silence_from_keypad(&call, hours),
+            _ if call.reminder => {
+                self.log(HistoryKind::Note {
+                    text: format!(
+                        "{} did not acknowledge the reminder: the escalation goes on",
+                        call.person
+                    ),
+                });
+                self.resume_escalation();
+            }
+            _ if call.together => {
+                // One of everyone rung at once did not acknowledge: the
+                // round is over when the last of them is.
+                if self.inc.call.is_some() {
+                    self.rearm_calls();
+                } else {
+                    self.dial_next();
+                }
+            }
             Outcome::Declined
             | Outcome::Unreachable
             | Outcome::HungUp
@@ -1114,6 +1394,14 @@ impl Machine<'_, '_> {
 
     fn silence_from_keypad(&mut self, call: &CallInFlight, hours: u32) {
         let by = format!("phone:{} ({})", call.phone, call.person);
+        self.silence_scope(by, call.person.clone(), &call.call_id, hours);
+    }
+
+    /// Silences the incident's scope for `hours` (what pressing 9 does) and
+    /// closes it; `acker` is who acknowledged, `id_base` makes the silence
+    /// ids (deterministic: a replayed decision stores the same silence).
+    fn silence_scope(&mut self, by: String, acker: String, id_base: &str, hours: u32) {
+        self.stop_calls(&format!("{acker} silenced the incident"));
         let Some(scope) = keypad_scope(&self.inc) else {
             self.log(HistoryKind::Note {
                 text: format!(
@@ -1121,7 +1409,7 @@ impl Machine<'_, '_> {
                     self.inc.firing.len()
                 ),
             });
-            self.acknowledge(call.person.clone());
+            self.acknowledge(acker);
             return;
         };
         let starts_at = self.now.timestamp();
@@ -1133,7 +1421,7 @@ impl Machine<'_, '_> {
         let mut silences: Vec<Silence> = Vec::new();
         match scope {
             KeypadScope::Group(matchers) => silences.push(Silence {
-                id: format!("{}-silence", call.call_id),
+                id: format!("{id_base}-silence"),
                 matchers,
                 starts_at,
                 ends_at,
@@ -1146,7 +1434,7 @@ impl Machine<'_, '_> {
                         continue;
                     };
                     silences.push(Silence {
-                        id: format!("{}-silence-{i}", call.call_id),
+                        id: format!("{id_base}-silence-{i}"),
                         matchers: vec![m],
                         starts_at,
                         ends_at,
@@ -1165,7 +1453,7 @@ impl Machine<'_, '_> {
             self.effects.push(Effect::CreateSilence(s));
         }
         self.inc.acked_at = Some(self.now);
-        self.inc.acked_by = Some(call.person.clone());
+        self.inc.acked_by = Some(acker);
         self.close(Phase::Silenced);
     }
 
@@ -1242,6 +1530,9 @@ impl Machine<'_, '_> {
                 self.start_round(&policy);
             }
             let callable = self.inc.round.iter().any(|t| t.phone.is_some());
+            if callable && step.mode == StepMode::All && c.target == 0 {
+                return self.ring_all(c);
+            }
             if !callable {
                 // Nobody in this step may be called now: retrying the same
                 // step is pointless, go to the next step at once.
@@ -1280,11 +1571,35 @@ impl Machine<'_, '_> {
         self.exhaust("escalation made no progress (roster changed underneath?)".into());
     }
 
+    /// Rings every callable person of the round at once; the round is over
+    /// when the last call ends without an acknowledgement.
+    fn ring_all(&mut self, c: Cursor) {
+        let targets: Vec<(u32, RoundTarget, String)> = self
+            .inc
+            .round
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.phone.clone().map(|p| (i as u32, t.clone(), p)))
+            .collect();
+        for (i, target, phone) in targets {
+            let call_id = self.inc.call_id_for(i);
+            self.place_call_as(&target, phone, c, call_id, CallKind::Together);
+        }
+        self.inc.cursor.target = self.inc.round.len() as u32;
+    }
+
     fn start_round(&mut self, policy: &Policy) {
-        let round = self
-            .ctx
-            .roster
-            .resolve_step(policy, self.inc.cursor.step as usize, self.now);
+        let step = self.inc.cursor.step as usize;
+        let mut round = self.ctx.roster.resolve_step(policy, step, self.now);
+        if policy.steps.get(step).map(|s| s.mode) == Some(StepMode::RoundRobin) && !round.is_empty()
+        {
+            // Each new incident starts with the next person.
+            let first = (self.inc.turn % round.len() as u64) as usize;
+            round.rotate_left(first);
+            if let Some(t) = round.first_mut() {
+                t.reason = format!("round robin, incident turn {}: {}", self.inc.turn, t.reason);
+            }
+        }
         for t in round.iter().filter(|t| t.phone.is_none()) {
             self.inc.history.push(HistoryEntry {
                 at: self.now,
@@ -1303,10 +1618,21 @@ impl Machine<'_, '_> {
     }
 
     fn place_call(&mut self, target: &RoundTarget, phone: String, c: Cursor) {
+        let call_id = self.inc.call_id();
+        self.place_call_as(target, phone, c, call_id, CallKind::InTurn);
+    }
+
+    fn place_call_as(
+        &mut self,
+        target: &RoundTarget,
+        phone: String,
+        c: Cursor,
+        call_id: String,
+        kind: CallKind,
+    ) {
         // Stored incidents hold masked numbers only (older ones held full
         // numbers: masked here on their next call).
         let phone = mask_once(&phone);
-        let call_id = self.inc.call_id();
         let details: Vec<String> = self
             .inc
             .samples
@@ -1314,9 +1640,19 @@ impl Machine<'_, '_> {
             .skip(1)
             .map(|s| s.title.clone())
             .collect();
+        let title = match kind {
+            CallKind::Reminder { minutes } => {
+                format!(
+                    "{} {}",
+                    reminder_words(target.language, minutes),
+                    self.inc.title()
+                )
+            }
+            _ => self.inc.title(),
+        };
         let message = crate::ssml::render_message(
             target.language,
-            &self.inc.title(),
+            &title,
             &details,
             self.inc.firing.len().max(1),
             self.ctx.settings.message_max_chars,
@@ -1333,7 +1669,7 @@ impl Machine<'_, '_> {
             message,
             scope: keypad_scope_words(&self.inc, target.language),
         };
-        self.inc.call = Some(CallInFlight {
+        let call = CallInFlight {
             call_id: call_id.clone(),
             person: target.person.clone(),
             phone: phone.clone(),
@@ -1342,10 +1678,18 @@ impl Machine<'_, '_> {
             dial_attempts: 0,
             contact_id: None,
             request: request.clone(),
-        });
+            due_at: None,
+            reminder: matches!(kind, CallKind::Reminder { .. }),
+            together: kind == CallKind::Together,
+        };
+        if self.inc.call.is_none() {
+            self.inc.call = Some(call);
+        } else {
+            self.inc.more_calls.push(call);
+        }
         // The outcome deadline starts when the call is dialled
         // (`Event::Dialing`); until then it only waits in line.
-        self.rearm_queued();
+        self.rearm_queued(&call_id);
         self.log(HistoryKind::CallPlaced {
             call_id: call_id.clone(),
             person: target.person.clone(),
@@ -1387,6 +1731,29 @@ impl Machine<'_, '_> {
                 message: text,
             },
         });
+    }
+}
+
+/// What a placed call is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallKind {
+    /// The next person of the round.
+    InTurn,
+    /// One of everyone in a ring-all step.
+    Together,
+    /// The person who acknowledged `minutes` ago, the incident still firing.
+    Reminder { minutes: u64 },
+}
+
+/// What a reminder call says before the alert.
+fn reminder_words(language: Language, minutes: u64) -> String {
+    match language {
+        Language::JaJp => {
+            format!("{minutes}分前に対応中と応答されたアラートが、まだ続いています。")
+        }
+        Language::EnUs => {
+            format!("You acknowledged this {minutes} minutes ago and it is still firing.")
+        }
     }
 }
 

@@ -309,6 +309,7 @@ pub mod sample {
             group_wait_secs: 30,
             repeat: 0,
             steps: vec![],
+            ack_timeout_secs: None,
         }
     }
 

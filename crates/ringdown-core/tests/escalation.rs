@@ -1040,3 +1040,285 @@ fn a_silence_on_a_label_too_large_to_keep_never_silences_the_incident() {
     w.wait();
     assert_eq!(w.called(), ["alice"]);
 }
+
+// What people leaving PagerDuty, Opsgenie and Incident Manager expect:
+// acknowledgements that time out, steps that ring everyone or take turns,
+// and acting on an incident without the phone.
+
+const LEAVERS: &str = r#"
+timezone: Asia/Tokyo
+people:
+  alice: { language: en-US, phones: [{ number: "+819011110001" }] }
+  bob:   { phones: [{ number: "+819011110002" }] }
+  carol: { phones: [{ number: "+819011110003" }] }
+policies:
+  - name: default
+    match: {}
+    group_by: [systemname]
+    group_wait_secs: 0
+    ack_timeout_secs: 1800
+    steps:
+      - targets: [person:alice]
+      - targets: [person:bob, person:carol]
+        mode: all
+        attempts: 2
+        retry_after_secs: 60
+      - targets: [person:alice, person:bob, person:carol]
+        mode: round_robin
+"#;
+
+fn leavers() -> World {
+    let roster = Roster::from_yaml(LEAVERS).unwrap_or_else(|e| panic!("{:?}", e.0));
+    let mut w = World::with_roster(roster, vec![web_alert()]);
+    w.wait();
+    w
+}
+
+impl World {
+    /// The call in flight to `person` ends with `outcome`.
+    fn answer_as(&mut self, person: &str, outcome: Outcome) {
+        let call = self
+            .inc
+            .calls()
+            .find(|c| c.person == person)
+            .unwrap_or_else(|| panic!("{person} is being called"))
+            .clone();
+        self.send(Event::CallEnded {
+            call_id: call.call_id,
+            outcome,
+            disconnect_reason: Some("CONTACT_FLOW_DISCONNECT".into()),
+        });
+    }
+
+    fn ringing(&self) -> Vec<String> {
+        self.inc.calls().map(|c| c.person.clone()).collect()
+    }
+
+    fn stopped(&self) -> Vec<String> {
+        self.inc
+            .history
+            .iter()
+            .filter_map(|h| match &h.kind {
+                HistoryKind::CallStopped { person, .. } => Some(person.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn still_firing_30_minutes_after_the_acknowledgement_the_acker_is_rung_first_then_the_escalation_goes_on(
+) {
+    let mut w = leavers();
+    w.answer(Outcome::Acknowledged, "CONTACT_FLOW_DISCONNECT");
+    let acked_at = w.now;
+    w.now += Duration::minutes(29);
+    w.send(Event::Tick);
+    assert_eq!(w.called(), ["alice"], "not before the timeout");
+    w.wait();
+    assert_eq!(w.now, acked_at + Duration::minutes(30));
+    assert_eq!(w.called(), ["alice", "alice"], "the acker first");
+    let reminder = w.inc.call.clone().expect("reminder call");
+    assert!(
+        reminder
+            .request
+            .message
+            .contains("You acknowledged this 30 minutes ago and it is still firing."),
+        "{}",
+        reminder.request.message
+    );
+    assert_ne!(reminder.call_id, w.calls[0].2, "a call id of its own");
+    // Alice does not answer this time: the escalation goes on.
+    w.answer(Outcome::Unreachable, "CONTACT_FLOW_DISCONNECT");
+    assert_eq!(w.called(), ["alice", "alice", "bob", "carol"]);
+    w.answer_as("carol", Outcome::Acknowledged);
+    assert_eq!(w.inc.phase, Phase::Acknowledged);
+    assert_eq!(w.inc.acked_by.as_deref(), Some("carol"));
+    assert_eq!(
+        w.inc.next_action_at,
+        Some(w.now + Duration::minutes(30)),
+        "carol's acknowledgement starts the clock again"
+    );
+}
+
+#[test]
+fn the_reminded_engineer_presses_1_again_and_nobody_else_is_called() {
+    let mut w = leavers();
+    w.answer(Outcome::Acknowledged, "CONTACT_FLOW_DISCONNECT");
+    w.wait();
+    w.answer(Outcome::Acknowledged, "CONTACT_FLOW_DISCONNECT");
+    assert_eq!(w.inc.phase, Phase::Acknowledged);
+    assert_eq!(w.called(), ["alice", "alice"]);
+    assert_eq!(w.inc.next_action_at, Some(w.now + Duration::minutes(30)));
+}
+
+#[test]
+fn a_new_acknowledgement_restarts_the_clock_and_resolution_ends_it() {
+    let mut w = leavers();
+    w.answer(Outcome::Acknowledged, "CONTACT_FLOW_DISCONNECT");
+    w.now += Duration::minutes(20);
+    w.send(Event::Acknowledge { by: "alice".into() });
+    assert_eq!(w.inc.next_action_at, Some(w.now + Duration::minutes(30)));
+    w.now += Duration::minutes(29);
+    w.send(Event::Tick);
+    assert_eq!(w.called(), ["alice"]);
+    w.send(Event::Alerts(vec![alert(
+        "web",
+        "HighLatency",
+        Status::Resolved,
+    )]));
+    assert_eq!(w.inc.phase, Phase::Resolved);
+    w.now += Duration::hours(2);
+    w.send(Event::Tick);
+    assert_eq!(w.called(), ["alice"], "no reminder after resolution");
+}
+
+#[test]
+fn a_silence_covering_the_acknowledged_incident_ends_the_timeout() {
+    let mut w = leavers();
+    w.answer(Outcome::Acknowledged, "CONTACT_FLOW_DISCONNECT");
+    w.silences = SilenceIndex::new(vec![Silence {
+        id: "maintenance".into(),
+        matchers: vec![Matcher::equal("systemname", "web").unwrap()],
+        starts_at: w.now.timestamp(),
+        ends_at: (w.now + Duration::hours(4)).timestamp(),
+        created_by: "sre".into(),
+        reason: "planned work".into(),
+    }]);
+    w.wait();
+    assert_eq!(w.called(), ["alice"]);
+    assert_eq!(w.inc.phase, Phase::Acknowledged);
+    assert_eq!(w.inc.next_action_at, None);
+}
+
+#[test]
+fn a_ring_all_step_rings_everyone_at_once_and_the_first_acknowledgement_hangs_up_the_others() {
+    let mut w = leavers();
+    w.answer(Outcome::Unreachable, "CONTACT_FLOW_DISCONNECT");
+    assert_eq!(w.called(), ["alice", "bob", "carol"]);
+    assert_eq!(w.calls[1].0, w.calls[2].0, "at once");
+    assert_eq!(w.ringing(), ["bob", "carol"]);
+    let bob_call = w.inc.call.clone().unwrap();
+    w.answer_as("carol", Outcome::Acknowledged);
+    assert_eq!(w.inc.phase, Phase::Acknowledged);
+    assert_eq!(w.inc.acked_by.as_deref(), Some("carol"));
+    assert!(w.effects.iter().any(|e| matches!(e,
+        Effect::StopCall { call_id, contact_id: Some(_) } if *call_id == bob_call.call_id)));
+    assert_eq!(w.stopped(), ["bob"]);
+    // Bob's hung-up call reports in later: not an unanswered call.
+    let before = w.inc.history.len();
+    w.send(Event::CallEnded {
+        call_id: bob_call.call_id,
+        outcome: Outcome::Unreachable,
+        disconnect_reason: Some("API".into()),
+    });
+    assert_eq!(w.inc.history.len(), before);
+    assert_eq!(w.inc.phase, Phase::Acknowledged);
+}
+
+#[test]
+fn when_nobody_in_a_ring_all_step_answers_the_round_waits_then_rings_all_again_then_the_next_step()
+{
+    let mut w = leavers();
+    w.answer(Outcome::Unreachable, "CONTACT_FLOW_DISCONNECT");
+    w.answer_as("bob", Outcome::Declined);
+    assert_eq!(w.inc.phase, Phase::Calling, "carol's phone still rings");
+    assert_eq!(w.called(), ["alice", "bob", "carol"]);
+    w.answer_as("carol", Outcome::Unreachable);
+    assert_eq!(w.inc.phase, Phase::Waiting);
+    assert_eq!(w.inc.next_action_at, Some(w.now + Duration::seconds(60)));
+    w.wait();
+    assert_eq!(w.called(), ["alice", "bob", "carol", "bob", "carol"]);
+    w.answer_as("carol", Outcome::CallFailed);
+    w.answer_as("bob", Outcome::Unreachable);
+    // Step 3 takes turns; this incident has turn 0: alice first.
+    assert_eq!(w.ringing(), ["alice"]);
+}
+
+#[test]
+fn round_robin_starts_each_new_incident_with_the_next_person() {
+    let roster = Roster::from_yaml(LEAVERS).unwrap();
+    let mut first = Vec::new();
+    for turn in 0..4 {
+        let mut w = World::with_roster(roster.clone(), vec![web_alert()]);
+        w.inc.turn = turn;
+        w.send(Event::Escalate { by: "test".into() });
+        w.send(Event::Escalate { by: "test".into() });
+        w.send(Event::Escalate { by: "test".into() });
+        first.push(w.ringing()[0].clone());
+        // Nobody answers: the rest of the step follows in turn.
+        w.answer(Outcome::Unreachable, "CONTACT_FLOW_DISCONNECT");
+        w.answer(Outcome::Unreachable, "CONTACT_FLOW_DISCONNECT");
+        assert_eq!(w.called().len(), 1 + 2 + 3, "turn {turn}: {:?}", w.called());
+    }
+    assert_eq!(first, ["alice", "bob", "carol", "alice"]);
+}
+
+#[test]
+fn an_acknowledgement_from_the_cli_stops_the_call_in_progress() {
+    let mut w = leavers();
+    let ringing = w.inc.call.clone().unwrap();
+    w.send(Event::Acknowledge {
+        by: "cli:bob".into(),
+    });
+    assert_eq!(w.inc.phase, Phase::Acknowledged);
+    assert!(w.effects.iter().any(|e| matches!(e,
+        Effect::StopCall { call_id, .. } if *call_id == ringing.call_id)));
+    assert_eq!(w.stopped(), ["alice"]);
+    assert!(w.inc.history.iter().any(|h| h.kind
+        == HistoryKind::Acknowledged {
+            by: "cli:bob".into()
+        }));
+}
+
+#[test]
+fn escalating_by_hand_hangs_up_and_rings_the_next_step_now() {
+    let mut w = leavers();
+    w.send(Event::Escalate {
+        by: "cli:alice".into(),
+    });
+    assert_eq!(w.stopped(), ["alice"]);
+    assert_eq!(w.ringing(), ["bob", "carol"]);
+    // From an acknowledgement too: the acker wants help.
+    w.answer_as("bob", Outcome::Acknowledged);
+    w.send(Event::Escalate {
+        by: "cli:bob".into(),
+    });
+    assert_eq!(w.inc.phase, Phase::Calling);
+    assert_eq!(w.ringing(), ["alice"], "step 3, turn 0");
+}
+
+#[test]
+fn resolving_by_hand_closes_a_firing_incident_and_silencing_by_hand_covers_its_scope() {
+    let mut w = leavers();
+    w.send(Event::Resolve {
+        by: "cli:carol".into(),
+    });
+    assert_eq!(w.inc.phase, Phase::Resolved);
+    assert_eq!(w.stopped(), ["alice"]);
+    assert!(w.inc.history.iter().any(|h| h.kind
+        == HistoryKind::ResolvedBy {
+            by: "cli:carol".into()
+        }));
+
+    let mut w = leavers();
+    w.send(Event::Silence {
+        by: "cli:carol".into(),
+        hours: 3,
+    });
+    assert_eq!(w.inc.phase, Phase::Silenced);
+    let silence = w
+        .effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::CreateSilence(s) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("a silence");
+    assert_eq!(silence.created_by, "cli:carol");
+    assert_eq!(silence.ends_at - silence.starts_at, 3 * 3600);
+    assert_eq!(
+        silence.matchers,
+        vec![Matcher::equal("systemname", "web").unwrap()]
+    );
+}

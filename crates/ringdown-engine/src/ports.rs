@@ -165,6 +165,12 @@ pub trait Store: Send + Sync + 'static {
         Ok(stored.into_iter().map(|i| i.incident).collect())
     }
 
+    /// The next turn of policy `policy`'s round-robin steps: 0, 1, 2, …,
+    /// one per call, atomically across processes (each new incident of the
+    /// policy takes one and starts its round-robin steps with person
+    /// `turn % n`).
+    async fn next_turn(&self, policy: &str) -> Result<u64, StoreError>;
+
     /// Records that heartbeat `name` was seen at `at` (keeps the latest).
     async fn heartbeat_seen(&self, name: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
     /// When heartbeat `name` was last seen, if ever.

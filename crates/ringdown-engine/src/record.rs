@@ -11,6 +11,7 @@
 //! |---|---|
 //! | 1 (no `record_version`) | the format up to December 2026 |
 //! | 2 | masked numbers in the round and the call (`phone_index` names the roster's phone), `dialled_at`/`dial_attempts`, the notice `outbox`, the call's `scope` |
+//! | 3 | calls of a ring-all step (`more_calls`; each call's `due_at`, `together`, `reminder`), the round-robin `turn`, `reminders`, and the timeline's `call_stopped`, `ack_timed_out`, `escalated`, `resolved_by` |
 //!
 //! Version 1 records decode as they are: their full numbers are dialled as
 //! stored and masked when the incident next places a call.
@@ -20,7 +21,7 @@ use ringdown_core::escalation::Incident;
 use crate::{StoreError, StoredIncident};
 
 /// The format written now.
-pub const INCIDENT_RECORD_VERSION: u64 = 2;
+pub const INCIDENT_RECORD_VERSION: u64 = 3;
 
 const FIELD: &str = "record_version";
 /// The store's optimistic-lock version, kept beside the incident.

@@ -37,6 +37,7 @@ pub fn policy() -> Policy {
         group_wait_secs: 30,
         repeat: 1,
         steps: vec![],
+        ack_timeout_secs: None,
     }
 }
 

@@ -96,6 +96,13 @@ const MIGRATIONS: &[&str] = &[
         last_seen INTEGER NOT NULL
     );
     "#,
+    // 3: round-robin turns, per policy.
+    r#"
+    CREATE TABLE turns (
+        policy TEXT PRIMARY KEY,
+        next   INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).
@@ -581,6 +588,20 @@ impl Store for SqliteStore {
         // Rows within one millisecond come back by id; order them exactly.
         out.sort_by(|a, b| b.opened_at.cmp(&a.opened_at).then_with(|| b.id.cmp(&a.id)));
         Ok(out)
+    }
+
+    async fn next_turn(&self, policy: &str) -> Result<u64, StoreError> {
+        let conn = self.lock();
+        let next: i64 = conn
+            .query_row(
+                "INSERT INTO turns (policy, next) VALUES (?1, 1)
+                 ON CONFLICT (policy) DO UPDATE SET next = next + 1
+                 RETURNING next",
+                params![policy],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        Ok(u64::try_from(next - 1).unwrap_or(0))
     }
 
     async fn heartbeat_seen(&self, name: &str, at: DateTime<Utc>) -> Result<(), StoreError> {

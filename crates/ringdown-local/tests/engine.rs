@@ -56,6 +56,9 @@ impl Store for FlakySilences {
     async fn expire_silence(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         self.inner.expire_silence(id, now).await
     }
+    async fn next_turn(&self, policy: &str) -> Result<u64, StoreError> {
+        self.inner.next_turn(policy).await
+    }
     async fn open_incident_for_group(&self, g: &str) -> Result<Option<StoredIncident>, StoreError> {
         self.inner.open_incident_for_group(g).await
     }

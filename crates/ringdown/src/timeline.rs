@@ -79,6 +79,18 @@ pub fn describe(kind: &HistoryKind) -> String {
             format!("{person}'s number {phone} flagged after repeated failures")
         }
         HistoryKind::Acknowledged { by } => format!("acknowledged by {by}: escalation stops"),
+        HistoryKind::CallStopped { person, why, .. } => {
+            format!("call to {person} hung up: {why}")
+        }
+        HistoryKind::AckTimedOut {
+            acked_by,
+            after_secs,
+        } => format!(
+            "still firing {} min after {acked_by} acknowledged: paging again",
+            after_secs.div_ceil(60)
+        ),
+        HistoryKind::Escalated { by } => format!("escalated by {by}: the next step now"),
+        HistoryKind::ResolvedBy { by } => format!("resolved by {by}: incident closed"),
         HistoryKind::Resolved => "all alerts resolved: incident closed".into(),
         HistoryKind::Exhausted => "nobody acknowledged: sent to the fallback channel".into(),
         HistoryKind::Note { text } => text.clone(),

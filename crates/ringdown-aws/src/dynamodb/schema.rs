@@ -14,6 +14,9 @@ pub const BY_INCIDENT_INDEX: &str = "by_incident";
 pub(super) const DUE_PK_OPEN: &str = "open";
 /// Name prefix of heartbeat items in the `leases` table.
 pub const HEARTBEAT_PREFIX: &str = "heartbeat/";
+/// Name prefix of round-robin turn counters (one per policy) in the
+/// `leases` table.
+pub const TURN_PREFIX: &str = "turn/";
 /// Silences stay this long after they end (for reports), then DynamoDB's
 /// TTL deletes them.
 pub const SILENCE_RETENTION_SECS: i64 = 7 * 24 * 3600;

@@ -606,6 +606,25 @@ impl Store for DynamoStore {
     /// (one tiny item each; a table of their own would be one more resource
     /// to create and grant for a handful of rows). The condition keeps the
     /// latest time when replicas record beats out of order.
+    async fn next_turn(&self, policy: &str) -> Result<u64, StoreError> {
+        count_request(SERVICE, "UpdateItem");
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.tables.leases)
+            .key("name", s(format!("{TURN_PREFIX}{policy}")))
+            .update_expression("ADD #n :one")
+            .expression_attribute_names("#n", "next")
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| store_err(sdk("UpdateItem", e)))?;
+        let attrs = out.attributes.unwrap_or_default();
+        let next = get_n(&attrs, "next")?;
+        Ok(u64::try_from(next - 1).unwrap_or(0))
+    }
+
     async fn heartbeat_seen(&self, name: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         count_request(SERVICE, "UpdateItem");
         let r = self

@@ -51,9 +51,35 @@ impl std::fmt::Display for TargetRef {
     }
 }
 
+/// How a step rings its people.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepMode {
+    /// One after another, in the order listed (the default).
+    #[default]
+    InOrder,
+    /// Everyone at once; the first acknowledgement wins and the other
+    /// calls are hung up.
+    All,
+    /// One after another, each new incident starting with the next person.
+    RoundRobin,
+}
+
+impl StepMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepMode::InOrder => "in_order",
+            StepMode::All => "all",
+            StepMode::RoundRobin => "round_robin",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
     pub targets: Vec<TargetRef>,
+    /// `in_order` (default), `all` or `round_robin`.
+    pub mode: StepMode,
     /// Calls per target in this step, at least 1 (default 1).
     pub attempts: u32,
     /// Wait between attempts (default 60).
@@ -72,6 +98,19 @@ pub struct Policy {
     /// (0..=100, default 0): `repeat: 1` means two passes in all.
     pub repeat: u32,
     pub steps: Vec<Step>,
+    /// An acknowledged incident still firing this long after the
+    /// acknowledgement is paged again: the person who acknowledged first,
+    /// then the escalation goes on. `None`: an acknowledgement holds until
+    /// the alerts resolve.
+    pub ack_timeout_secs: Option<u64>,
+}
+
+impl Policy {
+    /// Whether a step takes turns between incidents (the shell then gives
+    /// each new incident its turn number).
+    pub fn takes_turns(&self) -> bool {
+        self.steps.iter().any(|s| s.mode == StepMode::RoundRobin)
+    }
 }
 
 /// One person a step resolves to at a moment: callable (`phone` is set) or
@@ -187,17 +226,21 @@ impl Roster {
         let mut out = Vec::new();
         for (i, p) in self.policies.iter().enumerate() {
             for (j, step) in p.steps.iter().enumerate() {
-                let gap = step.targets.len() as u64 * LONGEST_RING_SECS + step.retry_after_secs;
+                // A ring-all step rings everyone at once: one ring, not one each.
+                let ringing = match step.mode {
+                    StepMode::All => 1,
+                    _ => step.targets.len() as u64,
+                };
+                let gap = ringing * LONGEST_RING_SECS + step.retry_after_secs;
                 if step.attempts > 1 && gap > REPEATED_CALLS_WINDOW_SECS {
                     out.push(format!(
-                        "policies[{i}].steps[{j}].retry_after_secs = {}: with {} target(s) ringing up \
+                        "policies[{i}].steps[{j}].retry_after_secs = {}: with {} call(s) in turn ringing up \
                          to {LONGEST_RING_SECS} s each, the next attempt may come {gap} s after the \
                          unanswered one began, past the {REPEATED_CALLS_WINDOW_SECS} s in which an \
                          iPhone lets a repeated call through Do Not Disturb; {} s or less keeps it",
                         step.retry_after_secs,
-                        step.targets.len(),
-                        REPEATED_CALLS_WINDOW_SECS
-                            .saturating_sub(step.targets.len() as u64 * LONGEST_RING_SECS),
+                        ringing,
+                        REPEATED_CALLS_WINDOW_SECS.saturating_sub(ringing * LONGEST_RING_SECS),
                     ));
                 }
             }

@@ -110,6 +110,7 @@ pub struct RawPolicy {
     pub group_by: Vec<String>,
     pub group_wait_secs: Option<i64>,
     pub repeat: Option<i64>,
+    pub ack_timeout_secs: Option<i64>,
     #[serde(default)]
     pub steps: Vec<RawStep>,
 }
@@ -121,6 +122,7 @@ pub struct RawStep {
     pub targets: Vec<String>,
     pub attempts: Option<i64>,
     pub retry_after_secs: Option<i64>,
+    pub mode: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

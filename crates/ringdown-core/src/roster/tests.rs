@@ -1043,3 +1043,51 @@ policies:
     // One attempt: no second call to let through.
     assert!(advice("[{ targets: [person:a], retry_after_secs: 600 }]").is_empty());
 }
+
+#[test]
+fn step_modes_and_the_acknowledgement_timeout_are_read_and_checked() {
+    let yaml = |policy_extra: &str, mode: &str| {
+        format!(
+            r#"
+timezone: UTC
+people:
+  a: {{ phones: [{{ number: "+819011110001" }}] }}
+  b: {{ phones: [{{ number: "+819011110002" }}] }}
+policies:
+  - name: p
+    match: {{}}
+    {policy_extra}
+    steps:
+      - targets: [person:a, person:b]
+        {mode}
+        attempts: 2
+        retry_after_secs: 100
+"#
+        )
+    };
+    let r = Roster::from_yaml(&yaml("ack_timeout_secs: 1800", "mode: all")).unwrap();
+    let p = r.policy("p").unwrap();
+    assert_eq!(p.ack_timeout_secs, Some(1800));
+    assert_eq!(p.steps[0].mode, StepMode::All);
+    assert!(!p.takes_turns());
+    // Everyone at once: one ring (60 s) + 100 s is within the 180 s of
+    // Repeated Calls, where two in turn (120 s + 100 s) are not.
+    assert!(r.advice().is_empty(), "{:?}", r.advice());
+    let r = Roster::from_yaml(&yaml("", "mode: round_robin")).unwrap();
+    assert_eq!(r.policy("p").unwrap().ack_timeout_secs, None);
+    assert!(r.policy("p").unwrap().takes_turns());
+    assert_eq!(r.advice().len(), 1);
+    let r = Roster::from_yaml(&yaml("", "")).unwrap();
+    assert_eq!(r.policy("p").unwrap().steps[0].mode, StepMode::InOrder);
+
+    let e = Roster::from_yaml(&yaml("ack_timeout_secs: 5", "mode: everyone")).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("policies[0].ack_timeout_secs: 5 is not allowed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("policies[0].steps[0].mode: \"everyone\" is not a mode"),
+        "{text}"
+    );
+}

@@ -2,7 +2,9 @@
 use super::calendar::{parse_weekday, Calendar, HolidaySet, Hours, WeekdayOrd, Window};
 use super::raw::*;
 use super::rotation::{Override, Rotation, ShiftLen};
-use super::{Heartbeat, Person, PhoneRule, Policy, Roster, RosterErrors, Step, TargetRef};
+use super::{
+    Heartbeat, Person, PhoneRule, Policy, Roster, RosterErrors, Step, StepMode, TargetRef,
+};
 use crate::alert::{Labels, Language};
 use crate::matcher::Matcher;
 use crate::phone::validate_e164;
@@ -78,11 +80,11 @@ const SHAPES: [(&str, &str); 11] = [
     ("struct RawOverride", "an override {person, from, to}"),
     (
         "struct RawPolicy",
-        "a policy {name, match, group_by, group_wait_secs, repeat, steps}",
+        "a policy {name, match, group_by, group_wait_secs, repeat, ack_timeout_secs, steps}",
     ),
     (
         "struct RawStep",
-        "a step {targets, attempts, retry_after_secs}",
+        "a step {targets, mode, attempts, retry_after_secs}",
     ),
     (
         "struct RawHeartbeat",
@@ -608,13 +610,38 @@ fn convert(raw: RawRoster, errs: &mut Errs) -> Roster {
                 60,
                 errs,
             );
+            let mode = match rs.mode.as_deref().map(str::trim) {
+                None | Some("in_order") => StepMode::InOrder,
+                Some("all") => StepMode::All,
+                Some("round_robin") => StepMode::RoundRobin,
+                Some(other) => {
+                    errs.add(
+                        format!("{spath}.mode"),
+                        format!("{other:?} is not a mode; write in_order (one after another, the default), all (everyone at once) or round_robin (each new incident starts with the next person)"),
+                    );
+                    StepMode::InOrder
+                }
+            };
             steps.push(Step {
                 targets,
+                mode,
                 attempts,
                 retry_after_secs,
             });
         }
+        let ack_timeout_secs = match rp.ack_timeout_secs {
+            None => None,
+            Some(n) if (60..=7 * 86_400).contains(&n) => Some(n as u64),
+            Some(n) => {
+                errs.add(
+                    format!("{path}.ack_timeout_secs"),
+                    format!("{n} is not allowed; give seconds between 60 and 604800 (a week), e.g. 1800 to page again 30 minutes after an acknowledgement if still firing, or leave it out"),
+                );
+                None
+            }
+        };
         policies.push(Policy {
+            ack_timeout_secs,
             name,
             matchers,
             group_by: rp.group_by.clone(),

@@ -101,8 +101,10 @@ impl Engine {
                         // live owner. A call this decision places is placed
                         // by `execute`.
                         self.watch_call_in_flight(&next);
-                        let same_call = current.call.as_ref().map(|c| &c.call_id)
-                            == next.call.as_ref().map(|c| &c.call_id);
+                        let ids = |i: &Incident| -> Vec<String> {
+                            i.calls().map(|c| c.call_id.clone()).collect()
+                        };
+                        let same_call = ids(&current) == ids(&next);
                         if from_sweep && same_call {
                             self.reissue_unplaced(&next);
                         }
@@ -179,8 +181,8 @@ impl Engine {
     }
 
     pub(super) fn release_finished_call(&self, before: &Incident, after: &Incident) {
-        if let Some(old) = &before.call {
-            if after.call.as_ref().map(|c| &c.call_id) != Some(&old.call_id) {
+        for old in before.calls() {
+            if after.find_call(&old.call_id).is_none() {
                 self.inner.gate.release(&old.call_id);
                 self.cancel_dialing(&old.call_id);
             }

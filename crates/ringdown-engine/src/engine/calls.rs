@@ -51,9 +51,10 @@ impl Engine {
             call_id: req.call_id.clone(),
         };
         let maybe_placed = match self.apply(&req.incident_id, dialing).await {
-            Ok(Some(inc)) => match inc.call.as_ref().filter(|c| {
-                c.call_id == req.call_id && c.dialled_at.is_some() && c.contact_id.is_none()
-            }) {
+            Ok(Some(inc)) => match inc
+                .find_call(&req.call_id)
+                .filter(|c| c.dialled_at.is_some() && c.contact_id.is_none())
+            {
                 Some(c) => c.dial_attempts > 1,
                 None => {
                     info!(incident = %req.incident_id, call = %req.call_id, "call no longer needed; not placed");

@@ -59,7 +59,10 @@ impl Engine {
             };
             let now = self.now();
             let id = self.new_incident_id(group_key, now);
-            let fresh = Incident::open(&id, group_key, policy, group_labels.clone(), now);
+            let mut fresh = Incident::open(&id, group_key, policy, group_labels.clone(), now);
+            if policy.takes_turns() {
+                fresh.turn = self.inner.store.next_turn(&policy.name).await?;
+            }
             let silences = self.silences();
             let ctx = Context {
                 roster,

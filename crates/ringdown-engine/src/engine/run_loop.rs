@@ -40,7 +40,7 @@ impl Engine {
     /// in line at a process that died, or that process died between dialling
     /// and storing the contact id (then the dialer asks Connect first).
     pub(super) fn reissue_unplaced(&self, inc: &StoredIncident) {
-        if let Some(call) = &inc.call {
+        for call in inc.calls() {
             if call.contact_id.is_none() {
                 info!(incident = %inc.id, call = %call.call_id, dialled = call.dialled_at.is_some(), "re-issuing a call whose contact is not known");
                 self.spawn_call(call.request.clone());
@@ -52,7 +52,7 @@ impl Engine {
     /// would otherwise only learn from a contact record that may never come
     /// (read and lost by a replica that died, or dropped).
     pub(super) fn watch_call_in_flight(&self, inc: &Incident) {
-        if let Some(call) = &inc.call {
+        for call in inc.calls() {
             if let Some(contact) = &call.contact_id {
                 let dialled_at = call.dialled_at.unwrap_or(call.placed_at);
                 self.inner
