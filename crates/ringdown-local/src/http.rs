@@ -152,6 +152,11 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
+/// Whether the request carries `token` as its bearer token.
+pub fn has_token(headers: &axum::http::HeaderMap, token: &str) -> bool {
+    bearer(headers).is_some_and(|got| same_secret(token.as_bytes(), got.as_bytes()))
+}
+
 /// The bearer token of a request, if it carries one.
 fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
     headers

@@ -100,6 +100,19 @@ impl SimDialer {
         self
     }
 
+    /// Contact ids of the calls hung up (StopContact) so far.
+    pub fn stopped(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .stopped
+            .lock()
+            .expect("stopped lock")
+            .iter()
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Every call placed so far, in order.
     pub fn calls(&self) -> Vec<SimCall> {
         self.calls.lock().expect("calls lock").clone()

@@ -305,9 +305,16 @@ file = {fallback:?}
 
     /// Runs a `ringdown` command against this stage's store; its stdout.
     pub fn cli(&self, args: &[&str]) -> String {
+        self.cli_with(args, &[])
+    }
+
+    /// [`Stage::cli`] with extra environment (`RINGDOWN_HTTP_TOKEN`).
+    pub fn cli_with(&self, args: &[&str], env: &[(&str, &str)]) -> String {
         let out = Command::new(&self.binary)
             .args(args)
             .args(["--config", self.config.to_str().unwrap()])
+            .envs(env.iter().copied())
+            .env("AWS_ENDPOINT_URL_CONNECT", self.sim.url())
             .env("AWS_ENDPOINT_URL", &self.moto)
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")

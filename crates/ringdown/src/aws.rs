@@ -93,22 +93,7 @@ pub async fn run(
         max_hold,
     ));
     let pending = Arc::new(PendingCalls::with_clock(clock.clone()));
-    let connect_settings = ConnectSettings {
-        instance_id: aws.connect_instance_id.clone().unwrap_or_default(),
-        flow_id_ja: aws.connect_flow_ids.ja_jp.clone().unwrap_or_default(),
-        flow_id_en: aws.connect_flow_ids.en_us.clone().unwrap_or_default(),
-        source_phone_number: aws.source_phone_number.clone(),
-        ring_timeout_secs: cfg.connect.ring_timeout_secs,
-        max_retries: cfg.connect.max_retries,
-        // Telephone time: a rehearsal's calls end sooner.
-        unsure_retry_ms: ((ConnectSettings::default().unsure_retry_ms as f64
-            / cfg.connect.time_scale.max(1.0))
-        .round() as u64)
-            .max(1),
-        lookup_rate_per_sec: cfg.dialer.rate_per_sec,
-        lookup_burst: cfg.dialer.burst,
-        ..ConnectSettings::default()
-    };
+    let connect_settings = connect_settings(&cfg, &aws);
     let dialer = Arc::new(
         ConnectDialer::new(
             client(&sdk),
@@ -254,4 +239,45 @@ pub async fn run(
     }
     info!("ringdown stopped");
     Ok(())
+}
+
+/// How ringdown reaches Amazon Connect, from the configuration.
+fn connect_settings(cfg: &Config, aws: &AwsSettings) -> ConnectSettings {
+    ConnectSettings {
+        instance_id: aws.connect_instance_id.clone().unwrap_or_default(),
+        flow_id_ja: aws.connect_flow_ids.ja_jp.clone().unwrap_or_default(),
+        flow_id_en: aws.connect_flow_ids.en_us.clone().unwrap_or_default(),
+        source_phone_number: aws.source_phone_number.clone(),
+        ring_timeout_secs: cfg.connect.ring_timeout_secs,
+        max_retries: cfg.connect.max_retries,
+        // Telephone time: a rehearsal's calls end sooner.
+        unsure_retry_ms: ((ConnectSettings::default().unsure_retry_ms as f64
+            / cfg.connect.time_scale.max(1.0))
+        .round() as u64)
+            .max(1),
+        lookup_rate_per_sec: cfg.dialer.rate_per_sec,
+        lookup_burst: cfg.dialer.burst,
+        ..ConnectSettings::default()
+    }
+}
+
+/// Hangs up contact `contact` (StopContact), outside the daemon: a call
+/// `ringdown incident ack` stops when no daemon answered it.
+pub async fn stop_contact(cfg: &Config, aws: &AwsSettings, contact: &str) -> Result<()> {
+    let sdk = sdk_config(aws).await;
+    let gate = CallGate::new(
+        bucket(cfg.dialer.rate_per_sec, cfg.dialer.burst),
+        1,
+        Duration::from_secs(60),
+    );
+    let dialer = ConnectDialer::new(
+        client(&sdk),
+        connect_settings(cfg, aws),
+        gate.bucket(),
+        Arc::new(PendingCalls::new()),
+    )
+    .map_err(|e| user(e.to_string()))?;
+    ringdown_engine::Dialer::stop(&dialer, contact)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }

@@ -249,6 +249,37 @@ pub enum IncidentCommand {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// I am on it: the call in progress is hung up and nobody else is rung
+    /// (the policy's ack_timeout_secs pages again if it still fires).
+    Ack(ActArgs),
+    /// Close the incident though its alerts still fire (a later alert of
+    /// its group opens a new one).
+    Resolve(ActArgs),
+    /// Ring the incident's next step now (also from an acknowledgement).
+    Escalate(ActArgs),
+    /// Silence the incident's scope (its group labels, as pressing 9 does)
+    /// and close it.
+    Silence {
+        #[command(flatten)]
+        act: ActArgs,
+        /// How long, 1 to 72.
+        #[arg(long)]
+        hours: u32,
+    },
+}
+
+/// Acting on an incident: who, and which daemon.
+#[derive(clap::Args, Debug)]
+pub struct ActArgs {
+    pub id: String,
+    /// Who acts, recorded in the timeline: your roster person id (then an
+    /// acknowledgement timeout rings you first). Default: cli:$USER.
+    #[arg(long)]
+    pub by: Option<String>,
+    /// The daemon to ask (http://HOST:PORT). Default: the configured
+    /// http.listen. When none answers, the store is acted on directly.
+    #[arg(long)]
+    pub daemon: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -135,7 +135,7 @@ pub fn ops_router(engine: Engine) -> axum::Router {
 }
 
 /// The ingest token: `RINGDOWN_HTTP_TOKEN`, else the file `http.token_file`.
-fn ingest_token(cfg: &Config) -> Result<Option<String>> {
+pub fn ingest_token(cfg: &Config) -> Result<Option<String>> {
     if let Ok(t) = std::env::var("RINGDOWN_HTTP_TOKEN") {
         let t = t.trim().to_string();
         if !t.is_empty() {
@@ -191,13 +191,14 @@ pub async fn serve_http(
         requests_per_sec: cfg.http.requests_per_sec,
         token,
     };
+    let actions = crate::actions::router(engine.clone(), crate::actions::daemon_token(cfg)?);
     let ingest: Arc<dyn Ingest> = Arc::new(engine.clone());
     let ops_addr = cfg.ops.listen.or(separate_ops);
     let mut tasks = Vec::new();
     let ingest_router = match ops_addr {
         None => {
             info!("health and metrics on http://{addr}/healthz, /readyz, /metrics");
-            ringdown_local::router_with(ingest, limits, ops_router(engine.clone()))
+            ringdown_local::router_with(ingest, limits, ops_router(engine.clone())).merge(actions)
         }
         Some(ops) => {
             let ops_listener = bind(ops).await?;
@@ -213,7 +214,7 @@ pub async fn serve_http(
                 router,
                 async move { s.cancelled().await },
             )));
-            ringdown_local::router(ingest, limits)
+            ringdown_local::router(ingest, limits).merge(actions)
         }
     };
     info!("POST alerts to http://{addr}/v1/alerts");

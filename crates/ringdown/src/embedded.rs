@@ -518,6 +518,189 @@ policies:
         assert_eq!(incidents(&a).await[1].phase, Phase::Resolved);
     }
 
+    const LEAVERS: &str = r#"
+timezone: Asia/Tokyo
+people:
+  first:  { language: en-US, phones: [{ number: "+81300000001" }] }
+  second: { phones: [{ number: "+81300000002" }] }
+  third:  { phones: [{ number: "+81300000003" }] }
+policies:
+  - name: default
+    group_by: [systemname]
+    group_wait_secs: 0
+    ack_timeout_secs: 1800
+    steps:
+      - targets: [person:first]
+      - targets: [person:second, person:third]
+        mode: all
+"#;
+
+    fn stopped_people(inc: &Incident) -> Vec<String> {
+        inc.history
+            .iter()
+            .filter_map(|h| match &h.kind {
+                ringdown_core::escalation::HistoryKind::CallStopped { person, .. } => {
+                    Some(person.clone())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_engineer_who_acknowledged_is_rung_again_every_30_minutes_while_it_still_fires() {
+        let s = scenario_with(LEAVERS, PRESS_1, PRESS_1, PRESS_1, &[]).await;
+        s.alert("web").await;
+        let (called, inc, stack) = s.settle(65).await;
+        assert_eq!(called, ["first", "first", "first"]);
+        let calls = stack.dialer.calls();
+        let gap = calls[1].placed_at - calls[0].placed_at;
+        assert!(
+            gap >= chrono::Duration::minutes(30) && gap < chrono::Duration::minutes(31),
+            "{gap}"
+        );
+        let said: Vec<String> = calls[1]
+            .result
+            .events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                connect_flow::interp::EventKind::Said { text, .. } => Some(text.clone()),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            said.iter()
+                .any(|t| t.contains("You acknowledged this 30 minutes ago and it is still firing")),
+            "{said:?}"
+        );
+        assert_eq!(inc.phase, Phase::Acknowledged);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_ring_all_step_rings_both_at_once_and_the_first_to_press_1_hangs_up_the_other() {
+        let s = scenario_with(LEAVERS, "voicemail", PRESS_1, "never_answers", &[]).await;
+        s.alert("web").await;
+        let (called, inc, stack) = s.settle(10).await;
+        assert_eq!(called, ["first", "second", "third"]);
+        let calls = stack.dialer.calls();
+        assert!(calls[2].placed_at - calls[1].placed_at < chrono::Duration::seconds(2));
+        assert_eq!(inc.phase, Phase::Acknowledged);
+        assert_eq!(inc.acked_by.as_deref(), Some("second"));
+        assert_eq!(stopped_people(&inc), ["third"]);
+        assert_eq!(stack.dialer.stopped(), [calls[2].contact_id.clone()]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn round_robin_starts_each_new_incident_with_the_next_person() {
+        let roster = r#"
+timezone: Asia/Tokyo
+people:
+  first:  { phones: [{ number: "+81300000001" }] }
+  second: { phones: [{ number: "+81300000002" }] }
+  third:  { phones: [{ number: "+81300000003" }] }
+policies:
+  - name: default
+    group_by: [systemname]
+    group_wait_secs: 0
+    steps:
+      - targets: [person:first, person:second, person:third]
+        mode: round_robin
+"#;
+        let s = scenario_with(roster, PRESS_1, PRESS_1, PRESS_1, &[]).await;
+        for system in ["web", "db", "batch", "mail"] {
+            s.alert(system).await;
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        }
+        let (called, _, _) = s.settle(5).await;
+        assert_eq!(called, ["first", "second", "third", "first"]);
+    }
+
+    #[tokio::test]
+    async fn an_acknowledgement_from_the_cli_hangs_up_the_ringing_phone_at_once() {
+        let dir = std::env::temp_dir().join(format!("ringdown-act-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        std::fs::write(dir.join("roster.yaml"), LEAVERS).unwrap();
+        std::fs::write(dir.join("personas.yaml"), "default: never_answers\n").unwrap();
+        let mut cfg = Config::default();
+        cfg.store.sqlite_path = dir.join("act.sqlite");
+        cfg.roster_file = Some(dir.join("roster.yaml"));
+        cfg.simulator.personas_file = Some(dir.join("personas.yaml"));
+        cfg.fallback.file = Some(dir.join("fallback.jsonl"));
+        cfg.http.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let daemon = tokio::spawn(run(cfg.clone(), async move {
+            let _ = stop_rx.await;
+        }));
+        let url = format!("http://127.0.0.1:{port}");
+        let body = webhook("web", 0, 1);
+        let store = SqliteStore::open(&cfg.store.sqlite_path).unwrap();
+        // The first engineer's phone rings (nobody answers for a minute).
+        let mut ringing = None;
+        for _ in 0..200 {
+            if ringing.is_none() {
+                let _ = post(port, &body).await;
+            }
+            let list = store.incidents(&IncidentFilter::default()).await.unwrap();
+            if let Some(i) = list
+                .iter()
+                .find(|i| i.call.as_ref().is_some_and(|c| c.contact_id.is_some()))
+            {
+                ringing = Some(i.clone());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let inc = ringing.expect("a call rings");
+        let req = crate::actions::ActionRequest {
+            by: "second".into(),
+            hours: None,
+        };
+        // Without the token the daemon refuses.
+        let mut wrong = cfg.clone();
+        std::fs::write(dir.join("wrong.token"), "not-the-token-at-all").unwrap();
+        wrong.http.token_file = Some(dir.join("wrong.token"));
+        let refused = crate::actions::ask(&wrong, &url, crate::actions::Action::Ack, &inc.id, &req)
+            .await
+            .unwrap_err();
+        assert!(refused.to_string().contains("401"), "{refused}");
+        let done = crate::actions::ask(&cfg, &url, crate::actions::Action::Ack, &inc.id, &req)
+            .await
+            .unwrap()
+            .expect("the daemon answers");
+        assert_eq!(done.state, "acknowledged");
+        assert_eq!(done.acked_by.as_deref(), Some("second"));
+        assert!(
+            done.timeline
+                .iter()
+                .any(|l| l.contains("call to first hung up")),
+            "{:?}",
+            done.timeline
+        );
+        let stored = store.load_incident(&inc.id).await.unwrap().unwrap();
+        assert_eq!(stopped_people(&stored), ["first"]);
+        assert!(stored.call.is_none());
+        let _ = stop_tx.send(());
+        daemon.await.unwrap().unwrap();
+    }
+
+    async fn post(port: u16, body: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut response = String::new();
+        if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            let req = format!(
+                "POST /v1/alerts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            s.write_all(req.as_bytes()).await.unwrap();
+            s.read_to_string(&mut response).await.unwrap();
+        }
+        response
+    }
+
     #[tokio::test]
     async fn ringdown_run_accepts_alerts_over_http_and_stops_on_shutdown() {
         let dir = std::env::temp_dir().join(format!("ringdown-run-{}", std::process::id()));
@@ -538,14 +721,8 @@ policies:
         let body = webhook("web", 0, 3);
         let mut response = String::new();
         for _ in 0..100 {
-            if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
-                use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                let req = format!(
-                    "POST /v1/alerts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                s.write_all(req.as_bytes()).await.unwrap();
-                s.read_to_string(&mut response).await.unwrap();
+            response = post(port, &body).await;
+            if !response.is_empty() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -1,6 +1,7 @@
 //! `ringdown`: thin entry point. Everything it runs lives in modules with a
 //! `run(..)` that tests call directly.
 
+mod actions;
 mod aws;
 mod cli;
 mod commands;

@@ -967,3 +967,165 @@ async fn an_outage_of_25000_alerts_and_a_3_kb_label_value_poison_neither_their_g
         "the acknowledgement was lost: the outage paged again"
     );
 }
+
+/// Everyone of a step at once, and steps taking turns, on AWS.
+fn ring_all_roster() -> String {
+    roster(
+        r#"
+  - name: rr
+    match: { team: rr }
+    group_by: [systemname]
+    group_wait_secs: 0
+    steps:
+      - targets: [person:first, person:second, person:third]
+        mode: round_robin
+  - name: all
+    match: { team: all }
+    group_by: [systemname]
+    group_wait_secs: 0
+    steps:
+      - targets: [person:first]
+      - targets: [person:second, person:third]
+        mode: all
+"#,
+    )
+}
+
+fn team_webhook(team: &str, system: &str) -> String {
+    webhook(system, 0, 1, "firing").replace(
+        "\"systemname\":",
+        &format!("\"team\": \"{team}\", \"systemname\":"),
+    )
+}
+
+fn stopped_people(inc: &ringdown_core::escalation::Incident) -> Vec<String> {
+    inc.history
+        .iter()
+        .filter_map(|h| match &h.kind {
+            HistoryKind::CallStopped { person, .. } => Some(person.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_aws_a_ring_all_step_rings_both_and_the_first_to_press_1_hangs_up_the_other() {
+    let Some(mut env) = start_scaled(
+        "ringall",
+        &ring_all_roster(),
+        &personas(VOICEMAIL, PRESS_1, r#"never_answers"#),
+        CtrFaults::default(),
+        4.0,
+    )
+    .await
+    else {
+        return;
+    };
+    env.spawn("a");
+    assert!(team_webhook("all", "web").contains("\"team\": \"all\""));
+    env.send(team_webhook("all", "web")).await;
+    env.until("second acknowledged", LONG, || async {
+        env.phases().await == [Phase::Acknowledged]
+    })
+    .await;
+    let inc = env.incidents().await.remove(0);
+    assert_eq!(inc.acked_by.as_deref(), Some("second"));
+    assert_eq!(stopped_people(&inc), ["third"]);
+    env.until("third's call hung up", LONG, || async {
+        env.sim.calls().iter().any(|c| {
+            c.destination_phone_number == THIRD && c.disconnect_reason.as_deref() == Some("API")
+        })
+    })
+    .await;
+    let mut rung = env.destinations();
+    rung[1..].sort();
+    assert_eq!(rung, [FIRST, SECOND, THIRD]);
+    let calls = env.sim.calls();
+    assert!(
+        (calls[2].initiated_unix_ms - calls[1].initiated_unix_ms).abs() < 2000,
+        "second and third rung at once"
+    );
+    assert!(env.stop("a").success(), "{}", env.log("a"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_aws_round_robin_takes_turns_across_incidents_through_dynamodb() {
+    let Some(mut env) = start(
+        "roundrobin",
+        &ring_all_roster(),
+        &personas(PRESS_1, PRESS_1, PRESS_1),
+        CtrFaults::default(),
+    )
+    .await
+    else {
+        return;
+    };
+    env.spawn("a");
+    for (i, system) in ["web", "db", "batch", "mail"].iter().enumerate() {
+        env.send(team_webhook("rr", system)).await;
+        env.until("acknowledged", LONG, || async {
+            env.phases()
+                .await
+                .iter()
+                .filter(|p| **p == Phase::Acknowledged)
+                .count()
+                == i + 1
+        })
+        .await;
+    }
+    assert_eq!(env.destinations(), [FIRST, SECOND, THIRD, FIRST]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_aws_an_acknowledgement_from_the_cli_hangs_up_the_ringing_phone_and_nobody_else_is_rung()
+{
+    const TOKEN: &str = "a-long-ingest-token-for-the-test";
+    // Real time: the first engineer's phone rings for a whole minute.
+    let Some(mut env) = start_scaled(
+        "cliack",
+        &roster(""),
+        &personas("never_answers", PRESS_1, PRESS_1),
+        CtrFaults::default(),
+        1.0,
+    )
+    .await
+    else {
+        return;
+    };
+    let moto = env.moto.clone();
+    env.spawn_with("a", &moto, &[("RINGDOWN_HTTP_TOKEN", TOKEN)]);
+    env.send(webhook("web", 0, 1, "firing")).await;
+    env.until("the first engineer's phone rings", LONG, || async {
+        env.incidents()
+            .await
+            .iter()
+            .any(|i| i.call.as_ref().is_some_and(|c| c.contact_id.is_some()))
+    })
+    .await;
+    let id = env.incidents().await[0].id.clone();
+    let ingest = env
+        .log("a")
+        .lines()
+        .find_map(|l| l.split("POST alerts to http://").nth(1))
+        .and_then(|r| r.split('/').next())
+        .unwrap()
+        .to_string();
+    let url = format!("http://{ingest}");
+    let out = env.cli_with(
+        &["incident", "ack", &id, "--by", "third", "--daemon", &url],
+        &[("RINGDOWN_HTTP_TOKEN", TOKEN)],
+    );
+    assert!(
+        out.contains("acknowledged (acknowledged by third)"),
+        "{out}"
+    );
+    assert!(out.contains("call to first hung up"), "{out}");
+    env.until("the ringing call ended by StopContact", LONG, || async {
+        env.sim.calls()[0].disconnect_reason.as_deref() == Some("API")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(env.destinations(), [FIRST], "nobody else is rung");
+    assert_eq!(env.phases().await, [Phase::Acknowledged]);
+    assert!(env.stop("a").success(), "{}", env.log("a"));
+}

@@ -755,3 +755,95 @@ fn a_roster_whose_retry_comes_too_late_for_do_not_disturb_validates_with_a_warni
         "the example roster keeps within three minutes"
     );
 }
+
+#[test]
+fn with_no_daemon_running_an_engineer_acknowledges_then_resolves_from_the_cli_and_the_store_records_who(
+) {
+    use ringdown_core::escalation::Incident;
+    use ringdown_engine::{Store, StoredIncident};
+
+    let dir = std::env::temp_dir().join(format!("ringdown-act-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("act.sqlite");
+    let _ = std::fs::remove_file(&db);
+    let roster = ringdown_core::roster::Roster::from_yaml(ROSTER).unwrap();
+    let policy = roster.policy("default").unwrap().clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = ringdown_local::SqliteStore::open(&db).unwrap();
+        store.save_roster(ROSTER, chrono::Utc::now()).await.unwrap();
+        let labels: ringdown_core::Labels = [("systemname".to_string(), "web".to_string())].into();
+        let mut inc = Incident::open(
+            "inc-act-1",
+            "default{systemname=\"web\"}",
+            &policy,
+            labels,
+            chrono::Utc::now(),
+        );
+        inc.firing.insert("fp-1".into());
+        store
+            .create_incident(&StoredIncident::new(inc))
+            .await
+            .unwrap();
+    });
+    // Nothing listens on this port: the command acts on the store itself.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let config = temp_file(
+        "act.toml",
+        &format!(
+            "[store]\nsqlite_path = {:?}\n[http]\nlisten = \"127.0.0.1:{port}\"\n",
+            db.to_str().unwrap()
+        ),
+    );
+    let c = config.to_str().unwrap();
+    let out = ringdown(
+        &["incident", "ack", "inc-act-1", "--by", "tanaka", "-c", c],
+        None,
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stderr.contains("no ringdown daemon answered"), "{stderr}");
+    assert!(
+        stdout.contains("incident inc-act-1: acknowledged (acknowledged by tanaka)"),
+        "{stdout}"
+    );
+    let out = ringdown(
+        &["incident", "resolve", "inc-act-1", "--by", "sato", "-c", c],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("resolved by sato"));
+    let show = ringdown(&["incident", "show", "inc-act-1", "-c", c], None);
+    let show = String::from_utf8_lossy(&show.stdout);
+    assert!(show.contains("acknowledged by tanaka"), "{show}");
+    assert!(show.contains("resolved by sato: incident closed"), "{show}");
+    // A closed incident cannot be acted on; a silence needs its hours.
+    let out = ringdown(&["incident", "ack", "inc-act-1", "-c", c], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already resolved"));
+    let out = ringdown(&["incident", "silence", "inc-act-1", "-c", c], None);
+    assert_eq!(out.status.code(), Some(2));
+    let out = ringdown(
+        &[
+            "incident",
+            "silence",
+            "inc-act-1",
+            "--hours",
+            "100",
+            "-c",
+            c,
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("between 1 and 72"));
+}

@@ -40,6 +40,18 @@ pub(super) fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> 
 }
 
 pub fn incident(config: Option<&Path>, command: IncidentCommand) -> Result<ExitCode> {
+    use crate::actions::{main as act, Action};
+    let (action, args, hours) = match command {
+        IncidentCommand::Ack(a) => (Action::Ack, a, None),
+        IncidentCommand::Resolve(a) => (Action::Resolve, a, None),
+        IncidentCommand::Escalate(a) => (Action::Escalate, a, None),
+        IncidentCommand::Silence { act, hours } => (Action::Silence, act, Some(hours)),
+        command => return look(config, command),
+    };
+    act(config, action, &args.id, args.by, hours, args.daemon)
+}
+
+fn look(config: Option<&Path>, command: IncidentCommand) -> Result<ExitCode> {
     let cfg = Config::load(config)?;
     runtime()?.block_on(async {
         let store = open_store(&cfg).await?;
@@ -138,6 +150,7 @@ pub fn incident(config: Option<&Path>, command: IncidentCommand) -> Result<ExitC
                     }
                 }
             }
+            _ => unreachable!("actions are handled by `incident`"),
         }
         Ok(ExitCode::SUCCESS)
     })
