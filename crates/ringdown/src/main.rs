@@ -10,6 +10,7 @@ mod daemon;
 mod demo;
 mod drill;
 mod embedded;
+mod import;
 mod report;
 mod schedule;
 mod timeline;
