@@ -111,6 +111,12 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Turn another paging tool's contacts, rotations and escalations into a
+    /// roster, listing on standard error what could not be carried over.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Who would be called for an alert at a given moment, in order, and why.
     Oncall {
         /// Roster file (YAML). Without it, the roster in force in the
@@ -195,6 +201,37 @@ pub enum RosterCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// AWS Systems Manager Incident Manager: a directory of what `aws
+    /// ssm-contacts list-contacts`, `get-contact`, `list-contact-channels`,
+    /// `list-rotations` and `list-rotation-overrides` print, one file per
+    /// command (list-contacts.json, get-contact-<alias>.json, …; see
+    /// docs/roster.md).
+    IncidentManager(ImportArgs),
+    /// Opsgenie: a directory of REST API v2 answers (users.json,
+    /// contacts-<username>.json, schedules.json, schedule-overrides-<name>.json,
+    /// escalations.json; see docs/roster.md).
+    Opsgenie(ImportArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// The directory holding the JSON files.
+    pub dir: PathBuf,
+    /// Write the roster here instead of standard output.
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// The roster's time zone (IANA, e.g. Asia/Tokyo). Default: the first
+    /// rotation's or schedule's.
+    #[arg(long)]
+    pub timezone: Option<String>,
+    /// Call language of people whose language the source does not say:
+    /// ja-JP or en-US. Default: the roster's (ja-JP).
+    #[arg(long)]
+    pub language: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -11,6 +11,7 @@ mod daemon;
 mod demo;
 mod drill;
 mod embedded;
+mod import;
 mod report;
 mod schedule;
 mod timeline;

@@ -5,6 +5,7 @@
 mod alerts;
 mod aws;
 mod config_check;
+mod import;
 mod incident;
 mod oncall;
 mod roster;
@@ -91,6 +92,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         } => aws::aws_bootstrap(config.as_deref()),
         Command::Dlq { config, command } => aws::dlq(config.as_deref(), command),
         Command::Incident { config, command } => incident::incident(config.as_deref(), command),
+        Command::Import { command } => import::import(command),
         Command::Report {
             month,
             format,
