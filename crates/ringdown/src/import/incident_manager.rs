@@ -911,6 +911,26 @@ mod tests {
     }
 
     #[test]
+    fn a_stage_engaging_the_on_call_and_the_lead_together_becomes_a_ring_all_step() {
+        let mut f = team();
+        f.insert(
+            get_contact("page-team"),
+            format!(
+                r#"{{"ContactArn": "{ACCOUNT}:contact/page-team", "Alias": "page-team", "Type": "ESCALATION", "Plan": {{"Stages": [
+                    {{"DurationInMinutes": 5, "Targets": [{{"ContactTargetInfo": {{"ContactId": "{ACCOUNT}:contact/primary-oncall", "IsEssential": true}}}},
+                                                          {{"ContactTargetInfo": {{"ContactId": "{ACCOUNT}:contact/lead", "IsEssential": true}}}}]}}
+                ]}}}}"#
+            ),
+        );
+        let out = import(&f, Options::default()).unwrap();
+        let step = &out.roster.policies[0].steps[0];
+        assert_eq!(step.targets.len(), 2);
+        assert_eq!(step.mode, ringdown_core::roster::StepMode::All);
+        // Everyone at once rings one minute a round: calls 2 min apart.
+        assert_eq!((step.attempts, step.retry_after_secs), (3, 60));
+    }
+
+    #[test]
     fn a_team_leaving_incident_manager_imports_its_weekly_rotation_and_a_two_step_plan() {
         let out = import(&team(), Options::default()).unwrap();
         let r = &out.roster;

@@ -661,12 +661,18 @@ impl Draft {
             for (i, (at, targets)) in steps.iter().enumerate() {
                 let next = steps.get(i + 1).map(|s| Some(s.0)).unwrap_or(p.end_secs);
                 let window = next.map(|n| n.saturating_sub(*at));
-                let (attempts, retry) = pacing(targets.len(), window);
+                // The source engages everyone of a moment at once: so
+                // does a ring-all step (one ring per round, not one each).
+                let together = targets.len() > 1;
+                let (attempts, retry) = pacing(if together { 1 } else { targets.len() }, window);
                 let names: Vec<String> = targets
                     .iter()
                     .map(|t| plain_or_quoted(&t.to_string()))
                     .collect();
                 y.push_str(&format!("      - targets: [{}]\n", names.join(", ")));
+                if together {
+                    y.push_str("        mode: all\n");
+                }
                 y.push_str(&format!("        attempts: {attempts}\n"));
                 y.push_str(&format!("        retry_after_secs: {retry}\n"));
             }
