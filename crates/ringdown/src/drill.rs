@@ -85,6 +85,11 @@ pub async fn run(
         tz.name(),
         minutes
     )];
+    // What the roster gives up (a retry too late to get through Do Not
+    // Disturb), before the story.
+    for w in roster.advice() {
+        lines.push(format!("warning: {w}"));
+    }
     for d in &report.alerts {
         match d {
             AlertDisposition::Silenced {
@@ -220,6 +225,83 @@ policies:
             text.contains(
                 "+08:30  fallback channel (fallback): nobody acknowledged after 1 pass(es)"
             ),
+            "{text}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_drill_shows_a_ring_all_step_the_acknowledgement_timeout_and_the_do_not_disturb_warning(
+    ) {
+        let roster = r#"
+timezone: Asia/Tokyo
+people:
+  tanaka: { language: en-US, phones: [{ number: "+819011110001" }] }
+  sato:   { language: en-US, phones: [{ number: "+819011110002" }] }
+  suzuki: { language: en-US, phones: [{ number: "+819011110003" }] }
+policies:
+  - name: default
+    group_by: [systemname]
+    group_wait_secs: 0
+    ack_timeout_secs: 1800
+    steps:
+      - targets: [person:tanaka]
+      - targets: [person:sato, person:suzuki]
+        mode: all
+        attempts: 2
+        retry_after_secs: 300
+"#;
+        let personas = r#"
+default: never_answers
+personas:
+  "+819011110001": { voicemail: { answer_after_secs: 10 } }
+  "+819011110002": { answer_after_secs: 5, keys: [{key: "5", delay_secs: 1}, {key: "1", delay_secs: 1}] }
+"#;
+        let (lines, _) = run(
+            roster,
+            ALERT.as_bytes(),
+            personas,
+            at("2026-11-24T18:00:00Z"),
+            40,
+        )
+        .await
+        .unwrap();
+        let text = lines.join("\n");
+        assert!(
+            text.contains("warning: policies[0].steps[1].retry_after_secs = 300"),
+            "{text}"
+        );
+        assert!(text.contains("Do Not Disturb"), "{text}");
+        let calls: Vec<&str> = lines
+            .iter()
+            .filter(|l| l.contains("] call ") && !l.contains("hung up"))
+            .map(|l| l.as_str())
+            .collect();
+        assert_eq!(calls.len(), 4, "{text}");
+        assert!(calls[0].contains("call tanaka"), "{text}");
+        assert!(
+            calls[1].contains("call sato") && calls[2].contains("call suzuki"),
+            "{text}"
+        );
+        assert!(
+            text.contains("call to suzuki hung up: sato acknowledged"),
+            "{text}"
+        );
+        assert!(text.contains("hung up by ringdown (API)"), "{text}");
+        assert!(
+            !text.contains("TELECOM_UNANSWERED"),
+            "suzuki's call was cut: {text}"
+        );
+        assert!(
+            text.contains("still firing 30 min after sato acknowledged: paging again"),
+            "{text}"
+        );
+        assert!(calls[3].contains("call sato"), "{text}");
+        assert!(
+            text.contains("You acknowledged this 30 minutes ago and it is still firing"),
+            "{text}"
+        );
+        assert!(
+            text.contains("incident [shop] ends acknowledged after 4 call(s)"),
             "{text}"
         );
     }

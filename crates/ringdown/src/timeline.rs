@@ -138,11 +138,27 @@ pub fn render(
             json.push(serde_json::json!({"at": h.at, "incident": inc.id, "system": label, "entry": h.kind}));
         }
     }
+    // Calls ringdown hung up (someone else acknowledged): the simulated
+    // call is cut where it was stopped.
+    let stopped: std::collections::HashMap<&str, DateTime<Utc>> = incidents
+        .iter()
+        .flat_map(|i| &i.history)
+        .filter_map(|h| match &h.kind {
+            HistoryKind::CallStopped { call_id, .. } => Some((call_id.as_str(), h.at)),
+            _ => None,
+        })
+        .collect();
     entries.sort_by_key(|e| e.0);
     for (at, label, text, call_id) in entries {
         lines.push(format!("{}  [{label}] {text}", offset(t0, at)));
         if let Some(call) = call_id.and_then(|id| calls.iter().find(|c| c.call_id == id)) {
+            let cut_ms = stopped
+                .get(call.call_id.as_str())
+                .map(|t| (*t - call.placed_at).num_milliseconds().max(0) as u64);
             for e in &call.result.events {
+                if cut_ms.is_some_and(|cut| e.offset_ms > cut) {
+                    break;
+                }
                 let what = match &e.kind {
                     EventKind::Answered => Some("answered".to_string()),
                     EventKind::Said { text, .. } => Some(format!("says: {}", shorten(text, 110))),
@@ -162,6 +178,12 @@ pub fn render(
                         e.offset_ms as f64 / 1000.0
                     ));
                 }
+            }
+            if let Some(cut) = cut_ms {
+                lines.push(format!(
+                    "           │ {:>5.1}s  hung up by ringdown (API)",
+                    cut as f64 / 1000.0
+                ));
             }
         }
     }
