@@ -317,9 +317,10 @@ async fn an_incident_a_newer_release_wrote_is_skipped_by_listings_and_reported_w
         .item("version", AttributeValue::N("1".into()))
         .item(
             "json",
-            AttributeValue::S(
-                r#"{"record_version": 3, "id": "inc-newer", "phase": "paused"}"#.into(),
-            ),
+            AttributeValue::S(format!(
+                r#"{{"record_version": {}, "id": "inc-newer", "phase": "paused"}}"#,
+                ringdown_engine::record::INCIDENT_RECORD_VERSION + 1
+            )),
         )
         .send()
         .await

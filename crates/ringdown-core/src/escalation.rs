@@ -1751,6 +1751,9 @@ fn reminder_words(language: Language, minutes: u64) -> String {
         Language::JaJp => {
             format!("{minutes}分前に対応中と応答されたアラートが、まだ続いています。")
         }
+        Language::EnUs if minutes == 1 => {
+            "You acknowledged this a minute ago and it is still firing.".to_string()
+        }
         Language::EnUs => {
             format!("You acknowledged this {minutes} minutes ago and it is still firing.")
         }

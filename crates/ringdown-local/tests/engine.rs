@@ -411,10 +411,11 @@ async fn a_record_a_newer_release_wrote_does_not_stop_a_start_and_is_skipped() {
         .unwrap();
     // A newer replica wrote an incident in a phase this release does not know.
     let conn = rusqlite::Connection::open(&path).unwrap();
+    let newer = ringdown_engine::record::INCIDENT_RECORD_VERSION + 1;
     conn.execute(
-        "INSERT INTO incidents (id, group_key, phase, is_open, opened_at, closed_at, next_action_at, version, json)
-         VALUES ('20261205-000000-newer0', 'default{systemname=\"db\"}', 'paused', 1, 0, NULL, 0, 1,
-                 '{\"record_version\": 3, \"id\": \"20261205-000000-newer0\", \"phase\": \"paused\"}')",
+        &format!("INSERT INTO incidents (id, group_key, phase, is_open, opened_at, closed_at, next_action_at, version, json)
+         VALUES ('20261205-000000-newer0', 'default{{systemname=\"db\"}}', 'paused', 1, 0, NULL, 0, 1,
+                 '{{\"record_version\": {newer}, \"id\": \"20261205-000000-newer0\", \"phase\": \"paused\"}}')"),
         [],
     )
     .unwrap();

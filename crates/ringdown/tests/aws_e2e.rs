@@ -1129,3 +1129,56 @@ async fn on_aws_an_acknowledgement_from_the_cli_hangs_up_the_ringing_phone_and_n
     assert_eq!(env.phases().await, [Phase::Acknowledged]);
     assert!(env.stop("a").success(), "{}", env.log("a"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_aws_the_engineer_who_acknowledged_is_rung_again_while_it_still_fires() {
+    let roster_yaml = roster("").replace(
+        "  - name: default\n    group_by: [systemname]\n    group_wait_secs: 0\n",
+        "  - name: default\n    group_by: [systemname]\n    group_wait_secs: 0\n    ack_timeout_secs: 60\n",
+    );
+    assert!(roster_yaml.contains("ack_timeout_secs: 60"));
+    let Some(mut env) = start(
+        "acktimeout",
+        &roster_yaml,
+        &personas(PRESS_1, PRESS_1, PRESS_1),
+        CtrFaults::default(),
+    )
+    .await
+    else {
+        return;
+    };
+    env.spawn("a");
+    env.send(webhook("web", 0, 1, "firing")).await;
+    env.until(
+        "the first engineer is reminded",
+        Duration::from_secs(150),
+        || async {
+            env.sim
+                .calls()
+                .iter()
+                .filter(|c| c.state == "ENDED")
+                .count()
+                >= 2
+        },
+    )
+    .await;
+    assert_eq!(env.destinations(), [FIRST, FIRST], "the acker, nobody else");
+    let reminder = &env.sim.calls()[1];
+    assert!(
+        reminder.attributes["rd_message"]
+            .contains("You acknowledged this a minute ago and it is still firing."),
+        "{:?}",
+        reminder.attributes.get("rd_message")
+    );
+    assert_ne!(env.sim.calls()[0].client_token, reminder.client_token);
+    env.until("acknowledged again", LONG, || async {
+        env.incidents().await[0]
+            .history
+            .iter()
+            .filter(|h| matches!(h.kind, HistoryKind::Acknowledged { .. }))
+            .count()
+            == 2
+    })
+    .await;
+    assert!(env.stop("a").success(), "{}", env.log("a"));
+}
