@@ -12,6 +12,7 @@ mod drill;
 mod embedded;
 mod report;
 mod schedule;
+mod shadow;
 mod timeline;
 mod virtual_run;
 
