@@ -271,8 +271,20 @@ file = {fallback:?}
     /// Starts replica `name` with extra environment, e.g.
     /// `AWS_ENDPOINT_URL_DYNAMODB` to send only DynamoDB through a proxy.
     pub fn spawn_with(&mut self, name: &str, aws_endpoint: &str, env: &[(&str, &str)]) {
+        self.spawn_run(name, aws_endpoint, env, &[]);
+    }
+
+    /// Starts replica `name` with more arguments to `ringdown run`, e.g.
+    /// `--shadow`.
+    pub fn spawn_args(&mut self, name: &str, args: &[&str]) {
+        let moto = self.moto.clone();
+        self.spawn_run(name, &moto, &[], args);
+    }
+
+    fn spawn_run(&mut self, name: &str, aws_endpoint: &str, env: &[(&str, &str)], args: &[&str]) {
         let mut cmd = Command::new(&self.binary);
         cmd.args(["run", "--config", self.config.to_str().unwrap()])
+            .args(args)
             .env("AWS_ENDPOINT_URL", aws_endpoint)
             .env("AWS_ENDPOINT_URL_CONNECT", self.sim.url())
             .env("AWS_ACCESS_KEY_ID", "test")

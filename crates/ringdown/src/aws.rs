@@ -3,7 +3,7 @@
 
 use crate::commands::user;
 use crate::config::Config;
-use crate::daemon::apply_roster;
+use crate::daemon::{apply_roster, Mode};
 use anyhow::{Context, Result};
 use ringdown_aws::bootstrap::ResourceNames;
 use ringdown_aws::clients::{client, sdk_config, AwsSettings};
@@ -18,7 +18,7 @@ use ringdown_aws::sns::SnsNotifier;
 use ringdown_aws::sqs::{queue_url_or, NoticeQueue, SqsSource};
 use ringdown_engine::gate::{bucket, CallGate};
 use ringdown_engine::LeaseStore;
-use ringdown_engine::{Clock, Engine, EngineSettings, Ingest, Notifier, SteadyClock};
+use ringdown_engine::{Clock, Dialer, Engine, EngineSettings, Ingest, Notifier, SteadyClock};
 use ringdown_local::FileNotifier;
 use std::future::Future;
 use std::sync::Arc;
@@ -42,10 +42,13 @@ pub fn default_instance_name() -> String {
 }
 
 /// Runs the AWS daemon until `shutdown` completes: stops receiving, finishes
-/// in-flight work, releases shard leases.
+/// in-flight work, releases shard leases. A shadow run (`mode`) has no
+/// Amazon Connect side (no dialer, no contact-record or contact-event
+/// reader) and no fallback topic; SQS and DynamoDB are used as usual.
 pub async fn run(
     cfg: Config,
     aws: AwsSettings,
+    mode: Mode,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let sdk = sdk_config(&aws).await;
@@ -92,31 +95,55 @@ pub async fn run(
         cfg.dialer.max_live_calls,
         max_hold,
     ));
-    let pending = Arc::new(PendingCalls::with_clock(clock.clone()));
-    let connect_settings = connect_settings(&cfg, &aws);
-    let dialer = Arc::new(
-        ConnectDialer::new(
-            client(&sdk),
-            connect_settings,
-            gate.bucket(),
-            pending.clone(),
-        )
-        .map_err(|e| user(e.to_string()))?,
-    );
-    let notifier: Arc<dyn Notifier> = match &aws.topic_arn {
-        Some(arn) => Arc::new(SnsNotifier::new(client(&sdk), arn.clone())),
-        None => {
-            info!(
-                "aws.topic_arn is not set: the fallback channel is the log and {:?}",
-                cfg.fallback.file
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    // Amazon Connect and the calls it is followed on, when people are phoned.
+    let mut connect = None;
+    let mut shadow = None;
+    let (dialer, notifier): (Arc<dyn Dialer>, Arc<dyn Notifier>) = match &mode {
+        Mode::Live => {
+            let pending = Arc::new(PendingCalls::with_clock(clock.clone()));
+            let connect_settings = connect_settings(&cfg, &aws);
+            let dialer = Arc::new(
+                ConnectDialer::new(
+                    client(&sdk),
+                    connect_settings,
+                    gate.bucket(),
+                    pending.clone(),
+                )
+                .map_err(|e| user(e.to_string()))?,
             );
-            Arc::new(FileNotifier::new(cfg.fallback.file.clone(), clock.clone()))
+            let notifier: Arc<dyn Notifier> = match &aws.topic_arn {
+                Some(arn) => Arc::new(SnsNotifier::new(client(&sdk), arn.clone())),
+                None => {
+                    info!(
+                        "aws.topic_arn is not set: the fallback channel is the log and {:?}",
+                        cfg.fallback.file
+                    );
+                    Arc::new(FileNotifier::new(cfg.fallback.file.clone(), clock.clone()))
+                }
+            };
+            connect = Some((dialer.clone(), pending));
+            (dialer, notifier)
+        }
+        Mode::Shadow(path) => {
+            let s = crate::shadow::Shadow::start(
+                path,
+                store.clone(),
+                clock.clone(),
+                &timing,
+                &instance,
+                tx.clone(),
+            )
+            .await?;
+            let parts: (Arc<dyn Dialer>, Arc<dyn Notifier>) =
+                (s.dialer.clone(), s.notifier.clone());
+            shadow = Some(s);
+            parts
         }
     };
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let engine = Engine::new(
         store.clone(),
-        dialer.clone(),
+        dialer,
         notifier,
         clock.clone(),
         gate,
@@ -135,32 +162,7 @@ pub async fn run(
     let dlq = queue_url_or(&sqs, aws.dlq_url.as_deref(), &names.alert_dlq)
         .await
         .ok();
-    let events = aws.contact_events_queue_url.as_deref();
-    let events_queue = match queue_url_or(&sqs, events, &names.contact_events_queue).await {
-        Ok(u) => Some(u),
-        Err(e) => {
-            warn!(error = %e, queue = %names.contact_events_queue, "no contact-event queue: each outcome waits for its contact record (one to two minutes after the call); run `ringdown aws bootstrap` to get outcomes within seconds");
-            None
-        }
-    };
     let source = SqsSource::new(sqs.clone(), queue.clone(), dlq, aws.sqs.clone());
-    let ctr = CtrReader::new(
-        client(&sdk),
-        store.clone() as Arc<dyn LeaseStore>,
-        CtrReaderSettings {
-            stream_name: aws
-                .stream_name
-                .clone()
-                .unwrap_or_else(|| names.ctr_stream.clone()),
-            lease_ttl_secs: cfg.connect.lease_ttl_secs,
-            poll_interval_ms: cfg.connect.ctr_poll_interval_ms,
-            owner: instance.clone(),
-            ..CtrReaderSettings::default()
-        },
-        tx.clone(),
-        pending.clone(),
-    )
-    .with_clock(clock.clone());
 
     let token = CancellationToken::new();
     {
@@ -176,30 +178,55 @@ pub async fn run(
         let t = token.clone();
         tokio::spawn(async move { source.run(ingest, t).await })
     };
-    let ctr_task = {
+    // How calls end: the contact records, the contact events, and asking
+    // Connect about a call whose outcome is late.
+    let mut readers = Vec::new();
+    if let Some((dialer, pending)) = connect {
+        let events = aws.contact_events_queue_url.as_deref();
+        let events_queue = match queue_url_or(&sqs, events, &names.contact_events_queue).await {
+            Ok(u) => Some(u),
+            Err(e) => {
+                warn!(error = %e, queue = %names.contact_events_queue, "no contact-event queue: each outcome waits for its contact record (one to two minutes after the call); run `ringdown aws bootstrap` to get outcomes within seconds");
+                None
+            }
+        };
+        let ctr = CtrReader::new(
+            client(&sdk),
+            store.clone() as Arc<dyn LeaseStore>,
+            CtrReaderSettings {
+                stream_name: aws
+                    .stream_name
+                    .clone()
+                    .unwrap_or_else(|| names.ctr_stream.clone()),
+                lease_ttl_secs: cfg.connect.lease_ttl_secs,
+                poll_interval_ms: cfg.connect.ctr_poll_interval_ms,
+                owner: instance.clone(),
+                ..CtrReaderSettings::default()
+            },
+            tx.clone(),
+            pending.clone(),
+        )
+        .with_clock(clock.clone());
         let t = token.clone();
-        tokio::spawn(async move {
+        readers.push(tokio::spawn(async move {
             if let Err(e) = ctr.run(t.cancelled()).await {
                 error!(error = %e, "contact-record reader stopped");
             }
-        })
-    };
-    let events_task = events_queue.map(|url| {
-        let reader = ContactEventReader::new(
-            NoticeQueue::new(sqs.clone(), url),
-            dialer.clone(),
-            pending.clone(),
-            tx.clone(),
-            ContactEventSettings {
-                wait_time_secs: aws.sqs.wait_time_secs,
-                ..ContactEventSettings::default()
-            },
-        );
-        let t = token.clone();
-        tokio::spawn(async move { reader.run(t.cancelled()).await })
-    });
-    let fallback_task = {
-        let t = token.clone();
+        }));
+        if let Some(url) = events_queue {
+            let reader = ContactEventReader::new(
+                NoticeQueue::new(sqs.clone(), url),
+                dialer.clone(),
+                pending.clone(),
+                tx.clone(),
+                ContactEventSettings {
+                    wait_time_secs: aws.sqs.wait_time_secs,
+                    ..ContactEventSettings::default()
+                },
+            );
+            let t = token.clone();
+            readers.push(tokio::spawn(async move { reader.run(t.cancelled()).await }));
+        }
         // Connect is asked about a call whose outcome has not come once it
         // would usually be over (its contact event may be lost), then now
         // and then until shortly before the engine's outcome deadline.
@@ -211,10 +238,15 @@ pub async fn run(
                 + std(timing.real_secs(timing.lookup_grace_secs)) * 9 / 10,
             ..FallbackSettings::default()
         };
-        tokio::spawn(run_fallback(dialer, pending, tx, fallback, async move {
-            t.cancelled().await
-        }))
-    };
+        let t = token.clone();
+        readers.push(tokio::spawn(run_fallback(
+            dialer,
+            pending,
+            tx,
+            fallback,
+            async move { t.cancelled().await },
+        )));
+    }
     // The operations endpoints stay apart from the ingest on AWS: a load
     // balancer's health check must not reach /v1/alerts.
     let http_tasks =
@@ -229,13 +261,14 @@ pub async fn run(
     // deleted, calls being placed complete, the reader releases its leases.
     sqs_task.await?;
     engine_task.await??;
-    ctr_task.await?;
-    if let Some(t) = events_task {
+    for t in readers {
         t.await?;
     }
-    fallback_task.await?;
     for t in http_tasks {
         t.await??;
+    }
+    if let Some(shadow) = shadow {
+        shadow.stopped();
     }
     info!("ringdown stopped");
     Ok(())

@@ -22,6 +22,16 @@ pub enum Command {
         /// Configuration file (TOML). Without one, the embedded defaults apply.
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// A shadow run, beside the paging tool in use: everything but the
+        /// calls. Nobody is phoned and nothing is posted to the fallback
+        /// channel; each call ringdown would place (as if nobody answered)
+        /// and each notice it would send is written to the shadow log.
+        #[arg(long)]
+        shadow: bool,
+        /// The shadow log (JSON lines). Default: `[shadow] log_file` of the
+        /// configuration, `ringdown-shadow.jsonl`.
+        #[arg(long, requires = "shadow", value_name = "FILE")]
+        shadow_log: Option<PathBuf>,
     },
     /// Play a storm scenario end to end on a virtual clock and print the timeline.
     Demo {
@@ -92,12 +102,15 @@ pub enum Command {
     /// Monthly figures per person and overall: calls, answers, acknowledgements,
     /// silences, voicemail, hang-ups, failures, time to acknowledge, exhausted
     /// incidents.
+    ///
+    /// With --shadow and --compare instead: what a shadow run would have done
+    /// beside what the paging tool in use did.
     Report {
         /// The month, YYYY-MM (UTC).
-        #[arg(long)]
-        month: String,
+        #[arg(long, required_unless_present = "shadow")]
+        month: Option<String>,
         /// table, csv, json, or svg (a chart of answer rate and time to
-        /// acknowledge by week that opens in a browser).
+        /// acknowledge by week that opens in a browser; not with --shadow).
         #[arg(long, default_value = "table")]
         format: String,
         /// Write to this file instead of standard output.
@@ -105,6 +118,18 @@ pub enum Command {
         out: Option<PathBuf>,
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// A shadow log written by `ringdown run --shadow` (repeatable: one
+        /// per replica).
+        #[arg(long, value_name = "FILE", requires = "compare", conflicts_with_all = ["month", "config"])]
+        shadow: Vec<PathBuf>,
+        /// The notification log of the paging tool in use: CSV with the
+        /// header `time,person,alert` (RFC 3339 times).
+        #[arg(long, value_name = "FILE", requires = "shadow")]
+        compare: Option<PathBuf>,
+        /// How far apart a notification and a would-be call to the same
+        /// person may be and still be the same page.
+        #[arg(long, value_name = "N", default_value_t = 10, requires = "shadow")]
+        window_mins: u64,
     },
     /// Inspect the configuration.
     Config {

@@ -19,6 +19,8 @@ pub struct Config {
     pub simulator: SimulatorConfig,
     pub escalation: EscalationConfig,
     pub fallback: FallbackConfig,
+    /// `ringdown run --shadow`: where the would-be calls are written.
+    pub shadow: ShadowConfig,
     pub log: LogConfig,
     /// This process's name in incident ownership, leases and logs. Default:
     /// `local` on the embedded default; host name and process id on AWS.
@@ -255,6 +257,24 @@ impl Default for FallbackConfig {
     fn default() -> Self {
         FallbackConfig {
             file: Some(PathBuf::from("ringdown-fallback.jsonl")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShadowConfig {
+    /// JSON-lines file a shadow run (`ringdown run --shadow`) appends each
+    /// would-be call and notice to; `--shadow-log` overrides it. Only the
+    /// command line turns a shadow run on, so this file can never stop a
+    /// daemon from paging.
+    pub log_file: PathBuf,
+}
+
+impl Default for ShadowConfig {
+    fn default() -> Self {
+        ShadowConfig {
+            log_file: PathBuf::from("ringdown-shadow.jsonl"),
         }
     }
 }

@@ -29,8 +29,26 @@ pub fn init_logging(cfg: &crate::config::LogConfig) {
     };
 }
 
-pub fn main(config: Option<&std::path::Path>) -> Result<ExitCode> {
+/// Whether `run` phones people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Calls are placed and notices sent.
+    Live,
+    /// A shadow run: nobody is called and nothing is posted; would-be
+    /// calls and notices go to this shadow log.
+    Shadow(std::path::PathBuf),
+}
+
+pub fn main(
+    config: Option<&std::path::Path>,
+    shadow: bool,
+    shadow_log: Option<std::path::PathBuf>,
+) -> Result<ExitCode> {
     let cfg = Config::load(config)?;
+    let mode = match shadow {
+        true => Mode::Shadow(shadow_log.unwrap_or_else(|| cfg.shadow.log_file.clone())),
+        false => Mode::Live,
+    };
     init_logging(&cfg.log);
     for w in cfg.warnings() {
         tracing::warn!("{w}");
@@ -41,8 +59,8 @@ pub fn main(config: Option<&std::path::Path>) -> Result<ExitCode> {
         .build()?;
     rt.block_on(async move {
         match cfg.aws.clone() {
-            Some(aws) => crate::aws::run(cfg, aws, shutdown_signal()).await,
-            None => crate::embedded::run(cfg, shutdown_signal()).await,
+            Some(aws) => crate::aws::run(cfg, aws, mode, shutdown_signal()).await,
+            None => crate::embedded::run(cfg, mode, shutdown_signal()).await,
         }
     })?;
     Ok(ExitCode::SUCCESS)

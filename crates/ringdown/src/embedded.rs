@@ -3,11 +3,13 @@
 
 use crate::commands::user;
 use crate::config::Config;
-use crate::daemon::{apply_roster, serve_http};
+use crate::daemon::{apply_roster, serve_http, Mode};
 use anyhow::{Context, Result};
 use connect_flow::PersonaBook;
 use ringdown_engine::gate::{bucket, CallGate};
-use ringdown_engine::{Clock, Engine, EngineSettings, SteadyClock};
+use ringdown_engine::{
+    Clock, Dialer, Engine, EngineSettings, Notifier, OutcomeReport, SteadyClock, Store,
+};
 use ringdown_local::{FileNotifier, SimDialer, SqliteStore};
 use std::future::Future;
 use std::path::PathBuf;
@@ -48,20 +50,13 @@ pub fn build(store: SqliteStore, clock: Arc<dyn Clock>, opts: LocalOptions) -> R
             .with_blocked_prefixes(opts.blocked_prefixes),
     );
     let notifier = Arc::new(FileNotifier::new(opts.fallback_file, clock.clone()));
-    let max_hold = opts.settings.max_call_hold();
-    let gate = Arc::new(CallGate::new(
-        bucket(opts.rate_per_sec, opts.burst),
-        opts.settings.max_live_calls,
-        max_hold,
-    ));
-    let engine = Engine::new(
+    let engine = engine(
         store.clone(),
-        dialer.clone(),
-        notifier.clone(),
+        (dialer.clone(), notifier.clone()),
         clock,
-        gate,
         rx,
         opts.settings,
+        (opts.rate_per_sec, opts.burst),
     );
     Ok(LocalStack {
         engine,
@@ -71,11 +66,94 @@ pub fn build(store: SqliteStore, clock: Arc<dyn Clock>, opts: LocalOptions) -> R
     })
 }
 
+/// The engine on `store`, calling through `dialer` and falling back to
+/// `notifier`, its calls gated at `rate` (per second, burst).
+fn engine(
+    store: Arc<dyn Store>,
+    (dialer, notifier): (Arc<dyn Dialer>, Arc<dyn Notifier>),
+    clock: Arc<dyn Clock>,
+    outcomes: tokio::sync::mpsc::UnboundedReceiver<OutcomeReport>,
+    settings: EngineSettings,
+    (rate_per_sec, burst): (u32, u32),
+) -> Engine {
+    let gate = Arc::new(CallGate::new(
+        bucket(rate_per_sec, burst),
+        settings.max_live_calls,
+        settings.max_call_hold(),
+    ));
+    Engine::new(store, dialer, notifier, clock, gate, outcomes, settings)
+}
+
 /// Runs the daemon until `shutdown` completes.
-pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+pub async fn run(
+    cfg: Config,
+    mode: Mode,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let store = SqliteStore::open(&cfg.store.sqlite_path)
         .with_context(|| format!("opening {}", cfg.store.sqlite_path.display()))?;
     apply_roster(&store, cfg.roster_file.as_deref()).await?;
+    let settings = EngineSettings {
+        escalation: cfg.escalation.settings(cfg.simulator.time_scale),
+        max_live_calls: cfg.dialer.max_live_calls,
+        takeover_after: std::time::Duration::from_secs(cfg.escalation.takeover_after_secs),
+        ..EngineSettings::default()
+    };
+    // The system clock without its steps (see `SteadyClock`); `VirtualRun`
+    // uses tokio's paused clock instead.
+    let clock: Arc<dyn Clock> = Arc::new(SteadyClock::new());
+    let (engine, shadow) = match &mode {
+        Mode::Live => (phones(&cfg, store, clock, settings)?.engine, None),
+        Mode::Shadow(path) => {
+            let store: Arc<dyn Store> = Arc::new(store);
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let timing = &settings.escalation.call_timing;
+            let shadow = crate::shadow::Shadow::start(
+                path,
+                store.clone(),
+                clock.clone(),
+                timing,
+                &settings.instance,
+                tx,
+            )
+            .await?;
+            let engine = engine(
+                store,
+                (shadow.dialer.clone(), shadow.notifier.clone()),
+                clock,
+                rx,
+                settings,
+                (cfg.dialer.rate_per_sec, cfg.dialer.burst),
+            );
+            (engine, Some(shadow))
+        }
+    };
+    let token = CancellationToken::new();
+    let http = serve_http(&cfg, engine.clone(), None, token.clone()).await?;
+    info!("ringdown is running on the embedded default");
+    let stop = token.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stop.cancel();
+    });
+    engine.run(token.cancelled()).await?;
+    for t in http {
+        t.await??;
+    }
+    if let Some(shadow) = shadow {
+        shadow.stopped();
+    }
+    info!("ringdown stopped");
+    Ok(())
+}
+
+/// The embedded stack with its simulated phones, as configured.
+fn phones(
+    cfg: &Config,
+    store: SqliteStore,
+    clock: Arc<dyn Clock>,
+    settings: EngineSettings,
+) -> Result<LocalStack> {
     let personas = match &cfg.simulator.personas_file {
         Some(p) => {
             let text = std::fs::read_to_string(p)
@@ -85,17 +163,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         }
         None => PersonaBook::from_yaml(EXAMPLE_PERSONAS).context("built-in personas")?,
     };
-    let settings = EngineSettings {
-        escalation: cfg.escalation.settings(cfg.simulator.time_scale),
-        max_live_calls: cfg.dialer.max_live_calls,
-        takeover_after: std::time::Duration::from_secs(cfg.escalation.takeover_after_secs),
-        ..EngineSettings::default()
-    };
-    // The system clock without its steps (see `SteadyClock`); `VirtualRun`
-    // uses tokio's paused clock instead.
-    let stack = build(
+    build(
         store,
-        Arc::new(SteadyClock::new()),
+        clock,
         LocalOptions {
             personas,
             time_scale: cfg.simulator.time_scale,
@@ -105,21 +175,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
             rate_per_sec: cfg.dialer.rate_per_sec,
             burst: cfg.dialer.burst,
         },
-    )?;
-    let token = CancellationToken::new();
-    let http = serve_http(&cfg, stack.engine.clone(), None, token.clone()).await?;
-    info!("ringdown is running on the embedded default");
-    let stop = token.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        stop.cancel();
-    });
-    stack.engine.run(token.cancelled()).await?;
-    for t in http {
-        t.await??;
-    }
-    info!("ringdown stopped");
-    Ok(())
+    )
 }
 
 #[cfg(test)]
@@ -632,7 +688,7 @@ policies:
         cfg.fallback.file = Some(dir.join("fallback.jsonl"));
         cfg.http.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let daemon = tokio::spawn(run(cfg.clone(), async move {
+        let daemon = tokio::spawn(run(cfg.clone(), Mode::Live, async move {
             let _ = stop_rx.await;
         }));
         let url = format!("http://127.0.0.1:{port}");
@@ -715,7 +771,7 @@ policies:
         cfg.http.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
         cfg.simulator.time_scale = 50.0;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let daemon = tokio::spawn(run(cfg.clone(), async move {
+        let daemon = tokio::spawn(run(cfg.clone(), Mode::Live, async move {
             let _ = stop_rx.await;
         }));
         let body = webhook("web", 0, 3);

@@ -14,6 +14,7 @@ mod embedded;
 mod import;
 mod report;
 mod schedule;
+mod shadow;
 mod timeline;
 mod virtual_run;
 

@@ -16,30 +16,10 @@ use connect_sim::CtrFaults;
 use rand::{Rng, SeedableRng};
 use ringdown_core::escalation::{Incident, Phase};
 use ringdown_proof::alerts::{outcomes, webhook};
-use ringdown_proof::personas::{FIRST, PRESS_1, SECOND, THIRD, VOICEMAIL};
+use ringdown_proof::personas::{FIRST, PRESS_1, SECOND, VOICEMAIL};
 use ringdown_proof::{FaultProxy, ProxyMode, Stage, StageOptions};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-
-fn roster() -> String {
-    format!(
-        r#"
-timezone: UTC
-people:
-  first:  {{ language: en-US, phones: [{{ number: "{FIRST}" }}] }}
-  second: {{ language: en-US, phones: [{{ number: "{SECOND}" }}] }}
-  third:  {{ language: ja-JP, phones: [{{ number: "{THIRD}" }}] }}
-policies:
-  - name: default
-    group_by: [systemname]
-    group_wait_secs: 0
-    steps:
-      - targets: [person:first]
-      - targets: [person:second]
-      - targets: [person:third]
-"#
-    )
-}
 
 fn personas(first: &str, second: &str) -> String {
     ringdown_proof::personas::book(first, second, PRESS_1)
@@ -49,7 +29,7 @@ fn options(test: &str, first: &str, second: &str) -> StageOptions {
     StageOptions::new(
         test,
         env!("CARGO_BIN_EXE_ringdown"),
-        &roster(),
+        &ringdown_proof::personas::one_after_another(),
         &personas(first, second),
     )
 }

@@ -40,7 +40,11 @@ pub fn user(msg: impl Into<String>) -> anyhow::Error {
 
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Run { config } => crate::daemon::main(config.as_deref()),
+        Command::Run {
+            config,
+            shadow,
+            shadow_log,
+        } => crate::daemon::main(config.as_deref(), shadow, shadow_log),
         Command::Demo { json } => crate::demo::main(json),
         Command::Drill {
             roster,
@@ -98,7 +102,18 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             format,
             out,
             config,
-        } => crate::report::main(config.as_deref(), &month, &format, out.as_deref()),
+            shadow,
+            compare,
+            window_mins,
+        } => match (month, compare) {
+            (_, Some(old)) => {
+                crate::shadow::report::main(&shadow, &old, window_mins, &format, out.as_deref())
+            }
+            (Some(month), None) => {
+                crate::report::main(config.as_deref(), &month, &format, out.as_deref())
+            }
+            (None, None) => Err(user("--month YYYY-MM, or --shadow FILE --compare FILE")),
+        },
         Command::Oncall {
             roster,
             config,

@@ -12,6 +12,7 @@ use ringdown_core::report::{compute, month_bounds, CallRecord, Report};
 use ringdown_engine::{ContactRow, IncidentFilter, Store};
 
 pub use svg::to_svg;
+pub(crate) use text::csv_field;
 pub use text::{to_csv, to_json, to_table};
 
 fn call_record(row: ContactRow) -> CallRecord {
@@ -91,26 +92,30 @@ pub fn main(
         build(store.as_ref(), month).await
     })?;
     let text = render(&report, format)?;
+    write_out(&text, out, &format!("{format} report for {month}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `text` to `out` (saying so on standard error, naming it `what`),
+/// or to standard output.
+pub(crate) fn write_out(text: &str, out: Option<&Path>, what: &str) -> anyhow::Result<()> {
     match out {
         Some(path) => {
             std::fs::write(path, text)
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-            eprintln!(
-                "ringdown: wrote {format} report for {month} to {}",
-                path.display()
-            );
+            eprintln!("ringdown: wrote {what} to {}", path.display());
         }
         None => {
             use std::io::Write;
             std::io::stdout().lock().write_all(text.as_bytes())?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::text::{csv_field, CSV_HEADER};
+    use super::text::CSV_HEADER;
     use super::*;
     use chrono::Duration;
     use ringdown_core::escalation::Phase;
