@@ -11,14 +11,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Debian packages the suite needs, installed when missing.
+apt_install() {
+    echo "== installing $*"
+    if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
+    DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq "$@" >/dev/null 2>&1 ||
+        { "${apt_get[@]}" update -qq >/dev/null &&
+            DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq "$@" >/dev/null; }
+}
+
 # libfaketime runs one replica of the fault suite on a clock of its own
 # (Debian's faketime; the test fails without it).
 if ! ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1; then
-    echo "== installing faketime"
-    if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
-    "${apt_get[@]}" install -y -qq faketime >/dev/null 2>&1 ||
-        { "${apt_get[@]}" update -qq >/dev/null && "${apt_get[@]}" install -y -qq faketime >/dev/null; }
+    apt_install faketime
 fi
+
+# The console's tests open its pages in a real browser: Debian's chromium,
+# with Japanese fonts so the Japanese pages' screenshots are readable.
+if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then
+    apt_install chromium fonts-noto-cjk
+fi
+export RINGDOWN_REQUIRE_BROWSER=1
 
 # shellcheck source=tests/emulators.sh
 source tests/emulators.sh

@@ -206,6 +206,18 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Every phase, in the order an incident may pass through them.
+    pub const ALL: [Phase; 8] = [
+        Phase::Grouping,
+        Phase::Calling,
+        Phase::Waiting,
+        Phase::Suppressed,
+        Phase::Acknowledged,
+        Phase::Resolved,
+        Phase::Silenced,
+        Phase::Exhausted,
+    ];
+
     /// Closed incidents release their group: a later alert opens a new one.
     pub fn is_closed(self) -> bool {
         matches!(self, Phase::Resolved | Phase::Silenced | Phase::Exhausted)

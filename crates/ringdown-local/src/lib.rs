@@ -12,7 +12,7 @@ pub mod notify;
 pub mod simdial;
 pub mod store;
 
-pub use http::{has_token, router, router_with, serve, HttpLimits};
+pub use http::{has_token, router, router_with, same_secret, serve, HttpLimits};
 pub use notify::FileNotifier;
 pub use simdial::{SimCall, SimDialer};
 pub use store::SqliteStore;

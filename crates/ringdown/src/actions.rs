@@ -56,7 +56,7 @@ impl Action {
         }
     }
 
-    fn parse(s: &str) -> Option<Action> {
+    pub(crate) fn parse(s: &str) -> Option<Action> {
         [
             Action::Ack,
             Action::Resolve,

@@ -207,25 +207,36 @@ pub async fn serve_http(
         max_body_bytes: cfg.http.max_body_bytes,
         max_concurrent_requests: cfg.http.max_concurrent_requests,
         requests_per_sec: cfg.http.requests_per_sec,
-        token,
+        token: token.clone(),
     };
-    let actions = crate::actions::router(engine.clone(), crate::actions::daemon_token(cfg)?);
+    let action_token = crate::actions::daemon_token(cfg)?;
+    let actions = crate::actions::router(engine.clone(), action_token.clone());
+    let console = crate::console::Console::new(engine.clone(), token.clone(), action_token);
     let ingest: Arc<dyn Ingest> = Arc::new(engine.clone());
     let ops_addr = cfg.ops.listen.or(separate_ops);
     let mut tasks = Vec::new();
     let ingest_router = match ops_addr {
         None => {
             info!("health and metrics on http://{addr}/healthz, /readyz, /metrics");
-            ringdown_local::router_with(ingest, limits, ops_router(engine.clone())).merge(actions)
+            info!("console on http://{addr}/console/");
+            let ops = ops_router(engine.clone()).merge(console.router());
+            ringdown_local::router_with(ingest, limits, ops).merge(actions)
         }
         Some(ops) => {
             let ops_listener = bind(ops).await?;
-            info!(
-                "health and metrics on http://{}/healthz, /readyz, /metrics",
-                ops_listener.local_addr()?
-            );
-            let router =
+            let ops_addr = ops_listener.local_addr()?;
+            info!("health and metrics on http://{ops_addr}/healthz, /readyz, /metrics");
+            let mut router =
                 ops_router(engine.clone()).route("/healthz", axum::routing::get(|| async { "ok" }));
+            if limits.token.is_none() && !ops_addr.ip().is_loopback() {
+                tracing::warn!(
+                    "the console is not served: ops.listen {ops_addr} is reachable from other hosts \
+                     and no token is set (RINGDOWN_HTTP_TOKEN or http.token_file)"
+                );
+            } else {
+                info!("console on http://{ops_addr}/console/");
+                router = router.merge(console.router());
+            }
             let s = stop.clone();
             tasks.push(tokio::spawn(ringdown_local::serve(
                 ops_listener,

@@ -6,6 +6,7 @@ mod aws;
 mod cli;
 mod commands;
 mod config;
+mod console;
 mod contact_card;
 mod daemon;
 mod demo;

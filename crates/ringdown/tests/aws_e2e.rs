@@ -162,6 +162,35 @@ async fn the_operator_commands_read_the_incident_and_roster_from_dynamodb() {
             "ringdown {args:?}: expected {want:?} in\n{text}"
         );
     }
+    // The console on the operations listener reads the same DynamoDB.
+    let ops = env.ops_addr("a").unwrap();
+    for (path, want) in [
+        (
+            format!("/console/incidents/{incident_id}"),
+            "data-outcome=\"ACKNOWLEDGED\"",
+        ),
+        (
+            format!("/console/incidents/{incident_id}"),
+            "CONTACT_FLOW_DISCONNECT",
+        ),
+        (
+            "/console/incidents?state=acknowledged".to_string(),
+            incident_id.as_str(),
+        ),
+        (
+            "/console/now?labels=systemname%3Dweb".to_string(),
+            "data-person=\"first\"",
+        ),
+        (format!("/console/report?month={month}"), "<td>1</td>"),
+    ] {
+        let page = get(&ops, &path).await;
+        assert!(page.starts_with("HTTP/1.1 200"), "{path}: {page}");
+        assert!(page.contains(want), "{path}: expected {want:?} in\n{page}");
+        assert!(
+            !page.contains(FIRST),
+            "{path} shows a phone number unmasked"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -752,25 +781,25 @@ async fn on_aws_the_operations_endpoints_listen_apart_from_the_ingest() {
         .unwrap()
         .to_string();
     assert_ne!(ops, ingest);
-    let get = |addr: String, path: &'static str| async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        s.write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).await.unwrap();
-        out
-    };
-    assert!(get(ops.clone(), "/metrics")
-        .await
-        .starts_with("HTTP/1.1 200"));
-    assert!(get(ingest.clone(), "/metrics")
+    assert!(get(&ops, "/metrics").await.starts_with("HTTP/1.1 200"));
+    assert!(get(&ingest, "/metrics").await.starts_with("HTTP/1.1 404"));
+    assert!(get(&ops, "/console/now").await.starts_with("HTTP/1.1 200"));
+    assert!(get(&ingest, "/console/now")
         .await
         .starts_with("HTTP/1.1 404"));
-    assert!(!get(ops, "/v1/alerts").await.starts_with("HTTP/1.1 2"));
+    assert!(!get(&ops, "/v1/alerts").await.starts_with("HTTP/1.1 2"));
+}
+
+/// One `GET` over HTTP/1.1: the whole answer, status line first.
+async fn get(addr: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
 }
 
 /// Alerts `first..first + n` of `system`, Alertmanager-style; the first

@@ -11,18 +11,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 pub(super) fn parse_phase(s: &str) -> Result<Phase> {
-    const ALL: [Phase; 8] = [
-        Phase::Grouping,
-        Phase::Calling,
-        Phase::Waiting,
-        Phase::Suppressed,
-        Phase::Acknowledged,
-        Phase::Resolved,
-        Phase::Silenced,
-        Phase::Exhausted,
-    ];
-    ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| {
-        let names: Vec<&str> = ALL.iter().map(|p| p.as_str()).collect();
+    Phase::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| {
+        let names: Vec<&str> = Phase::ALL.iter().map(|p| p.as_str()).collect();
         user(format!("--state {s:?}: one of {}", names.join(", ")))
     })
 }

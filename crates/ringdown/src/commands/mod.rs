@@ -11,7 +11,7 @@ mod oncall;
 mod roster;
 mod silence;
 
-pub use roster::{live_roster, load_roster};
+pub use roster::{diff_text as roster_diff_text, live_roster, load_roster};
 pub use silence::parse_duration;
 
 use crate::cli::{AlertsCommand, AwsCommand, Cli, Command, ConfigCommand, RosterCommand};

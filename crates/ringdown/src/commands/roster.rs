@@ -103,7 +103,7 @@ pub fn live_roster(config: Option<&Path>) -> Result<ringdown_core::roster::Roste
 }
 
 /// A unified line diff of the stored roster against `new` ("" when equal).
-pub(super) fn diff_text(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
+pub fn diff_text(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
     if old == new {
         return String::new();
     }
