@@ -528,6 +528,11 @@ pub const MAX_LABEL_BYTES: usize = 16 * 1024;
 pub const MAX_HISTORY_BYTES: usize = 64 * 1024;
 /// Characters of an alert title kept in the timeline.
 const HISTORY_TITLE_CHARS: usize = 160;
+/// Titles an alerts entry of the timeline names.
+const HISTORY_TITLES: usize = 3;
+/// Alerts within this long of the timeline's last entry, when it is alerts
+/// too, are counted in that entry.
+const ALERTS_MERGE_SECS: i64 = 60;
 /// Characters of an alert title kept among the samples the call reads.
 const SAMPLE_TITLE_CHARS: usize = 500;
 
@@ -859,6 +864,38 @@ impl Machine<'_, '_> {
         self.inc.history.push(HistoryEntry { at: self.now, kind });
     }
 
+    /// Alerts arriving shortly after the timeline's last entry, itself
+    /// alerts, are counted in it: a storm is one line of the timeline, not
+    /// one per request (and the stored incident does not grow per request).
+    fn log_alerts(&mut self, firing: u32, resolved: u32, titles: Vec<String>) {
+        if let Some(HistoryEntry {
+            at,
+            kind:
+                HistoryKind::Alerts {
+                    firing: f,
+                    resolved: r,
+                    titles: t,
+                },
+        }) = self.inc.history.last_mut()
+        {
+            if self.now - *at < Duration::seconds(ALERTS_MERGE_SECS) {
+                *f += firing;
+                *r += resolved;
+                for title in titles {
+                    if t.len() < HISTORY_TITLES && !t.contains(&title) {
+                        t.push(title);
+                    }
+                }
+                return;
+            }
+        }
+        self.log(HistoryKind::Alerts {
+            firing,
+            resolved,
+            titles,
+        });
+    }
+
     fn handle(&mut self, event: Event) {
         if let Event::NoticeDelivered { id } = &event {
             self.inc.outbox.retain(|n| &n.id != id);
@@ -948,7 +985,7 @@ impl Machine<'_, '_> {
                             });
                         }
                     }
-                    if titles.len() < 3 {
+                    if titles.len() < HISTORY_TITLES {
                         titles.push(clip(alert.title(), HISTORY_TITLE_CHARS));
                     }
                 }
@@ -958,11 +995,7 @@ impl Machine<'_, '_> {
                 }
             }
         }
-        self.log(HistoryKind::Alerts {
-            firing,
-            resolved,
-            titles,
-        });
+        self.log_alerts(firing, resolved, titles);
         if self.inc.firing.is_empty() {
             self.try_resolve();
         } else {

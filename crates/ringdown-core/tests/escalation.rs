@@ -353,6 +353,43 @@ fn resolving_during_a_call_hangs_it_up() {
 }
 
 #[test]
+fn a_storm_of_requests_within_a_minute_is_one_line_of_the_timeline() {
+    let mut w = World::new(vec![web_alert()]);
+    for i in 0..99 {
+        w.now += Duration::milliseconds(300);
+        w.send(Event::Alerts(vec![alert(
+            "web",
+            &format!("Err{i}"),
+            Status::Firing,
+        )]));
+    }
+    let alerts: Vec<&HistoryKind> = w
+        .inc
+        .history
+        .iter()
+        .map(|h| &h.kind)
+        .filter(|k| matches!(k, HistoryKind::Alerts { .. }))
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let HistoryKind::Alerts { firing, titles, .. } = alerts[0] else {
+        unreachable!()
+    };
+    assert_eq!((*firing, titles.len()), (100, 3));
+    // A minute later, a new line; after a call, a new line.
+    w.now += Duration::seconds(61);
+    w.send(Event::Alerts(vec![alert("web", "Late", Status::Firing)]));
+    w.wait();
+    w.send(Event::Alerts(vec![alert("web", "Later", Status::Resolved)]));
+    let kinds: Vec<&HistoryKind> = w.inc.history.iter().map(|h| &h.kind).collect();
+    let n = kinds
+        .iter()
+        .filter(|k| matches!(k, HistoryKind::Alerts { .. }))
+        .count();
+    assert_eq!(n, 3, "{kinds:?}");
+    assert_eq!(w.inc.alerts_received, 102);
+}
+
+#[test]
 fn incident_resolves_only_when_all_its_alerts_resolve() {
     let mut w = World::new(vec![web_alert(), alert("web", "Errors", Status::Firing)]);
     w.send(Event::Alerts(vec![alert(

@@ -149,6 +149,22 @@ pub trait Store: Send + Sync + 'static {
     /// returns the new version. When the incident is closed the group's pointer
     /// to it is removed in the same write.
     async fn save_incident(&self, incident: &StoredIncident) -> Result<u64, StoreError>;
+    /// [`Store::save_incident`] in two steps, for a store that commits
+    /// writes in groups: the write takes its place among the store's writes
+    /// (a later read or save sees it), and the returned ticket is what
+    /// [`Store::synced`] waits on until it is on disk. A store whose every
+    /// write is durable when it returns (DynamoDB) has no ticket.
+    async fn save_incident_unsynced(
+        &self,
+        incident: &StoredIncident,
+    ) -> Result<(u64, Option<u64>), StoreError> {
+        self.save_incident(incident).await.map(|v| (v, None))
+    }
+    /// Waits until the write of `ticket` is on disk (an error: it never
+    /// will be, and neither will any write that built on it).
+    async fn synced(&self, _ticket: Option<u64>) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Ids of open incidents whose `next_action_at` is at or before `now`.
     async fn due_incidents(
         &self,

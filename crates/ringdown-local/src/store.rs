@@ -15,14 +15,20 @@
 //! [`Silence`] keeps them); the JSON blobs hold the exact values and are what
 //! is read back.
 //!
-//! Every trait method is one SQLite transaction. Writes that check something
-//! first (`create_incident`, `save_incident`, `save_roster`, `expire_silence`)
-//! use `BEGIN IMMEDIATE`, so two processes sharing the file serialise on the
-//! write lock (waiting up to the busy timeout) instead of both passing the check.
+//! Writes are committed in groups. Each write runs in a savepoint inside the
+//! current batch's transaction (`BEGIN IMMEDIATE`, opened by the first write
+//! of a batch, so two processes sharing the file serialise on the write lock
+//! instead of both passing a check), then waits until the batch is on disk.
+//! The first writer to wait becomes the batch's leader: it lets the tasks
+//! that are ready run first (one `yield_now`), so that concurrent writes join
+//! its batch, then commits once, one fsync for all. A write returns only
+//! after the commit that holds it: an HTTP 202 still follows the fsync of
+//! its alerts. A failed commit fails every write of its batch.
 //!
 //! The calls into SQLite are synchronous inside the `async fn`s (no
 //! `spawn_blocking`): the queries are small, and the demo runs on a paused
-//! tokio clock that must stay deterministic.
+//! tokio clock that must stay deterministic (a leader waits on nothing but
+//! the tasks already ready).
 //!
 //! The schema version is kept in `PRAGMA user_version`; `MIGRATIONS` lists
 //! the steps from an empty file, and [`SqliteStore::open`] applies the ones a
@@ -115,7 +121,32 @@ pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The embedded [`Store`]: SQLite behind a mutex.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    batch: Mutex<Batch>,
+    committed: tokio::sync::watch::Sender<Committed>,
+    commits: std::sync::atomic::AtomicU64,
 }
+
+/// The batch being written (under the connection's lock).
+#[derive(Debug, Default)]
+struct Batch {
+    /// Writes so far, all batches: each write's sequence number.
+    written: u64,
+    /// The first write of the open batch.
+    from: u64,
+    /// A leader is committing (or about to).
+    leader: bool,
+}
+
+/// What is on disk: every write up to `upto`, but for the failed batches.
+#[derive(Debug, Default)]
+struct Committed {
+    upto: u64,
+    /// `(from, to, error)` of the latest batches whose commit failed.
+    failed: std::collections::VecDeque<(u64, u64, String)>,
+}
+
+/// How many failed batches are remembered for their writers.
+const FAILED_BATCHES_KEPT: usize = 64;
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -153,6 +184,9 @@ impl SqliteStore {
         migrate(&mut conn)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            batch: Mutex::new(Batch::default()),
+            committed: tokio::sync::watch::channel(Committed::default()).0,
+            commits: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -163,9 +197,159 @@ impl SqliteStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock dropped (and so rolled back) any open
-        // transaction: the connection is still consistent.
+        // A panic while holding the lock dropped (and so rolled back) the
+        // write's savepoint: the connection is still consistent.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Batches committed so far (each one fsync), and writes so far.
+    pub fn commits(&self) -> (u64, u64) {
+        (
+            self.commits.load(std::sync::atomic::Ordering::Relaxed),
+            self.batch().written,
+        )
+    }
+
+    fn batch(&self) -> MutexGuard<'_, Batch> {
+        self.batch.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` as one write of the open batch and returns once the batch
+    /// is committed. A write that fails is rolled back alone; it still waits
+    /// for the batch, so that whoever opened the transaction sees it closed.
+    async fn write<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let (out, seq) = self.write_unsynced(f);
+        self.durable(seq).await?;
+        out
+    }
+
+    /// The first half of [`Self::write`]: `f` runs in the open batch, and
+    /// the write's sequence number is what [`Self::durable`] waits on.
+    fn write_unsynced<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> (Result<T, StoreError>, u64) {
+        {
+            let mut conn = self.lock();
+            if conn.is_autocommit() {
+                if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+                    // Nothing opened: no batch to wait for (a write before
+                    // is already committed, or its writer commits it).
+                    return (Err(backend(e)), 0);
+                }
+                let mut b = self.batch();
+                b.from = b.written + 1;
+            }
+            let out = match conn.savepoint() {
+                Ok(mut sp) => {
+                    sp.set_drop_behavior(rusqlite::DropBehavior::Rollback);
+                    let out = f(&sp);
+                    match out {
+                        Ok(v) => sp.commit().map(|()| v).map_err(backend),
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(backend(e)),
+            };
+            let mut b = self.batch();
+            b.written += 1;
+            (out, b.written)
+        }
+    }
+
+    /// Waits until write `seq` is on disk, committing the batch when no one
+    /// else is.
+    async fn durable(&self, seq: u64) -> Result<(), StoreError> {
+        let mut rx = self.committed.subscribe();
+        loop {
+            {
+                let c = rx.borrow_and_update();
+                if c.upto >= seq {
+                    return match c.failed.iter().find(|(a, b, _)| (*a..=*b).contains(&seq)) {
+                        Some((_, _, e)) => Err(StoreError::Backend {
+                            message: format!("sqlite: commit failed: {e}"),
+                            retryable: true,
+                            source: None,
+                        }),
+                        None => Ok(()),
+                    };
+                }
+            }
+            let lead = {
+                let mut b = self.batch();
+                !std::mem::replace(&mut b.leader, true)
+            };
+            if lead {
+                let mut leader = Leader {
+                    store: self,
+                    done: false,
+                };
+                // Writers that are ready now join this batch.
+                tokio::task::yield_now().await;
+                self.commit_batch();
+                leader.done = true;
+            } else if rx.changed().await.is_err() {
+                return Err(StoreError::Backend {
+                    message: "sqlite: the store was dropped".into(),
+                    retryable: false,
+                    source: None,
+                });
+            }
+        }
+    }
+
+    /// Commits the open batch (if any): one fsync for every write in it.
+    fn commit_batch(&self) {
+        let started = std::time::Instant::now();
+        let conn = self.lock();
+        let mut b = self.batch();
+        let (from, upto) = (b.from, b.written);
+        let result = if conn.is_autocommit() {
+            Ok(())
+        } else {
+            let r = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+            if r.is_err() && !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            self.commits
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            metrics::histogram!("ringdown_sqlite_commit_seconds")
+                .record(started.elapsed().as_secs_f64());
+            metrics::histogram!("ringdown_sqlite_commit_writes").record((upto + 1 - from) as f64);
+            r
+        };
+        b.leader = false;
+        drop(b);
+        drop(conn);
+        self.committed.send_modify(|c| {
+            c.upto = c.upto.max(upto);
+            if let Err(e) = result {
+                tracing::error!(error = %e, writes = upto + 1 - from, "sqlite commit failed");
+                c.failed.push_back((from, upto, e));
+                if c.failed.len() > FAILED_BATCHES_KEPT {
+                    c.failed.pop_front();
+                }
+            }
+        });
+    }
+}
+
+/// A leader whose future is dropped before it committed (its request was
+/// cancelled) hands the batch on: the waiters wake and one of them leads.
+struct Leader<'a> {
+    store: &'a SqliteStore,
+    done: bool,
+}
+
+impl Drop for Leader<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.store.batch().leader = false;
+            self.store.committed.send_modify(|_| {});
+        }
     }
 }
 
@@ -259,8 +443,14 @@ fn load_incident_tx(conn: &Connection, id: &str) -> Result<Option<StoredIncident
 }
 
 /// Inserts or replaces the incident row (columns + JSON) of `inc` as given.
-fn write_incident(conn: &Connection, inc: &StoredIncident, insert: bool) -> Result<(), StoreError> {
-    let json = ringdown_engine::record::encode_incident(inc)?;
+/// Writes `inc` as version `version` (its own, or the next when saving).
+fn write_incident(
+    conn: &Connection,
+    inc: &StoredIncident,
+    version: u64,
+    insert: bool,
+) -> Result<(), StoreError> {
+    let json = ringdown_engine::record::encode_incident_as(inc, version)?;
     let sql = if insert {
         "INSERT INTO incidents (id, group_key, phase, is_open, opened_at, closed_at, next_action_at, version, json)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
@@ -269,28 +459,56 @@ fn write_incident(conn: &Connection, inc: &StoredIncident, insert: bool) -> Resu
                 next_action_at = ?7, version = ?8, json = ?9
          WHERE id = ?1"
     };
-    conn.execute(
-        sql,
-        params![
-            inc.id,
-            inc.group_key,
-            inc.phase.as_str(),
-            !inc.phase.is_closed(),
-            ms(inc.opened_at),
-            inc.closed_at.map(ms),
-            // The wake time: next escalation step or resolve check.
-            inc.wake_at().map(ms_ceil),
-            inc.version as i64,
-            json,
-        ],
-    )
-    .map_err(|e| match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::ConstraintViolation) => {
-            StoreError::Conflict(format!("incident {} already exists", inc.id))
-        }
-        _ => backend(e),
-    })?;
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                inc.id,
+                inc.group_key,
+                inc.phase.as_str(),
+                !inc.phase.is_closed(),
+                ms(inc.opened_at),
+                inc.closed_at.map(ms),
+                // The wake time: next escalation step or resolve check.
+                inc.wake_at().map(ms_ceil),
+                version as i64,
+                json,
+            ])
+        })
+        .map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                StoreError::Conflict(format!("incident {} already exists", inc.id))
+            }
+            _ => backend(e),
+        })?;
     Ok(())
+}
+
+/// Writes `incident` if the stored version is still its own; the new version.
+fn save_incident_in(tx: &Connection, incident: &StoredIncident) -> Result<u64, StoreError> {
+    let stored: Option<i64> = tx
+        .prepare_cached("SELECT version FROM incidents WHERE id = ?1")
+        .and_then(|mut stmt| stmt.query_row([&incident.id], |r| r.get(0)).optional())
+        .map_err(backend)?;
+    match stored {
+        None => return Err(StoreError::NotFound(format!("incident {}", incident.id))),
+        Some(v) if v as u64 != incident.version => {
+            return Err(StoreError::Conflict(format!(
+                "incident {} (stored version {v}, written from version {})",
+                incident.id, incident.version
+            )));
+        }
+        Some(_) => {}
+    }
+    let next = incident.version + 1;
+    write_incident(tx, incident, next, false)?;
+    if incident.phase.is_closed() {
+        tx.execute(
+            "DELETE FROM groups WHERE group_key = ?1 AND incident_id = ?2",
+            params![incident.group_key, incident.id],
+        )
+        .map_err(backend)?;
+    }
+    Ok(next)
 }
 
 fn contact_from_json(json: &str) -> Result<ContactRow, StoreError> {
@@ -329,31 +547,29 @@ impl Store for SqliteStore {
     }
 
     async fn save_roster(&self, yaml: &str, now: DateTime<Utc>) -> Result<RosterDoc, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+        self.write(|tx| {
+            let latest: i64 = tx
+                .query_row("SELECT COALESCE(MAX(version), 0) FROM roster", [], |r| {
+                    r.get(0)
+                })
+                .map_err(backend)?;
+            let version = latest + 1;
+            tx.execute(
+                "INSERT INTO roster (version, yaml, applied_at) VALUES (?1, ?2, ?3)",
+                params![
+                    version,
+                    yaml,
+                    now.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+                ],
+            )
             .map_err(backend)?;
-        let latest: i64 = tx
-            .query_row("SELECT COALESCE(MAX(version), 0) FROM roster", [], |r| {
-                r.get(0)
+            Ok(RosterDoc {
+                yaml: yaml.to_string(),
+                version: version as u64,
+                applied_at: now,
             })
-            .map_err(backend)?;
-        let version = latest + 1;
-        tx.execute(
-            "INSERT INTO roster (version, yaml, applied_at) VALUES (?1, ?2, ?3)",
-            params![
-                version,
-                yaml,
-                now.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-            ],
-        )
-        .map_err(backend)?;
-        tx.commit().map_err(backend)?;
-        Ok(RosterDoc {
-            yaml: yaml.to_string(),
-            version: version as u64,
-            applied_at: now,
         })
+        .await
     }
 
     async fn silences(&self, now: DateTime<Utc>) -> Result<Vec<Silence>, StoreError> {
@@ -374,50 +590,50 @@ impl Store for SqliteStore {
 
     async fn put_silence(&self, silence: &Silence) -> Result<(), StoreError> {
         let json = encode("silence", silence)?;
-        let conn = self.lock();
-        conn.execute(
-            "INSERT INTO silences (id, json, starts_at, ends_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (id) DO UPDATE SET json = excluded.json, starts_at = excluded.starts_at,
-                 ends_at = excluded.ends_at",
-            params![silence.id, json, silence.starts_at, silence.ends_at],
-        )
-        .map_err(backend)?;
-        Ok(())
+        self.write(|conn| {
+            conn.execute(
+                "INSERT INTO silences (id, json, starts_at, ends_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET json = excluded.json, starts_at = excluded.starts_at,
+                     ends_at = excluded.ends_at",
+                params![silence.id, json, silence.starts_at, silence.ends_at],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn expire_silence(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        let json: Option<String> = tx
-            .query_row("SELECT json FROM silences WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(backend)?;
-        let Some(json) = json else {
-            return Ok(false);
-        };
-        let mut silence: Silence =
-            serde_json::from_str(&json).map_err(|e| corrupt("silence", e))?;
-        let now = now.timestamp();
-        if silence.ends_at > now {
-            silence.ends_at = now;
-            silence.starts_at = silence.starts_at.min(now);
-            tx.execute(
-                "UPDATE silences SET json = ?2, starts_at = ?3, ends_at = ?4 WHERE id = ?1",
-                params![
-                    id,
-                    encode("silence", &silence)?,
-                    silence.starts_at,
-                    silence.ends_at
-                ],
-            )
-            .map_err(backend)?;
-        }
-        tx.commit().map_err(backend)?;
-        Ok(true)
+        self.write(|tx| {
+            let json: Option<String> = tx
+                .query_row("SELECT json FROM silences WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(backend)?;
+            let Some(json) = json else {
+                return Ok(false);
+            };
+            let mut silence: Silence =
+                serde_json::from_str(&json).map_err(|e| corrupt("silence", e))?;
+            let now = now.timestamp();
+            if silence.ends_at > now {
+                silence.ends_at = now;
+                silence.starts_at = silence.starts_at.min(now);
+                tx.execute(
+                    "UPDATE silences SET json = ?2, starts_at = ?3, ends_at = ?4 WHERE id = ?1",
+                    params![
+                        id,
+                        encode("silence", &silence)?,
+                        silence.starts_at,
+                        silence.ends_at
+                    ],
+                )
+                .map_err(backend)?;
+            }
+            Ok(true)
+        })
+        .await
     }
 
     async fn open_incident_for_group(
@@ -438,47 +654,44 @@ impl Store for SqliteStore {
     }
 
     async fn create_incident(&self, incident: &StoredIncident) -> Result<Created, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        let current: Option<String> = tx
-            .query_row(
-                "SELECT incident_id FROM groups WHERE group_key = ?1",
-                [&incident.group_key],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(backend)?;
-        if let Some(existing_id) = current {
-            match load_incident_tx(&tx, &existing_id)? {
-                Some(existing) if !existing.phase.is_closed() => {
-                    tx.commit().map_err(backend)?;
-                    return Ok(Created::Exists(existing));
-                }
-                // A pointer to a closed (or vanished) incident is stale: the
-                // group is free.
-                _ => {
-                    tx.execute(
-                        "DELETE FROM groups WHERE group_key = ?1",
-                        [&incident.group_key],
-                    )
-                    .map_err(backend)?;
+        self.write(|tx| {
+            let current: Option<String> = tx
+                .query_row(
+                    "SELECT incident_id FROM groups WHERE group_key = ?1",
+                    [&incident.group_key],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            if let Some(existing_id) = current {
+                match load_incident_tx(tx, &existing_id)? {
+                    Some(existing) if !existing.phase.is_closed() => {
+                        return Ok(Created::Exists(existing));
+                    }
+                    // A pointer to a closed (or vanished) incident is stale: the
+                    // group is free.
+                    _ => {
+                        tx.execute(
+                            "DELETE FROM groups WHERE group_key = ?1",
+                            [&incident.group_key],
+                        )
+                        .map_err(backend)?;
+                    }
                 }
             }
-        }
-        let mut stored = incident.clone();
-        stored.version = 1;
-        write_incident(&tx, &stored, true)?;
-        if !stored.phase.is_closed() {
-            tx.execute(
-                "INSERT INTO groups (group_key, incident_id) VALUES (?1, ?2)",
-                params![stored.group_key, stored.id],
-            )
-            .map_err(backend)?;
-        }
-        tx.commit().map_err(backend)?;
-        Ok(Created::Created(stored))
+            let mut stored = incident.clone();
+            stored.version = 1;
+            write_incident(tx, &stored, 1, true)?;
+            if !stored.phase.is_closed() {
+                tx.execute(
+                    "INSERT INTO groups (group_key, incident_id) VALUES (?1, ?2)",
+                    params![stored.group_key, stored.id],
+                )
+                .map_err(backend)?;
+            }
+            Ok(Created::Created(stored))
+        })
+        .await
     }
 
     async fn load_incident(&self, id: &str) -> Result<Option<StoredIncident>, StoreError> {
@@ -487,40 +700,28 @@ impl Store for SqliteStore {
     }
 
     async fn save_incident(&self, incident: &StoredIncident) -> Result<u64, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        let stored: Option<i64> = tx
-            .query_row(
-                "SELECT version FROM incidents WHERE id = ?1",
-                [&incident.id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(backend)?;
-        match stored {
-            None => return Err(StoreError::NotFound(format!("incident {}", incident.id))),
-            Some(v) if v as u64 != incident.version => {
-                return Err(StoreError::Conflict(format!(
-                    "incident {} (stored version {v}, written from version {})",
-                    incident.id, incident.version
-                )));
+        self.write(|tx| save_incident_in(tx, incident)).await
+    }
+
+    async fn save_incident_unsynced(
+        &self,
+        incident: &StoredIncident,
+    ) -> Result<(u64, Option<u64>), StoreError> {
+        match self.write_unsynced(|tx| save_incident_in(tx, incident)) {
+            (Ok(v), seq) => Ok((v, Some(seq))),
+            (Err(e), seq) => {
+                // Its batch still closes before the failure is told.
+                self.durable(seq).await?;
+                Err(e)
             }
-            Some(_) => {}
         }
-        let mut next = incident.clone();
-        next.version = incident.version + 1;
-        write_incident(&tx, &next, false)?;
-        if next.phase.is_closed() {
-            tx.execute(
-                "DELETE FROM groups WHERE group_key = ?1 AND incident_id = ?2",
-                params![next.group_key, next.id],
-            )
-            .map_err(backend)?;
+    }
+
+    async fn synced(&self, ticket: Option<u64>) -> Result<(), StoreError> {
+        match ticket {
+            Some(seq) => self.durable(seq).await,
+            None => Ok(()),
         }
-        tx.commit().map_err(backend)?;
-        Ok(next.version)
     }
 
     async fn due_incidents(
@@ -591,28 +792,32 @@ impl Store for SqliteStore {
     }
 
     async fn next_turn(&self, policy: &str) -> Result<u64, StoreError> {
-        let conn = self.lock();
-        let next: i64 = conn
-            .query_row(
-                "INSERT INTO turns (policy, next) VALUES (?1, 1)
-                 ON CONFLICT (policy) DO UPDATE SET next = next + 1
-                 RETURNING next",
-                params![policy],
-                |r| r.get(0),
-            )
-            .map_err(backend)?;
+        let next: i64 = self
+            .write(|conn| {
+                conn.query_row(
+                    "INSERT INTO turns (policy, next) VALUES (?1, 1)
+                     ON CONFLICT (policy) DO UPDATE SET next = next + 1
+                     RETURNING next",
+                    params![policy],
+                    |r| r.get(0),
+                )
+                .map_err(backend)
+            })
+            .await?;
         Ok(u64::try_from(next - 1).unwrap_or(0))
     }
 
     async fn heartbeat_seen(&self, name: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        let conn = self.lock();
-        conn.execute(
-            "INSERT INTO heartbeats (name, last_seen) VALUES (?1, ?2)
-             ON CONFLICT (name) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)",
-            params![name, ms(at)],
-        )
-        .map_err(backend)?;
-        Ok(())
+        self.write(|conn| {
+            conn.execute(
+                "INSERT INTO heartbeats (name, last_seen) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)",
+                params![name, ms(at)],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn heartbeat_last_seen(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -635,7 +840,7 @@ impl Store for SqliteStore {
             .as_ref()
             .map(|o: &Outcome| encode("outcome", o))
             .transpose()?;
-        let conn = self.lock();
+        self.write(|conn| {
         conn.execute(
             "INSERT INTO contacts (contact_id, call_id, incident_id, person, phone_masked, placed_at,
                                    ended_at, outcome, disconnect_reason, json)
@@ -661,6 +866,8 @@ impl Store for SqliteStore {
         )
         .map_err(backend)?;
         Ok(())
+        })
+        .await
     }
 
     async fn contacts_for_incident(

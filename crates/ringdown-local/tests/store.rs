@@ -224,3 +224,85 @@ fn a_newer_schema_is_refused() {
         other => panic!("expected a schema error, got {other:?}"),
     }
 }
+
+/// Twenty incidents written at once (twenty requests of a storm) are one
+/// commit, one fsync; each is on disk, seen by another connection, when its
+/// write returns.
+#[tokio::test]
+async fn concurrent_writes_share_one_commit_and_are_on_disk_when_they_return() {
+    let dir = TempDir::new("group-commit");
+    let path = dir.file("ringdown.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let writes = (0..20).map(|i| {
+        let inc = incident(&format!("inc-{i}"), &format!("sys{i}"), t0());
+        let store = &store;
+        async move { created(store.create_incident(&inc).await.unwrap()) }
+    });
+    let done = futures_util::future::join_all(writes).await;
+    assert_eq!(done.len(), 20);
+    assert_eq!(store.commits(), (1, 20), "(commits, writes)");
+    let other = SqliteStore::open(&path).unwrap();
+    for i in 0..20 {
+        assert!(other
+            .load_incident(&format!("inc-{i}"))
+            .await
+            .unwrap()
+            .is_some());
+    }
+    // One at a time, one commit each.
+    store.put_silence(&silence("s1", 0, 10)).await.unwrap();
+    store.put_silence(&silence("s2", 0, 10)).await.unwrap();
+    assert_eq!(store.commits(), (3, 22));
+}
+
+/// A writer whose request is dropped after it wrote, while it was about to
+/// commit (the client hung up), leaves no batch stranded: the next writer
+/// commits both, and nobody waits forever.
+#[tokio::test]
+async fn a_writer_dropped_before_its_commit_leaves_the_batch_to_the_next() {
+    use futures_util::FutureExt;
+    let dir = TempDir::new("dropped-leader");
+    let path = dir.file("ringdown.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let until = t0().timestamp() + 3600;
+    let first = silence("first", 0, until);
+    assert!(
+        store.put_silence(&first).now_or_never().is_none(),
+        "the write waits for its commit"
+    );
+    store
+        .put_silence(&silence("second", 0, until))
+        .await
+        .unwrap();
+    assert_eq!(store.commits(), (1, 2));
+    let other = SqliteStore::open(&path).unwrap();
+    let ids: Vec<String> = other
+        .silences(t0())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+}
+
+/// A write that fails (a stale version) is rolled back alone; the others of
+/// its batch commit.
+#[tokio::test]
+async fn a_failed_write_does_not_undo_the_others_of_its_batch() {
+    let store = SqliteStore::in_memory().unwrap();
+    let stored = created(
+        store
+            .create_incident(&incident("a", "sys-a", t0()))
+            .await
+            .unwrap(),
+    );
+    let mut stale = stored.clone();
+    stale.version = 7;
+    let b = incident("b", "sys-b", t0());
+    let (bad, good) = tokio::join!(store.save_incident(&stale), store.create_incident(&b));
+    assert!(matches!(bad, Err(StoreError::Conflict(_))), "{bad:?}");
+    assert!(matches!(good, Ok(Created::Created(_))));
+    assert_eq!(store.load_incident("a").await.unwrap().unwrap().version, 1);
+    assert!(store.load_incident("b").await.unwrap().is_some());
+}

@@ -24,7 +24,7 @@ impl Engine {
             return Ok(None);
         };
         let lock = self.lock_for(id);
-        let _guard = lock.lock().await;
+        let mut guard = Some(lock.lock().await);
         // A sweep re-checks ownership against the store, so it never starts
         // from the cache.
         let mut trust_cache = !from_sweep;
@@ -89,10 +89,21 @@ impl Engine {
             // cannot be, nothing is saved and the event is retried (an
             // outcome is held until the store takes it).
             let effects = self.pre_effects(effects).await?;
-            match self.inner.store.save_incident(&next).await {
-                Ok(v) => {
+            // Only timers to set: the next event for this incident need not
+            // wait for this one to reach the disk (its own effects will, and
+            // its write lands after this one). Anything else keeps the order.
+            let quiet = effects.iter().all(|e| matches!(e, Effect::WakeAt { .. }));
+            match self.inner.store.save_incident_unsynced(&next).await {
+                Ok((v, ticket)) => {
                     next.version = v;
                     self.cache().remember(&next);
+                    if quiet {
+                        guard.take();
+                    }
+                    if let Err(e) = self.inner.store.synced(ticket).await {
+                        self.cache().forget(id);
+                        return Err(e.into());
+                    }
                     if took_over {
                         // Follow the call in flight, whoever placed it. Only
                         // an owner found overdue (a sweep) may have died with
@@ -121,6 +132,7 @@ impl Engine {
                     if next.phase.is_closed() {
                         self.inner.locks.lock().expect("locks").remove(id);
                     }
+                    drop(guard);
                     return Ok(Some(next));
                 }
                 Err(StoreError::Conflict(_)) => {

@@ -33,7 +33,8 @@ impl IncidentCache {
         }
     }
 
-    pub(super) fn open_for_group(&self, group_key: &str) -> Option<StoredIncident> {
-        self.by_id.get(self.by_group.get(group_key)?).cloned()
+    pub(super) fn open_id_for_group(&self, group_key: &str) -> Option<String> {
+        let id = self.by_group.get(group_key)?;
+        self.by_id.contains_key(id).then(|| id.clone())
     }
 }

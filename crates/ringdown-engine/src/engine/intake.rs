@@ -31,23 +31,23 @@ impl Engine {
     ) -> Result<Option<String>, EngineError> {
         for attempt in 0..MAX_RETRIES {
             let cached = if attempt == 0 {
-                self.cache().open_for_group(group_key)
+                self.cache().open_id_for_group(group_key)
             } else {
                 None
             };
             let open = match cached {
-                Some(inc) => Some(inc),
+                Some(id) => Some(id),
                 None => {
                     let found = self.inner.store.open_incident_for_group(group_key).await?;
                     if let Some(inc) = &found {
                         self.cache().remember(inc);
                     }
-                    found
+                    found.map(|inc| inc.incident.id)
                 }
             };
             if let Some(open) = open {
-                match self.apply(&open.id, Event::Alerts(alerts.clone())).await? {
-                    Some(inc) if inc.id == open.id => return Ok(Some(inc.incident.id)),
+                match self.apply(&open, Event::Alerts(alerts.clone())).await? {
+                    Some(inc) if inc.id == open => return Ok(Some(inc.incident.id)),
                     _ => continue,
                 }
             }
@@ -126,25 +126,27 @@ impl Ingest for Engine {
         if !plan.beats.is_empty() {
             self.renew_heartbeats(&roster, plan.beats.clone()).await?;
         }
-        let mut incidents: Vec<Option<String>> = Vec::with_capacity(plan.groups.len());
-        for group in &plan.groups {
+        // The groups are written together: their writes share one commit
+        // on a store that commits in groups (the embedded SQLite file).
+        let writes = plan.groups.iter().map(|group| {
             let batch: Vec<Alert> = group.alerts.iter().map(|i| alerts[*i].clone()).collect();
             let r = &group.route;
-            let opened = self
-                .ingest_group(
-                    &roster,
-                    &r.group_key,
-                    &r.policy.name,
-                    &r.group_labels,
-                    batch,
-                )
-                .await
-                .map_err(|e| match e {
-                    EngineError::Store(s) => IngestError::Store(s),
-                    EngineError::Contended(k) => IngestError::Contended(k),
-                })?;
-            incidents.push(opened);
-        }
+            self.ingest_group(
+                &roster,
+                &r.group_key,
+                &r.policy.name,
+                &r.group_labels,
+                batch,
+            )
+        });
+        let incidents: Vec<Option<String>> = futures_util::future::join_all(writes)
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .map_err(|e| match e {
+                EngineError::Store(s) => IngestError::Store(s),
+                EngineError::Contended(k) => IngestError::Contended(k),
+            })?;
         let dispositions = alerts
             .iter()
             .zip(plan.fates)

@@ -11,10 +11,13 @@ use std::path::Path;
 use std::process::ExitCode;
 
 pub(super) fn parse_phase(s: &str) -> Result<Phase> {
-    Phase::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| {
-        let names: Vec<&str> = Phase::ALL.iter().map(|p| p.as_str()).collect();
-        user(format!("--state {s:?}: one of {}", names.join(", ")))
-    })
+    Phase::ALL
+        .into_iter()
+        .find(|p| p.as_str() == s)
+        .ok_or_else(|| {
+            let names: Vec<&str> = Phase::ALL.iter().map(|p| p.as_str()).collect();
+            user(format!("--state {s:?}: one of {}", names.join(", ")))
+        })
 }
 
 /// `--since`: RFC 3339, or a duration back from now.
