@@ -21,7 +21,7 @@ if [ ! -x /usr/bin/prometheus-alertmanager ]; then
 fi
 
 echo "== building (release)" >&2
-cargo build --release --quiet -p ringdown -p ringdown-proof
+cargo build --release --quiet -p ringdown -p ringdown-proof --features ringdown/aws
 
 echo "== core pipeline (criterion)" >&2
 cargo bench --quiet -p ringdown-core --bench pipeline -- --noplot 2>&1 | grep -E "^parse|thrpt:" >&2 || true

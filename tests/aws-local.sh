@@ -24,7 +24,7 @@ cleanup() {
 trap cleanup EXIT
 emulators_start >/dev/null
 
-cargo build --quiet -p ringdown -p connect-sim
+cargo build --quiet -p ringdown -p connect-sim --features ringdown/aws
 bin=target/debug
 
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1

@@ -46,4 +46,5 @@ echo "== infrastructure"
 infra/check.sh
 
 echo "== tests"
-cargo test --workspace --quiet "$@"
+# With the AWS mode (`ringdown` builds without it by default).
+cargo test --workspace --features ringdown/aws --quiet "$@"

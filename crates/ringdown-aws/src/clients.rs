@@ -6,80 +6,8 @@
 //! so they cannot leak through it.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use serde::{Deserialize, Serialize};
 
-use crate::sqs::SqsSettings;
-
-/// Everything ringdown needs to know about its AWS resources.
-///
-/// Every field may be omitted; names left unset fall back to the ones
-/// [`crate::bootstrap::ResourceNames::from_prefix`] derives from
-/// `table_prefix`, so a deployment made by `ringdown aws bootstrap` (or the
-/// infrastructure templates, which use the same names) needs no more than
-/// the region.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AwsSettings {
-    /// AWS region, e.g. `ap-northeast-1`. Unset: the default chain decides
-    /// (`AWS_REGION`, then the profile).
-    pub region: Option<String>,
-    /// Send every service's requests here instead of AWS (emulators such as
-    /// moto). `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>` in the
-    /// environment are honoured as well; this setting wins over them.
-    pub endpoint_url: Option<String>,
-    /// Prefix of every DynamoDB table (and of every derived resource name):
-    /// `ringdown-` gives `ringdown-incidents`, `ringdown-silences`, ….
-    pub table_prefix: String,
-    /// URL of the SQS queue monitoring systems post alerts to.
-    pub queue_url: Option<String>,
-    /// URL of the dead-letter queue for messages that can never be parsed.
-    /// Unset: unparseable messages stay on the queue until its own redrive
-    /// policy moves them (and are logged on every receive).
-    pub dlq_url: Option<String>,
-    /// ARN of the SNS topic incidents go to when phoning people failed
-    /// (fallback channel: SMS, e-mail, chat subscriptions).
-    pub topic_arn: Option<String>,
-    /// Kinesis stream Amazon Connect writes contact records (CTRs) to.
-    pub stream_name: Option<String>,
-    /// SQS queue that Amazon Connect's contact events reach through an
-    /// EventBridge rule (`ringdown aws bootstrap` makes both): outcomes
-    /// within seconds of hang-up instead of the contact record's minute or
-    /// two. Unset: the queue named after `table_prefix`, if it exists.
-    pub contact_events_queue_url: Option<String>,
-    /// Amazon Connect instance id (the UUID, not the alias).
-    pub connect_instance_id: Option<String>,
-    /// Contact flow id per call language.
-    pub connect_flow_ids: ConnectFlowIds,
-    /// Caller id for outbound calls: a number claimed by the Connect
-    /// instance, E.164 (`+81…`).
-    pub source_phone_number: Option<String>,
-    /// How the alert queue is drained.
-    pub sqs: SqsSettings,
-    /// How long an AWS request may take before it is abandoned (and
-    /// retried): without a bound, a connection that stops answering would
-    /// hang the worker that sent it.
-    pub timeouts: AwsTimeouts,
-}
-
-/// Time limits of every AWS request ringdown sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AwsTimeouts {
-    /// Establishing a connection.
-    pub connect_timeout_ms: u64,
-    /// One attempt of a request, and the longest wait for the next bytes of
-    /// its answer. A long poll (SQS ReceiveMessage) gets its wait on top.
-    pub request_timeout_ms: u64,
-}
-
-impl Default for AwsTimeouts {
-    fn default() -> Self {
-        AwsTimeouts {
-            connect_timeout_ms: 3_000,
-            request_timeout_ms: 10_000,
-        }
-    }
-}
+pub use crate::settings::{AwsSettings, AwsTimeouts, ConnectFlowIds};
 
 impl AwsTimeouts {
     /// The SDK's timeout configuration; `extra` is added to the request
@@ -95,38 +23,6 @@ impl AwsTimeouts {
             .operation_timeout(request * 3 + Duration::from_secs(2))
             .build()
     }
-}
-
-impl Default for AwsSettings {
-    fn default() -> Self {
-        AwsSettings {
-            region: None,
-            endpoint_url: None,
-            table_prefix: "ringdown-".into(),
-            queue_url: None,
-            dlq_url: None,
-            topic_arn: None,
-            stream_name: None,
-            contact_events_queue_url: None,
-            connect_instance_id: None,
-            connect_flow_ids: ConnectFlowIds::default(),
-            source_phone_number: None,
-            sqs: SqsSettings::default(),
-            timeouts: AwsTimeouts::default(),
-        }
-    }
-}
-
-/// Contact flow ids, by the language the flow speaks.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ConnectFlowIds {
-    /// Flow for Japanese calls (`contact-flows/ringdown-ja-JP.json`).
-    #[serde(rename = "ja-JP")]
-    pub ja_jp: Option<String>,
-    /// Flow for English calls (`contact-flows/ringdown-en-US.json`).
-    #[serde(rename = "en-US")]
-    pub en_us: Option<String>,
 }
 
 /// An SDK service client ringdown uses.

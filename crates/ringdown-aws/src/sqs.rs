@@ -39,9 +39,10 @@ use aws_sdk_sqs::types::{
 use aws_sdk_sqs::Client;
 use ringdown_core::parse::{parse, ParseError};
 use ringdown_engine::{Ingest, IngestError, StoreError};
-use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+pub use crate::settings::SqsSettings;
 use tracing::{debug, error, info, warn};
 
 use crate::clients::count_request;
@@ -54,39 +55,6 @@ const SQS_BATCH_MAX: usize = 10;
 
 /// SQS allows 10 message attributes per message; 3 are ringdown's reasons.
 const DLQ_ORIGINAL_ATTRIBUTES_MAX: usize = 7;
-
-/// How the alert queue is drained.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SqsSettings {
-    /// Long-poll wait per ReceiveMessage (0–20 s). 20 keeps an idle queue
-    /// at 3 requests a minute per poller.
-    pub wait_time_secs: u32,
-    /// Messages per receive (1–10).
-    pub max_messages: u32,
-    /// Concurrent long-pollers per process.
-    pub pollers: usize,
-    /// How long a received message stays invisible to other consumers; a
-    /// batch still being worked on at half of it is extended.
-    pub visibility_timeout_secs: u32,
-    /// Longest pause after a failed receive or ingest (doubling from 0.2 s).
-    pub error_backoff_max_secs: u64,
-    /// How often queue depth is read (GetQueueAttributes) for metrics.
-    pub lag_report_interval_secs: u64,
-}
-
-impl Default for SqsSettings {
-    fn default() -> Self {
-        SqsSettings {
-            wait_time_secs: 20,
-            max_messages: 10,
-            pollers: 2,
-            visibility_timeout_secs: 60,
-            error_backoff_max_secs: 30,
-            lag_report_interval_secs: 30,
-        }
-    }
-}
 
 /// The SQS alert source. Cheap to clone (the client is shared).
 #[derive(Debug, Clone)]

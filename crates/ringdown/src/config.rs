@@ -27,7 +27,7 @@ pub struct Config {
     pub instance_name: Option<String>,
     /// AWS resources. When this section is present, `ringdown run` uses SQS,
     /// DynamoDB, Amazon Connect and Kinesis instead of the embedded default.
-    pub aws: Option<ringdown_aws::clients::AwsSettings>,
+    pub aws: Option<ringdown_aws::settings::AwsSettings>,
     /// Amazon Connect call and contact-record tuning (AWS mode).
     pub connect: ConnectConfig,
 }
@@ -362,6 +362,10 @@ impl Config {
         if self.connect.ring_timeout_secs != 60 {
             w.push(format!("connect.ring_timeout_secs = {}: Amazon Connect honours RingTimeoutInSeconds only for campaign traffic; ringdown's GENERAL calls ring 60 s", self.connect.ring_timeout_secs));
         }
+        #[cfg(not(feature = "aws"))]
+        if self.aws.is_some() {
+            w.push(format!("[aws]: {}", crate::aws::NOT_BUILT));
+        }
         w
     }
 
@@ -451,7 +455,7 @@ impl Config {
     }
 }
 
-use ringdown_aws::clients::AwsSettings;
+use ringdown_aws::settings::AwsSettings;
 
 fn aws_region(a: &mut AwsSettings, v: String) {
     a.region = Some(v);

@@ -2,6 +2,10 @@
 //! `run(..)` that tests call directly.
 
 mod actions;
+#[cfg(feature = "aws")]
+mod aws;
+#[cfg(not(feature = "aws"))]
+#[path = "aws_off.rs"]
 mod aws;
 mod cli;
 mod commands;

@@ -847,3 +847,29 @@ fn with_no_daemon_running_an_engineer_acknowledges_then_resolves_from_the_cli_an
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("between 1 and 72"));
 }
+
+/// A build without the AWS mode (the default `cargo build`) says so, and
+/// how to get it, instead of running an `[aws]` configuration some other way.
+#[cfg(not(feature = "aws"))]
+#[test]
+fn a_build_without_the_aws_mode_refuses_an_aws_configuration_and_says_how_to_build_it() {
+    let dir = std::env::temp_dir().join(format!("ringdown-noaws-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("ringdown.toml");
+    std::fs::write(&cfg, "[aws]\nregion = \"ap-northeast-1\"\n").unwrap();
+    for args in [
+        vec!["run", "--config"],
+        vec!["aws", "bootstrap", "--config"],
+        vec!["incident", "list", "--config"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringdown"))
+            .args(&args)
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("--features aws"), "{args:?}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -432,6 +432,7 @@ mod aws {
     use ringdown_proof::{Stage, StageOptions};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(not(feature = "aws"), ignore = "the AWS mode: --features aws")]
     async fn a_shadow_run_on_aws_takes_the_alert_from_sqs_and_connect_hears_nothing() {
         let mut opts = StageOptions::new(
             "shadow",

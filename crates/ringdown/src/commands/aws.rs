@@ -1,6 +1,8 @@
 //! `ringdown aws bootstrap` and `ringdown dlq list|redrive`: operator tooling on AWS.
 
-use super::{runtime, user};
+#[cfg(feature = "aws")]
+use super::runtime;
+use super::user;
 use crate::config::Config;
 use anyhow::Result;
 use std::path::Path;
@@ -11,6 +13,17 @@ use std::process::ExitCode;
 /// endpoint, idempotently, and prints what exists.
 pub fn aws_bootstrap(config: Option<&Path>) -> Result<ExitCode> {
     let cfg = Config::load(config)?;
+    #[cfg(not(feature = "aws"))]
+    {
+        let _ = cfg;
+        Err(crate::aws::missing())
+    }
+    #[cfg(feature = "aws")]
+    bootstrap(cfg)
+}
+
+#[cfg(feature = "aws")]
+fn bootstrap(cfg: Config) -> Result<ExitCode> {
     let aws = cfg.aws.clone().unwrap_or_default();
     runtime()?.block_on(async {
         let sdk = ringdown_aws::clients::sdk_config(&aws).await;
@@ -38,6 +51,20 @@ pub fn dlq(config: Option<&Path>, command: crate::cli::DlqCommand) -> Result<Exi
              default answers an unparseable alert with HTTP 400 instead",
         ));
     };
+    #[cfg(not(feature = "aws"))]
+    {
+        let _ = (aws, command);
+        Err(crate::aws::missing())
+    }
+    #[cfg(feature = "aws")]
+    dlq_on(aws, command)
+}
+
+#[cfg(feature = "aws")]
+fn dlq_on(
+    aws: ringdown_aws::settings::AwsSettings,
+    command: crate::cli::DlqCommand,
+) -> Result<ExitCode> {
     runtime()?.block_on(async {
         let sdk = ringdown_aws::clients::sdk_config(&aws).await;
         let sqs = ringdown_aws::clients::client(&sdk);

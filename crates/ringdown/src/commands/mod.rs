@@ -148,6 +148,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// The store the configuration points at.
 pub async fn open_store(cfg: &Config) -> Result<Arc<dyn Store>> {
     match &cfg.aws {
+        #[cfg(feature = "aws")]
         Some(aws) => {
             let sdk = ringdown_aws::clients::sdk_config(aws).await;
             Ok(Arc::new(ringdown_aws::dynamodb::DynamoStore::from_conf(
@@ -155,6 +156,8 @@ pub async fn open_store(cfg: &Config) -> Result<Arc<dyn Store>> {
                 &aws.table_prefix,
             )))
         }
+        #[cfg(not(feature = "aws"))]
+        Some(_) => Err(crate::aws::missing()),
         None => Ok(Arc::new(ringdown_local::SqliteStore::open(
             &cfg.store.sqlite_path,
         )?)),
