@@ -45,8 +45,7 @@ pub async fn page(
         Err(e) => return trouble(&ctx, e),
     };
     let Some(roster) = ctx.roster.clone() else {
-        let body = html! { p.problem { (ctx.t("No roster is loaded yet.", "ロスターがまだ読み込まれていません。")) } };
-        return ctx.page(ctx.t("Now", "現在"), "now", body).into_response();
+        return ctx.no_roster(ctx.t("Now", "現在"), "now").into_response();
     };
     let at_text = q.at.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let at = at_text.map(|s| parse_local(&roster, s));

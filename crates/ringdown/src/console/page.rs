@@ -25,6 +25,12 @@ impl Lang {
     }
 }
 
+/// `?lang=` alone: the query of the pages that take nothing else.
+#[derive(serde::Deserialize, Default)]
+pub struct LangQuery {
+    pub lang: Option<String>,
+}
+
 /// One request's view: who reads (language), in which zone, at what moment.
 pub struct Ctx {
     pub lang: Lang,
@@ -88,6 +94,12 @@ impl Ctx {
                 (local.format("%H:%M:%S"))
             }
         }
+    }
+
+    /// The page a roster-less daemon (it has not loaded one yet) shows.
+    pub fn no_roster(&self, title: &str, active: &str) -> Html<String> {
+        let body = html! { p.problem { (self.t("No roster is loaded yet.", "ロスターがまだ読み込まれていません。")) } };
+        self.page(title, active, body)
     }
 
     pub fn page(&self, title: &str, active: &str, body: Markup) -> Html<String> {

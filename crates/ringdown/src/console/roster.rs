@@ -2,22 +2,16 @@
 //! says of it and its diff against the roster in force, before anyone
 //! applies it. Nothing is stored.
 
-use super::page::Ctx;
+use super::page::{Ctx, LangQuery};
 use super::{trouble, Console};
 use axum::extract::{Multipart, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use ringdown_core::roster::Roster;
-use serde::Deserialize;
 
 /// A roster larger than this is not a roster.
 const MAX_ROSTER_BYTES: usize = 1 << 20;
-
-#[derive(Deserialize, Default)]
-pub struct LangQuery {
-    lang: Option<String>,
-}
 
 fn editor(ctx: &Ctx, text: &str) -> Markup {
     html! {

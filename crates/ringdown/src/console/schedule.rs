@@ -2,7 +2,7 @@
 //! overrides, holidays, business hours, clock changes) and as tables, with
 //! an iCalendar feed per rotation and per person.
 
-use super::page::Ctx;
+use super::page::{Ctx, LangQuery};
 use super::Console;
 use crate::schedule::{schedule, to_ics, Schedule, Shift};
 use axum::extract::{Path, Query, State};
@@ -12,17 +12,11 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use maud::{html, Markup};
 use ringdown_core::roster::rotation::local_to_utc;
 use ringdown_core::roster::{Roster, Window};
-use serde::Deserialize;
 
 const DAYS: i64 = 14;
 /// What a subscribed calendar holds: a week back, three months ahead.
 const FEED_BACK_DAYS: i64 = 7;
 const FEED_AHEAD_DAYS: i64 = 90;
-
-#[derive(Deserialize, Default)]
-pub struct LangQuery {
-    lang: Option<String>,
-}
 
 /// Local midnight of the day `t` falls on.
 fn midnight(roster: &Roster, date: NaiveDate) -> DateTime<Utc> {
@@ -40,9 +34,8 @@ pub async fn page(
 ) -> Response {
     let ctx = Ctx::new(&c, &headers, q.lang.as_deref());
     let Some(roster) = ctx.roster.clone() else {
-        let body = html! { p.problem { (ctx.t("No roster is loaded yet.", "ロスターがまだ読み込まれていません。")) } };
         return ctx
-            .page(ctx.t("Schedule", "スケジュール"), "schedule", body)
+            .no_roster(ctx.t("Schedule", "スケジュール"), "schedule")
             .into_response();
     };
     let today = ctx.now.with_timezone(&roster.timezone).date_naive();
