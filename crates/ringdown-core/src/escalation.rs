@@ -22,6 +22,7 @@
 //!   goes to the fallback channel.
 
 use crate::alert::{Alert, Labels, Language, Status};
+use crate::fingerprint::Fingerprint;
 use crate::matcher::Matcher;
 use crate::outcome::Outcome;
 use crate::phone::{mask, mask_once};
@@ -463,7 +464,7 @@ pub struct Incident {
     pub updated_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
     /// Fingerprints of the alerts currently firing.
-    pub firing: BTreeSet<String>,
+    pub firing: BTreeSet<Fingerprint>,
     /// A few alert titles for the call's message (first seen first).
     pub samples: Vec<AlertSummary>,
     pub alerts_received: u64,
@@ -959,10 +960,11 @@ impl Machine<'_, '_> {
             match alert.status {
                 Status::Firing => {
                     firing += 1;
+                    let fp = Fingerprint::of(&alert.fingerprint);
                     if self.inc.firing.len() < self.ctx.settings.max_tracked_alerts
-                        || self.inc.firing.contains(&alert.fingerprint)
+                        || self.inc.firing.contains(&fp)
                     {
-                        self.inc.firing.insert(alert.fingerprint.clone());
+                        self.inc.firing.insert(fp);
                     } else {
                         self.inc.untracked_alerts += 1;
                         self.inc.last_untracked_at = Some(self.now);
@@ -991,7 +993,7 @@ impl Machine<'_, '_> {
                 }
                 Status::Resolved => {
                     resolved += 1;
-                    self.inc.firing.remove(&alert.fingerprint);
+                    self.inc.firing.remove(&Fingerprint::of(&alert.fingerprint));
                 }
             }
         }
@@ -1853,7 +1855,9 @@ pub fn keypad_scope(inc: &Incident) -> Option<KeypadScope> {
         if inc.firing.is_empty() || inc.firing.len() > MAX_SILENCED_ALERTS {
             return None;
         }
-        Some(KeypadScope::Alerts(inc.firing.iter().cloned().collect()))
+        Some(KeypadScope::Alerts(
+            inc.firing.iter().map(ToString::to_string).collect(),
+        ))
     })
 }
 

@@ -95,9 +95,13 @@ pub struct SilenceIndex {
     silences: Vec<Silence>,
     /// label name → label value → positions in `silences`, ascending.
     by_eq: FastMap<String, FastMap<String, Vec<u32>>>,
-    /// Silences with no equality matcher on a non-empty value, ascending,
-    /// each with a cheap necessary condition checked before its regexes.
-    unindexed: Vec<(u32, Option<Prefilter>)>,
+    /// Silences with no equality matcher on a non-empty value but a regex
+    /// that starts with a literal: label name → (prefix, position). The
+    /// alert's value is looked up once per name, not once per silence (50
+    /// regex silences on `instance` were 50 tree lookups per alert).
+    by_prefix: FastMap<String, Vec<(String, u32)>>,
+    /// Silences with neither: every alert is checked against their matchers.
+    unindexed: Vec<u32>,
 }
 
 /// `label` must be present and start with `prefix`: implied by a positive
@@ -120,12 +124,6 @@ impl Prefilter {
                 })
             })
             .max_by_key(|p| p.prefix.len())
-    }
-
-    fn admits(&self, labels: &Labels) -> bool {
-        labels
-            .get(&self.label)
-            .is_some_and(|v| v.starts_with(&self.prefix))
     }
 }
 
@@ -162,6 +160,7 @@ impl SilenceIndex {
             }
         }
         let mut by_eq: FastMap<String, FastMap<String, Vec<u32>>> = FastMap::default();
+        let mut by_prefix: FastMap<String, Vec<(String, u32)>> = FastMap::default();
         let mut unindexed = Vec::new();
         for (i, s) in silences.iter().enumerate() {
             let i = u32::try_from(i).expect("more than 4 billion silences");
@@ -177,12 +176,16 @@ impl SilenceIndex {
                     .entry(m.value.clone())
                     .or_default()
                     .push(i),
-                None => unindexed.push((i, Prefilter::for_silence(s))),
+                None => match Prefilter::for_silence(s) {
+                    Some(p) => by_prefix.entry(p.label).or_default().push((p.prefix, i)),
+                    None => unindexed.push(i),
+                },
             }
         }
         Self {
             silences,
             by_eq,
+            by_prefix,
             unindexed,
         }
     }
@@ -202,13 +205,14 @@ impl SilenceIndex {
                 best = Some((s.ends_at, i));
             }
         };
-        for (i, pre) in &self.unindexed {
-            let admitted = match pre {
-                Some(p) => p.admits(labels),
-                None => true,
-            };
-            if admitted {
-                consider(*i);
+        self.unindexed.iter().for_each(|&i| consider(i));
+        for (name, prefixed) in &self.by_prefix {
+            if let Some(v) = labels.get(name) {
+                for (prefix, i) in prefixed {
+                    if v.starts_with(prefix.as_str()) {
+                        consider(*i);
+                    }
+                }
             }
         }
         if !self.by_eq.is_empty() {

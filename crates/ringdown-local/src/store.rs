@@ -119,8 +119,15 @@ pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The embedded [`Store`]: SQLite behind a mutex.
+///
+/// The connection's lock is asynchronous: during a commit's fsync (about a
+/// millisecond) the requests that come in wait for it without holding a
+/// runtime thread, so they are parsed and decided meanwhile and their writes
+/// queue up for the next batch. With a blocking lock both of the daemon's
+/// threads stood still through every fsync, and each POST got a commit of its
+/// own (104 commits for 100 POSTs on four connections; docs/performance.md).
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    conn: tokio::sync::Mutex<Connection>,
     batch: Mutex<Batch>,
     committed: tokio::sync::watch::Sender<Committed>,
     commits: std::sync::atomic::AtomicU64,
@@ -183,7 +190,7 @@ impl SqliteStore {
             .map_err(backend)?;
         migrate(&mut conn)?;
         Ok(SqliteStore {
-            conn: Mutex::new(conn),
+            conn: tokio::sync::Mutex::new(conn),
             batch: Mutex::new(Batch::default()),
             committed: tokio::sync::watch::channel(Committed::default()).0,
             commits: std::sync::atomic::AtomicU64::new(0),
@@ -191,15 +198,16 @@ impl SqliteStore {
     }
 
     /// The schema version of the open database.
-    pub fn schema_version(&self) -> Result<u32, StoreError> {
-        let conn = self.lock();
+    pub async fn schema_version(&self) -> Result<u32, StoreError> {
+        let conn = self.lock().await;
         user_version(&conn)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock dropped (and so rolled back) the
-        // write's savepoint: the connection is still consistent.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// (A panic while holding the lock dropped, and so rolled back, the
+    /// write's savepoint: the connection stays consistent, and tokio's lock
+    /// is not poisoned by it.)
+    async fn lock(&self) -> tokio::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().await
     }
 
     /// Batches committed so far (each one fsync), and writes so far.
@@ -221,19 +229,19 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let (out, seq) = self.write_unsynced(f);
+        let (out, seq) = self.write_unsynced(f).await;
         self.durable(seq).await?;
         out
     }
 
     /// The first half of [`Self::write`]: `f` runs in the open batch, and
     /// the write's sequence number is what [`Self::durable`] waits on.
-    fn write_unsynced<T>(
+    async fn write_unsynced<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> (Result<T, StoreError>, u64) {
         {
-            let mut conn = self.lock();
+            let mut conn = self.lock().await;
             if conn.is_autocommit() {
                 if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
                     // Nothing opened: no batch to wait for (a write before
@@ -287,9 +295,11 @@ impl SqliteStore {
                     store: self,
                     done: false,
                 };
-                // Writers that are ready now join this batch.
+                // Writers that are ready now join this batch; those already
+                // waiting for the connection are ahead of the commit in its
+                // queue (tokio's lock is first come, first served).
                 tokio::task::yield_now().await;
-                self.commit_batch();
+                self.commit_batch().await;
                 leader.done = true;
             } else if rx.changed().await.is_err() {
                 return Err(StoreError::Backend {
@@ -302,18 +312,35 @@ impl SqliteStore {
     }
 
     /// Commits the open batch (if any): one fsync for every write in it.
-    fn commit_batch(&self) {
+    async fn commit_batch(&self) {
+        let conn = self.lock().await;
         let started = std::time::Instant::now();
-        let conn = self.lock();
-        let mut b = self.batch();
-        let (from, upto) = (b.from, b.written);
+        // No write can start while the connection is held, so the batch's
+        // bounds stay put; its lock is not held through the fsync, or the
+        // writers checking for a leader would block their threads on it.
+        let (from, upto) = {
+            let b = self.batch();
+            (b.from, b.written)
+        };
         let result = if conn.is_autocommit() {
             Ok(())
         } else {
-            let r = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
-            if r.is_err() && !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
-            }
+            let commit = || {
+                let r = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+                if r.is_err() && !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                r
+            };
+            // On the daemon's runtime the fsync gives up its thread's other
+            // tasks to another thread while it waits.
+            let multi_thread = tokio::runtime::Handle::try_current()
+                .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+            let r = if multi_thread {
+                tokio::task::block_in_place(commit)
+            } else {
+                commit()
+            };
             self.commits
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             metrics::histogram!("ringdown_sqlite_commit_seconds")
@@ -321,8 +348,7 @@ impl SqliteStore {
             metrics::histogram!("ringdown_sqlite_commit_writes").record((upto + 1 - from) as f64);
             r
         };
-        b.leader = false;
-        drop(b);
+        self.batch().leader = false;
         drop(conn);
         self.committed.send_modify(|c| {
             c.upto = c.upto.max(upto);
@@ -428,6 +454,11 @@ fn ms_ceil(t: DateTime<Utc>) -> i64 {
     }
 }
 
+/// The record of `incident` as the version a save makes of it.
+fn encode_next(incident: &StoredIncident) -> Result<String, StoreError> {
+    ringdown_engine::record::encode_incident_as(incident, incident.version + 1)
+}
+
 fn decode_incident(json: &str) -> Result<StoredIncident, StoreError> {
     ringdown_engine::record::decode_incident(json)
 }
@@ -443,14 +474,16 @@ fn load_incident_tx(conn: &Connection, id: &str) -> Result<Option<StoredIncident
 }
 
 /// Inserts or replaces the incident row (columns + JSON) of `inc` as given.
-/// Writes `inc` as version `version` (its own, or the next when saving).
+/// Writes `inc` as version `version` (its own, or the next when saving), whose
+/// record `json` is (encoded before the connection's lock is taken: in a
+/// storm the encoding is most of a write, and other writers wait meanwhile).
 fn write_incident(
     conn: &Connection,
     inc: &StoredIncident,
     version: u64,
     insert: bool,
+    json: &str,
 ) -> Result<(), StoreError> {
-    let json = ringdown_engine::record::encode_incident_as(inc, version)?;
     let sql = if insert {
         "INSERT INTO incidents (id, group_key, phase, is_open, opened_at, closed_at, next_action_at, version, json)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
@@ -484,7 +517,12 @@ fn write_incident(
 }
 
 /// Writes `incident` if the stored version is still its own; the new version.
-fn save_incident_in(tx: &Connection, incident: &StoredIncident) -> Result<u64, StoreError> {
+/// `json` is its record as that version ([`encode_next`]).
+fn save_incident_in(
+    tx: &Connection,
+    incident: &StoredIncident,
+    json: &str,
+) -> Result<u64, StoreError> {
     let stored: Option<i64> = tx
         .prepare_cached("SELECT version FROM incidents WHERE id = ?1")
         .and_then(|mut stmt| stmt.query_row([&incident.id], |r| r.get(0)).optional())
@@ -500,7 +538,7 @@ fn save_incident_in(tx: &Connection, incident: &StoredIncident) -> Result<u64, S
         Some(_) => {}
     }
     let next = incident.version + 1;
-    write_incident(tx, incident, next, false)?;
+    write_incident(tx, incident, next, false, json)?;
     if incident.phase.is_closed() {
         tx.execute(
             "DELETE FROM groups WHERE group_key = ?1 AND incident_id = ?2",
@@ -518,7 +556,7 @@ fn contact_from_json(json: &str) -> Result<ContactRow, StoreError> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn load_roster(&self) -> Result<Option<RosterDoc>, StoreError> {
-        let conn = self.lock();
+        let conn = self.lock().await;
         let row: Option<(i64, String, String)> = conn
             .query_row(
                 "SELECT version, yaml, applied_at FROM roster ORDER BY version DESC LIMIT 1",
@@ -573,7 +611,7 @@ impl Store for SqliteStore {
     }
 
     async fn silences(&self, now: DateTime<Utc>) -> Result<Vec<Silence>, StoreError> {
-        let conn = self.lock();
+        let conn = self.lock().await;
         let mut stmt = conn
             .prepare_cached("SELECT json FROM silences WHERE ends_at > ?1 ORDER BY starts_at, id")
             .map_err(backend)?;
@@ -640,7 +678,7 @@ impl Store for SqliteStore {
         &self,
         group_key: &str,
     ) -> Result<Option<StoredIncident>, StoreError> {
-        let conn = self.lock();
+        let conn = self.lock().await;
         let json: Option<String> = conn
             .query_row(
                 "SELECT i.json FROM groups g JOIN incidents i ON i.id = g.incident_id
@@ -654,6 +692,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_incident(&self, incident: &StoredIncident) -> Result<Created, StoreError> {
+        let json = ringdown_engine::record::encode_incident_as(incident, 1)?;
         self.write(|tx| {
             let current: Option<String> = tx
                 .query_row(
@@ -681,7 +720,7 @@ impl Store for SqliteStore {
             }
             let mut stored = incident.clone();
             stored.version = 1;
-            write_incident(tx, &stored, 1, true)?;
+            write_incident(tx, &stored, 1, true, &json)?;
             if !stored.phase.is_closed() {
                 tx.execute(
                     "INSERT INTO groups (group_key, incident_id) VALUES (?1, ?2)",
@@ -695,19 +734,24 @@ impl Store for SqliteStore {
     }
 
     async fn load_incident(&self, id: &str) -> Result<Option<StoredIncident>, StoreError> {
-        let conn = self.lock();
+        let conn = self.lock().await;
         load_incident_tx(&conn, id)
     }
 
     async fn save_incident(&self, incident: &StoredIncident) -> Result<u64, StoreError> {
-        self.write(|tx| save_incident_in(tx, incident)).await
+        let json = encode_next(incident)?;
+        self.write(|tx| save_incident_in(tx, incident, &json)).await
     }
 
     async fn save_incident_unsynced(
         &self,
         incident: &StoredIncident,
     ) -> Result<(u64, Option<u64>), StoreError> {
-        match self.write_unsynced(|tx| save_incident_in(tx, incident)) {
+        let json = encode_next(incident)?;
+        match self
+            .write_unsynced(|tx| save_incident_in(tx, incident, &json))
+            .await
+        {
             (Ok(v), seq) => Ok((v, Some(seq))),
             (Err(e), seq) => {
                 // Its batch still closes before the failure is told.
@@ -729,7 +773,7 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
-        let conn = self.lock();
+        let conn = self.lock().await;
         let mut stmt = conn
             .prepare_cached(
                 "SELECT id FROM incidents
@@ -748,7 +792,7 @@ impl Store for SqliteStore {
         &self,
         filter: &IncidentFilter,
     ) -> Result<Vec<StoredIncident>, StoreError> {
-        let conn = self.lock();
+        let conn = self.lock().await;
         // `opened_at` is whole milliseconds: the column narrows the scan, the
         // exact time in the JSON decides.
         let mut stmt = conn
@@ -821,7 +865,7 @@ impl Store for SqliteStore {
     }
 
     async fn heartbeat_last_seen(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let conn = self.lock();
+        let conn = self.lock().await;
         let v: Option<i64> = conn
             .query_row(
                 "SELECT last_seen FROM heartbeats WHERE name = ?1",
@@ -874,7 +918,7 @@ impl Store for SqliteStore {
         &self,
         incident_id: &str,
     ) -> Result<Vec<ContactRow>, StoreError> {
-        let conn = self.lock();
+        let conn = self.lock().await;
         let mut stmt = conn
             .prepare_cached(
                 "SELECT json FROM contacts WHERE incident_id = ?1 ORDER BY placed_at, contact_id",
@@ -897,7 +941,7 @@ impl Store for SqliteStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<ContactRow>, StoreError> {
-        let conn = self.lock();
+        let conn = self.lock().await;
         let mut stmt = conn
             .prepare_cached(
                 "SELECT json FROM contacts WHERE placed_at >= ?1 AND placed_at <= ?2

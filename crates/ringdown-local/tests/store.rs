@@ -42,7 +42,7 @@ impl Drop for TempDir {
 #[tokio::test]
 async fn create_stores_version_1_and_load_round_trips() {
     let store = SqliteStore::in_memory().unwrap();
-    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
     testkit::contract_create_and_load(&store).await;
 }
 
@@ -173,7 +173,7 @@ async fn reopened_file_store_keeps_everything() {
     assert!(path.exists());
 
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
     let roster = store.load_roster().await.unwrap().unwrap();
     assert_eq!(
         (roster.version, roster.yaml.as_str()),
@@ -253,6 +253,39 @@ async fn concurrent_writes_share_one_commit_and_are_on_disk_when_they_return() {
     store.put_silence(&silence("s1", 0, 10)).await.unwrap();
     store.put_silence(&silence("s2", 0, 10)).await.unwrap();
     assert_eq!(store.commits(), (3, 22));
+}
+
+/// On the daemon's runtime (two threads), writers that come while a commit's
+/// fsync is under way wait for the connection without holding a thread, and
+/// go in the next batch together; every write is on disk when it returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_arriving_during_a_commit_go_in_the_next_batch_together() {
+    let dir = TempDir::new("group-commit-mt");
+    let path = dir.file("ringdown.db");
+    let store = std::sync::Arc::new(SqliteStore::open(&path).unwrap());
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let inc = incident(&format!("inc-{i}"), &format!("sys{i}"), t0());
+                created(store.create_incident(&inc).await.unwrap())
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (commits, writes) = store.commits();
+    assert_eq!(writes, 200);
+    assert!(commits < writes, "{commits} commits for {writes} writes");
+    let other = SqliteStore::open(&path).unwrap();
+    for i in 0..200 {
+        assert!(other
+            .load_incident(&format!("inc-{i}"))
+            .await
+            .unwrap()
+            .is_some());
+    }
 }
 
 /// A writer whose request is dropped after it wrote, while it was about to

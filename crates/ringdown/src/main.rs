@@ -25,6 +25,12 @@ mod virtual_run;
 
 use std::process::ExitCode;
 
+// A storm is tens of small allocations per alert (label maps, strings):
+// with glibc's malloc a third of the parse went to allocating and freeing,
+// with mimalloc a tenth (docs/performance.md, "Core pipeline").
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = <cli::Cli as clap::Parser>::parse();
     match commands::dispatch(cli) {

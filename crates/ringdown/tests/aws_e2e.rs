@@ -921,9 +921,9 @@ async fn an_outage_of_25000_alerts_and_a_3_kb_label_value_poison_neither_their_g
     let still: Vec<usize> = (0..25_000)
         .filter(|i| {
             !inc.firing
-                .contains(&ringdown_core::fingerprint::fingerprint(&storm_labels(
-                    "storm", *i,
-                )))
+                .contains(&ringdown_core::fingerprint::Fingerprint(
+                    ringdown_core::fingerprint::fingerprint_u64(&storm_labels("storm", *i)),
+                ))
         })
         .take(10)
         .collect();

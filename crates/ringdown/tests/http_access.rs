@@ -261,7 +261,11 @@ fn kill_9_during_a_storm_of_posts_loses_no_alert_that_was_answered_202() {
                 .unwrap_or_else(|| panic!("incident {id} of an acknowledged alert is gone"))
         });
         // (Past 5,000 firing alerts an incident counts them untracked.)
-        if !inc.firing.contains(fingerprint) && inc.untracked_alerts == 0 {
+        if !inc
+            .firing
+            .contains(&ringdown_core::fingerprint::Fingerprint::of(fingerprint))
+            && inc.untracked_alerts == 0
+        {
             missing.push(fingerprint.clone());
         }
     }

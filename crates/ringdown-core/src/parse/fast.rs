@@ -11,8 +11,9 @@
 
 use super::{finish, put_if_absent, time, Draft, Limits, Path};
 use crate::alert::{Alert, Labels, Source, Status};
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::fmt;
 
 /// Any JSON value, read as strictly as into a `serde_json::Value` (escapes
@@ -25,45 +26,101 @@ use std::fmt;
 /// general path rejects the message as invalid JSON. Found by the
 /// `parse_alert` fuzz target (a `\ud800` in a `commonLabels` key was accepted
 /// by this path only).
-struct Checked;
+///
+/// It also counts nesting as the general path's depth check does, so that a
+/// skipped field nested deeper than `max` leaves the message to the general
+/// path (which refuses it), without a scan of the whole text first.
+#[derive(Clone, Copy)]
+struct Checked {
+    /// Containers around the value: the webhook object is 1.
+    enclosing: usize,
+    max: usize,
+}
 
-impl<'de> Deserialize<'de> for Checked {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(Checked)
+impl Checked {
+    fn inside<E: de::Error>(self) -> Result<Checked, E> {
+        if self.enclosing + 1 > self.max {
+            return Err(E::custom("nested deeper than the limit"));
+        }
+        Ok(Checked {
+            enclosing: self.enclosing + 1,
+            max: self.max,
+        })
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Checked {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for Checked {
-    type Value = Checked;
+    type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
-    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_unit<E>(self) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
-        while seq.next_element::<Checked>()?.is_some() {}
-        Ok(Checked)
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let inner = self.inside()?;
+        while seq.next_element_seed(inner)?.is_some() {}
+        Ok(())
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
-        while map.next_entry::<Checked, Checked>()?.is_some() {}
-        Ok(Checked)
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let inner = self.inside()?;
+        while map.next_key_seed(inner)?.is_some() {
+            map.next_value_seed(inner)?;
+        }
+        Ok(())
     }
+}
+
+/// A string borrowed from the message when it has no escapes (timestamps,
+/// fingerprints and statuses never do), so reading it allocates nothing.
+struct Text<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+fn text_of<'a>(t: &'a Option<Text<'_>>) -> Option<&'a str> {
+    t.as_ref().map(|t| t.0.as_ref())
 }
 
 /// Marks key number `bit` as read. A known key given twice is an error, as
@@ -102,10 +159,10 @@ enum WebhookKey {
 }
 
 #[derive(Default)]
-struct Webhook {
-    version: Option<String>,
-    status: Option<String>,
-    alerts: Vec<FastAlert>,
+struct Webhook<'de> {
+    version: Option<Text<'de>>,
+    status: Option<Text<'de>>,
+    alerts: Vec<FastAlert<'de>>,
     org_id: bool,
     title: bool,
     sns_type: bool,
@@ -114,57 +171,93 @@ struct Webhook {
 }
 
 /// Only a JSON object is a webhook: a derived struct would also take an array
-/// (fields by position), which the general path refuses.
-impl<'de> Deserialize<'de> for Webhook {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Webhook;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a webhook object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Webhook, A::Error> {
-                use WebhookKey as K;
-                let mut w = Webhook::default();
-                let mut alerts = None;
-                let mut seen = 0;
-                while let Some(key) = map.next_key::<WebhookKey>()? {
-                    let (bit, name, flag) = match key {
-                        K::Version => {
-                            once(&mut seen, 0, "version")?;
-                            w.version = map.next_value()?;
-                            continue;
-                        }
-                        K::Status => {
-                            once(&mut seen, 1, "status")?;
-                            w.status = map.next_value()?;
-                            continue;
-                        }
-                        K::Alerts => {
-                            once(&mut seen, 2, "alerts")?;
-                            alerts = Some(map.next_value()?);
-                            continue;
-                        }
-                        K::Other => {
-                            map.next_value::<Checked>()?;
-                            continue;
-                        }
-                        // Only whether these are present matters.
-                        K::OrgId => (3, "orgId", &mut w.org_id),
-                        K::Title => (4, "title", &mut w.title),
-                        K::SnsType => (5, "Type", &mut w.sns_type),
-                        K::DetailType => (6, "detail-type", &mut w.detail_type),
-                        K::AlarmName => (7, "AlarmName", &mut w.alarm_name),
-                    };
-                    once(&mut seen, bit, name)?;
-                    map.next_value::<Checked>()?;
-                    *flag = true;
+/// (fields by position), which the general path refuses. The seed is the
+/// depth limit.
+struct WebhookSeed {
+    max: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for WebhookSeed {
+    type Value = Webhook<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Webhook<'de>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for WebhookSeed {
+    type Value = Webhook<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a webhook object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Webhook<'de>, A::Error> {
+        use WebhookKey as K;
+        let skip = Checked {
+            enclosing: 1,
+            max: self.max,
+        };
+        let mut w = Webhook::default();
+        let mut alerts = None;
+        let mut seen = 0;
+        while let Some(key) = map.next_key::<WebhookKey>()? {
+            let (bit, name, flag) = match key {
+                K::Version => {
+                    once(&mut seen, 0, "version")?;
+                    w.version = map.next_value()?;
+                    continue;
                 }
-                w.alerts = alerts.ok_or_else(|| de::Error::missing_field("alerts"))?;
-                Ok(w)
-            }
+                K::Status => {
+                    once(&mut seen, 1, "status")?;
+                    w.status = map.next_value()?;
+                    continue;
+                }
+                K::Alerts => {
+                    once(&mut seen, 2, "alerts")?;
+                    alerts = Some(map.next_value_seed(AlertsSeed { max: self.max })?);
+                    continue;
+                }
+                K::Other => {
+                    map.next_value_seed(skip)?;
+                    continue;
+                }
+                // Only whether these are present matters.
+                K::OrgId => (3, "orgId", &mut w.org_id),
+                K::Title => (4, "title", &mut w.title),
+                K::SnsType => (5, "Type", &mut w.sns_type),
+                K::DetailType => (6, "detail-type", &mut w.detail_type),
+                K::AlarmName => (7, "AlarmName", &mut w.alarm_name),
+            };
+            once(&mut seen, bit, name)?;
+            map.next_value_seed(skip)?;
+            *flag = true;
         }
-        d.deserialize_map(V)
+        w.alerts = alerts.ok_or_else(|| de::Error::missing_field("alerts"))?;
+        Ok(w)
+    }
+}
+
+/// The `alerts` array (null is an error here, as for a derived `Vec`).
+struct AlertsSeed {
+    max: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for AlertsSeed {
+    type Value = Vec<FastAlert<'de>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AlertsSeed {
+    type Value = Vec<FastAlert<'de>>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of alerts")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(a) = seq.next_element_seed(AlertSeed { max: self.max })? {
+            out.push(a);
+        }
+        Ok(out)
     }
 }
 
@@ -199,66 +292,76 @@ enum AlertKey {
 }
 
 #[derive(Default)]
-struct FastAlert {
-    status: Option<String>,
+struct FastAlert<'de> {
+    status: Option<Text<'de>>,
     labels: Option<Labels>,
     annotations: Option<Labels>,
-    starts_at: Option<String>,
-    ends_at: Option<String>,
-    fingerprint: Option<String>,
-    generator_url: Option<String>,
-    dashboard_url: Option<String>,
-    panel_url: Option<String>,
-    silence_url: Option<String>,
-    value_string: Option<String>,
+    starts_at: Option<Text<'de>>,
+    ends_at: Option<Text<'de>>,
+    fingerprint: Option<Text<'de>>,
+    generator_url: Option<Text<'de>>,
+    dashboard_url: Option<Text<'de>>,
+    panel_url: Option<Text<'de>>,
+    silence_url: Option<Text<'de>>,
+    value_string: Option<Text<'de>>,
 }
 
-/// Only a JSON object is an alert (see [`Webhook`]).
-impl<'de> Deserialize<'de> for FastAlert {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = FastAlert;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an alert object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FastAlert, A::Error> {
-                use AlertKey as K;
-                let mut a = FastAlert::default();
-                let mut seen = 0;
-                while let Some(key) = map.next_key::<AlertKey>()? {
-                    let (bit, name, text) = match key {
-                        K::Labels => {
-                            once(&mut seen, 0, "labels")?;
-                            a.labels = map.next_value()?;
-                            continue;
-                        }
-                        K::Annotations => {
-                            once(&mut seen, 1, "annotations")?;
-                            a.annotations = map.next_value()?;
-                            continue;
-                        }
-                        K::Other => {
-                            map.next_value::<Checked>()?;
-                            continue;
-                        }
-                        K::Status => (2, "status", &mut a.status),
-                        K::StartsAt => (3, "startsAt", &mut a.starts_at),
-                        K::EndsAt => (4, "endsAt", &mut a.ends_at),
-                        K::Fingerprint => (5, "fingerprint", &mut a.fingerprint),
-                        K::GeneratorUrl => (6, "generatorURL", &mut a.generator_url),
-                        K::DashboardUrl => (7, "dashboardURL", &mut a.dashboard_url),
-                        K::PanelUrl => (8, "panelURL", &mut a.panel_url),
-                        K::SilenceUrl => (9, "silenceURL", &mut a.silence_url),
-                        K::ValueString => (10, "valueString", &mut a.value_string),
-                    };
-                    once(&mut seen, bit, name)?;
-                    *text = map.next_value()?;
+/// Only a JSON object is an alert (see [`WebhookSeed`]).
+struct AlertSeed {
+    max: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for AlertSeed {
+    type Value = FastAlert<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<FastAlert<'de>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AlertSeed {
+    type Value = FastAlert<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an alert object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FastAlert<'de>, A::Error> {
+        use AlertKey as K;
+        // The webhook object, its `alerts` array and this alert.
+        let skip = Checked {
+            enclosing: 3,
+            max: self.max,
+        };
+        let mut a = FastAlert::default();
+        let mut seen = 0;
+        while let Some(key) = map.next_key::<AlertKey>()? {
+            let (bit, name, text) = match key {
+                K::Labels => {
+                    once(&mut seen, 0, "labels")?;
+                    a.labels = map.next_value()?;
+                    continue;
                 }
-                Ok(a)
-            }
+                K::Annotations => {
+                    once(&mut seen, 1, "annotations")?;
+                    a.annotations = map.next_value()?;
+                    continue;
+                }
+                K::Other => {
+                    map.next_value_seed(skip)?;
+                    continue;
+                }
+                K::Status => (2, "status", &mut a.status),
+                K::StartsAt => (3, "startsAt", &mut a.starts_at),
+                K::EndsAt => (4, "endsAt", &mut a.ends_at),
+                K::Fingerprint => (5, "fingerprint", &mut a.fingerprint),
+                K::GeneratorUrl => (6, "generatorURL", &mut a.generator_url),
+                K::DashboardUrl => (7, "dashboardURL", &mut a.dashboard_url),
+                K::PanelUrl => (8, "panelURL", &mut a.panel_url),
+                K::SilenceUrl => (9, "silenceURL", &mut a.silence_url),
+                K::ValueString => (10, "valueString", &mut a.value_string),
+            };
+            once(&mut seen, bit, name)?;
+            *text = map.next_value()?;
         }
-        d.deserialize_map(V)
+        Ok(a)
     }
 }
 
@@ -273,18 +376,28 @@ fn status(s: Option<&str>) -> Option<Option<Status>> {
 
 /// The alerts of a webhook, or `None` to let the general path decide.
 pub(crate) fn webhook(text: &str, path: &Path<'_>, limits: &Limits) -> Option<Vec<Alert>> {
-    let w: Webhook = serde_json::from_str(text).ok()?;
+    // The typed part alone nests four deep (webhook, alerts, alert, labels).
+    if limits.max_depth < 4 {
+        return None;
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let w = WebhookSeed {
+        max: limits.max_depth,
+    }
+    .deserialize(&mut de)
+    .ok()?;
+    de.end().ok()?;
     if w.sns_type || w.detail_type || w.alarm_name || w.alerts.len() > limits.max_alerts {
         return None;
     }
-    let version = w.version.as_deref();
+    let version = text_of(&w.version);
     let grafana = version != Some("4") && (version == Some("1") || w.org_id || w.title);
     let source = if grafana {
         Source::Grafana
     } else {
         Source::Alertmanager
     };
-    let group_status = status(w.status.as_deref())?;
+    let group_status = status(text_of(&w.status))?;
     let mut out = Vec::with_capacity(w.alerts.len());
     for a in w.alerts {
         let labels = a.labels.unwrap_or_default();
@@ -297,15 +410,15 @@ pub(crate) fn webhook(text: &str, path: &Path<'_>, limits: &Limits) -> Option<Ve
         if annotations.len() > limits.max_labels {
             return None;
         }
-        let status = status(a.status.as_deref())?
+        let status = status(text_of(&a.status))?
             .or(group_status)
             .unwrap_or(Status::Firing);
-        let starts_at = match a.starts_at {
-            Some(s) => time(&s, path).ok()?,
+        let starts_at = match text_of(&a.starts_at) {
+            Some(s) => time(s, path).ok()?,
             None => None,
         };
-        let ends_at = match a.ends_at {
-            Some(s) => time(&s, path).ok()?,
+        let ends_at = match text_of(&a.ends_at) {
+            Some(s) => time(s, path).ok()?,
             None => None,
         };
         for (v, ann) in [
@@ -315,14 +428,14 @@ pub(crate) fn webhook(text: &str, path: &Path<'_>, limits: &Limits) -> Option<Ve
             (a.silence_url, "silence_url"),
             (a.value_string, "value_string"),
         ] {
-            if let Some(v) = v {
-                put_if_absent(&mut annotations, ann, &v);
+            if let Some(v) = text_of(&v) {
+                put_if_absent(&mut annotations, ann, v);
             }
         }
         let draft = Draft {
             starts_at,
             ends_at,
-            fingerprint: a.fingerprint,
+            fingerprint: a.fingerprint.map(|t| t.0.into_owned()),
             ..Draft::new(labels, annotations, status, source)
         };
         out.push(finish(path, limits, draft).ok()?);

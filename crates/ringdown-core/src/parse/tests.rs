@@ -918,3 +918,105 @@ proptest! {
         prop_assert_eq!(Ok(fast.unwrap()), slow(&text));
     }
 }
+
+/// The depth check as first written, a byte at a time: the reference the
+/// skipping scan must agree with.
+fn exceeds_depth_bytewise(bytes: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    #[test]
+    fn the_depth_scan_that_skips_strings_agrees_with_the_bytewise_one(
+        text in "[\\[\\]{}\"\\\\a:,]{0,64}",
+        max in 0usize..6,
+    ) {
+        prop_assert_eq!(
+            exceeds_depth(text.as_bytes(), max),
+            exceeds_depth_bytewise(text.as_bytes(), max)
+        );
+    }
+}
+
+#[test]
+fn a_skipped_field_nested_past_the_limit_is_too_deep_on_either_path() {
+    // The fast path no longer scans the text first: it counts nesting in the
+    // fields it skips and leaves a message that goes too deep to the general
+    // path, which refuses it; one level less is taken by the fast path.
+    let limits = Limits {
+        max_depth: 10,
+        ..Limits::default()
+    };
+    let nest = |n: usize| match n {
+        0 => "0".to_string(),
+        n => format!("{}{}", "[".repeat(n), "]".repeat(n)),
+    };
+    for (top, in_alert) in [(9, 0), (0, 7)] {
+        let ok = format!(
+            r#"{{"alerts": [{{"labels": {{"alertname": "A"}}, "x": {}}}], "y": {}}}"#,
+            nest(in_alert),
+            nest(top)
+        );
+        assert!(
+            try_fast(&ok, &Path::ROOT, &limits).unwrap().is_some(),
+            "{ok}"
+        );
+        let deep = format!(
+            r#"{{"alerts": [{{"labels": {{"alertname": "A"}}, "x": {}}}], "y": {}}}"#,
+            nest(if in_alert > 0 { in_alert + 1 } else { 0 }),
+            nest(if top > 0 { top + 1 } else { 0 })
+        );
+        assert!(
+            try_fast(&deep, &Path::ROOT, &limits).unwrap().is_none(),
+            "{deep}"
+        );
+        assert_eq!(
+            parse_with(deep.as_bytes(), &limits)
+                .unwrap_err()
+                .reason_code(),
+            "too_deep",
+            "{deep}"
+        );
+    }
+}
+
+#[test]
+fn escaped_text_in_a_borrowed_field_stays_on_the_fast_path() {
+    // Go's encoder writes `&` in a generator URL as \u0026: the string cannot
+    // be borrowed from the message and is copied instead.
+    let body = r#"{"version": "4", "status": "firing", "alerts": [{"labels": {"alertname": "A"}, "generatorURL": "http://p/graph?g0.expr=up\u0026g0.tab=1", "startsAt": "2024-05-01T12:00:00Z"}]}"#;
+    let fast = try_fast(body, &Path::ROOT, &Limits::default())
+        .unwrap()
+        .expect("fast path takes it");
+    assert_eq!(
+        fast[0].annotations["generator_url"],
+        "http://p/graph?g0.expr=up&g0.tab=1"
+    );
+    assert_eq!(Ok(fast), slow(body));
+}
