@@ -328,7 +328,10 @@ fn webhook(w: &Webhook, pretty: bool) {
         assert_eq!(a.labels, want, "webhook labels changed");
         match fp.as_deref() {
             Some(f) if !f.is_empty() => {
-                assert_eq!(a.fingerprint, ringdown_core::fingerprint::canonical(f))
+                assert_eq!(
+                    a.fingerprint,
+                    ringdown_core::fingerprint::canonical(f.to_string())
+                )
             }
             _ => assert_eq!(
                 a.fingerprint,
