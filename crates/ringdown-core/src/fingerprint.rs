@@ -21,14 +21,18 @@ pub fn fingerprint(labels: &Labels) -> String {
 /// incident tracking 5,000 alerts stores 5,000 × 16 bytes, whatever the
 /// senders chose.
 pub fn canonical(sender: String) -> String {
-    if sender.len() == 16
-        && sender
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
+    if is_canonical(&sender) {
         return sender;
     }
-    format!("{:016x}", fnv1a(OFFSET, sender.as_bytes()))
+    format!("{:016x}", Fingerprint::of(&sender).0)
+}
+
+/// 16 lowercase hex digits: Alertmanager's and Grafana's form.
+fn is_canonical(text: &str) -> bool {
+    text.len() == 16
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// An alert's fingerprint as an incident tracks it: the value of its 16 hex
@@ -44,11 +48,10 @@ impl Fingerprint {
     /// in the canonical form (what parsing gives every alert), else that
     /// text hashed as [`canonical`] would.
     pub fn of(text: &str) -> Fingerprint {
-        let hex = text.len() == 16
-            && text
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        match hex.then(|| u64::from_str_radix(text, 16).ok()).flatten() {
+        match is_canonical(text)
+            .then(|| u64::from_str_radix(text, 16).ok())
+            .flatten()
+        {
             Some(v) => Fingerprint(v),
             None => Fingerprint(fnv1a(OFFSET, text.as_bytes())),
         }
