@@ -267,6 +267,22 @@ pub struct SimConfigFile {
     /// Skip flow validation on load.
     #[serde(default)]
     pub skip_flow_validation: bool,
+    /// What a number already on a call does with a second one.
+    #[serde(default)]
+    pub busy_line: BusyLine,
+}
+
+/// A phone answers one call at a time: a call to a number that is already
+/// ringing or on a call (placed through this instance) gets a busy tone, or
+/// the number's voicemail answers it (call forwarding on busy).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BusyLine {
+    /// `TELECOM_BUSY` after the busy tone.
+    #[default]
+    Busy,
+    /// A voicemail picks up after 4 s and never presses a key.
+    Voicemail,
 }
 
 fn default_ctr_lag() -> SecsRange {
@@ -308,6 +324,7 @@ pub struct SimConfig {
     pub campaign_calls: bool,
     pub api_errors: BTreeMap<String, String>,
     pub simulation: SimOptions,
+    pub busy_line: BusyLine,
 }
 
 impl Default for SimConfig {
@@ -331,6 +348,7 @@ impl Default for SimConfig {
             campaign_calls: false,
             api_errors: BTreeMap::new(),
             simulation: SimOptions::default(),
+            busy_line: BusyLine::default(),
         }
     }
 }
@@ -390,6 +408,7 @@ impl SimConfig {
                     .unwrap_or(SimOptions::default().ms_per_char),
                 ..SimOptions::default()
             },
+            busy_line: file.busy_line,
         })
     }
 }

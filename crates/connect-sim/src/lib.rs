@@ -20,7 +20,7 @@ pub mod server;
 pub use connect_flow::{flow, interp, persona};
 
 pub use config::{
-    load_flow, ContactEvents, ContactSearch, CtrFaults, EventBridgeConfig, KinesisConfig,
+    load_flow, BusyLine, ContactEvents, ContactSearch, CtrFaults, EventBridgeConfig, KinesisConfig,
     NumberFaults, Quotas, SecsRange, SimConfig, DEFAULT_CTR_LAG,
 };
 pub use ctr::{build_ctr, ctr_timestamp, CtrContext};

@@ -1107,7 +1107,20 @@ async fn start_outbound_voice_contact(State(s): State<Arc<Shared>>, body: Bytes)
         }
     }
 
-    let persona = s.cfg.personas.lookup(&dest).clone();
+    // A phone takes one call at a time: a second call while it rings or is
+    // answered gets the busy tone (or voicemail, by `busy_line`).
+    let on_a_call = s
+        .calls
+        .lock()
+        .unwrap()
+        .by_id
+        .values()
+        .any(|c| c.destination == dest && c.ended.is_none());
+    let persona = match (on_a_call, s.cfg.busy_line) {
+        (false, _) => s.cfg.personas.lookup(&dest).clone(),
+        (true, crate::config::BusyLine::Busy) => crate::persona::Persona::Busy,
+        (true, crate::config::BusyLine::Voicemail) => crate::persona::Persona::voicemail(4.0),
+    };
     // RingTimeoutInSeconds is validated always but honoured only for
     // campaign traffic; a GENERAL call rings for Connect's 60 s default.
     let ring_secs = match (campaign, req.ring_timeout_in_seconds) {

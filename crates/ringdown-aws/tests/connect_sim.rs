@@ -32,6 +32,17 @@ personas:
   "+14155550105": { answer_after_secs: 2, keys: [{key: "3", delay_secs: 1}, {key: "2", delay_secs: 2}] }
   "+14155550106": { answer_after_secs: 2, keys: [{key: "1", delay_secs: 1}, {key: "9", delay_secs: 1}, {key: "99#", delay_secs: 2}, {key: "0#", delay_secs: 2}] }
   "+14155550107": { answer_after_secs: 1, keys: [{key: "1", delay_secs: 1}, {key: "1", delay_secs: 1}] }
+  "+14155550200": never_answers
+  "+14155550201": never_answers
+  "+14155550202": never_answers
+  "+14155550203": never_answers
+  "+14155550204": never_answers
+  "+14155550205": never_answers
+  "+14155550206": never_answers
+  "+14155550207": never_answers
+  "+14155550208": never_answers
+  "+14155550209": never_answers
+  "+14155550210": never_answers
 "#;
 
 fn base_config() -> SimConfig {
@@ -512,15 +523,23 @@ async fn eleventh_concurrent_call_is_limit_exceeded() {
         .unwrap();
     let c = connect_client(&sim.url());
     let i = sim.instance_id().to_string();
+    // Eleven people, one call each (one phone takes one call at a time).
     let mut ids = Vec::new();
     for n in 0..10 {
         ids.push(
-            place(&c, &i, FLOW_EN, "+14155550100", &format!("cc-{n}"), "en-US")
-                .await
-                .expect("10 concurrent calls are allowed"),
+            place(
+                &c,
+                &i,
+                FLOW_EN,
+                &format!("+141555502{n:02}"),
+                &format!("cc-{n}"),
+                "en-US",
+            )
+            .await
+            .expect("10 concurrent calls are allowed"),
         );
     }
-    let err = place(&c, &i, FLOW_EN, "+14155550100", "cc-10", "en-US")
+    let err = place(&c, &i, FLOW_EN, "+14155550210", "cc-10", "en-US")
         .await
         .unwrap_err()
         .into_service_error();
@@ -549,7 +568,7 @@ async fn eleventh_concurrent_call_is_limit_exceeded() {
         .await
         .unwrap();
     assert_eq!(v.disconnect_reason.as_deref(), Some("API"));
-    place(&c, &i, FLOW_EN, "+14155550100", "cc-11", "en-US")
+    place(&c, &i, FLOW_EN, "+14155550210", "cc-11", "en-US")
         .await
         .expect("a slot was freed");
     // Stopping an ended contact: ContactNotFoundException.
@@ -771,4 +790,47 @@ async fn ctr_fault_injection_duplicate_delay_drop() {
         check(&read_stream(k, &stream, 4).await);
     }
     sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_second_call_to_a_phone_already_ringing_gets_the_busy_tone_or_its_voicemail() {
+    for (busy_line, reason) in [
+        (connect_sim::BusyLine::Busy, "TELECOM_BUSY"),
+        (connect_sim::BusyLine::Voicemail, "CONTACT_FLOW_DISCONNECT"),
+    ] {
+        let mut cfg = base_config();
+        cfg.time_scale = 20.0;
+        cfg.busy_line = busy_line;
+        let sim = SimServer::start(cfg, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let c = connect_client(&sim.url());
+        let i = sim.instance_id().to_string();
+        // +14155550100 never answers: its phone rings for a minute.
+        let first = place(&c, &i, FLOW_EN, "+14155550100", "busy-1", "en-US")
+            .await
+            .unwrap();
+        let second = place(&c, &i, FLOW_EN, "+14155550100", "busy-2", "en-US")
+            .await
+            .unwrap();
+        let v = sim
+            .wait_ended(&second, Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(
+            v.disconnect_reason.as_deref(),
+            Some(reason),
+            "{busy_line:?}"
+        );
+        assert!(
+            sim.call(&first).unwrap().disconnect_reason.is_none(),
+            "the first call still rings"
+        );
+        // Another number is not affected.
+        let other = place(&c, &i, FLOW_EN, "+14155550102", "busy-3", "en-US")
+            .await
+            .unwrap();
+        assert_eq!(sim.call(&other).unwrap().persona, "human");
+        sim.shutdown().await;
+    }
 }

@@ -23,11 +23,13 @@
 
 use crate::alert::{Alert, Labels, Language, Status};
 use crate::fingerprint::Fingerprint;
+use crate::inhibit::{self, SourceAlert, MAX_SOURCES};
 use crate::matcher::Matcher;
 use crate::outcome::Outcome;
 use crate::phone::{mask, mask_once};
 use crate::roster::{Policy, ResolvedTarget, Roster, StepMode};
 use crate::silence::{Silence, SilenceIndex, FINGERPRINT_LABEL};
+use crate::storm::{self, LastCall, Lines, MemberCommand, Storm, StormMember, StormNote, Verdict};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -183,6 +185,9 @@ pub struct Context<'a> {
     pub roster: &'a Roster,
     pub silences: &'a SilenceIndex,
     pub settings: &'a Settings,
+    /// Everyone's phone as the shell knows it: who is on a call or was
+    /// just rung, and whose storm is open (see [`crate::storm`]).
+    pub lines: &'a Lines,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -427,6 +432,30 @@ pub enum HistoryKind {
     Note {
         text: String,
     },
+    /// This incident joined a storm: the storm calls for it from now on.
+    JoinedStorm {
+        storm_id: String,
+    },
+    /// Incidents joined this storm (`systems`: the first few).
+    MembersJoined {
+        members: u32,
+        systems: Vec<String>,
+    },
+    /// A member of this storm closed.
+    MemberClosed {
+        member_id: String,
+        phase: Phase,
+    },
+    /// Alerts an alert of this incident inhibited (they ring nobody).
+    Inhibited {
+        alerts: u32,
+        titles: Vec<String>,
+    },
+    /// A call waits: the person's phone is busy or was just rung.
+    LineBusy {
+        person: String,
+        why: String,
+    },
 }
 
 /// What a notice is for.
@@ -517,6 +546,28 @@ pub struct Incident {
     /// whole group (the group key still is).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub group_labels_cut: bool,
+    /// Set on a storm: the incidents it calls for (see [`crate::storm`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storm: Option<Storm>,
+    /// The storm this incident belongs to: it places no call of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_of: Option<String>,
+    /// Waiting to join this person's storm (the shell forms or finds it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storm_pending: Option<String>,
+    /// The last call this incident placed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_call: Option<LastCall>,
+    /// Its firing alerts that may inhibit others (`inhibit_rules`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceAlert>,
+    /// Alerts this incident's sources inhibited (they opened no incident).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub inhibited: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Bytes of group labels, and of common labels, an incident keeps whole;
@@ -606,6 +657,11 @@ fn entry_bytes(e: &HistoryEntry) -> usize {
         HistoryKind::AckTimedOut { acked_by, .. } => acked_by.len(),
         HistoryKind::Resolved | HistoryKind::Exhausted => 0,
         HistoryKind::Note { text } => text.len(),
+        HistoryKind::JoinedStorm { storm_id } => storm_id.len(),
+        HistoryKind::Inhibited { titles, .. } => titles.iter().map(|t| t.len() + 3).sum(),
+        HistoryKind::MembersJoined { systems, .. } => systems.iter().map(|t| t.len() + 3).sum(),
+        HistoryKind::MemberClosed { member_id, .. } => member_id.len(),
+        HistoryKind::LineBusy { person, why } => person.len() + why.len(),
     };
     // Field names, the timestamp and JSON punctuation; quotes and
     // backslashes in the text may double it.
@@ -651,6 +707,16 @@ pub enum Event {
     /// The channel took notice `id` (fallback or operator alert); it leaves
     /// the outbox. Applies to closed incidents too.
     NoticeDelivered { id: String },
+    /// This incident is now a member of storm `storm_id`.
+    JoinStorm { storm_id: String },
+    /// Incidents joined this storm.
+    MembersJoined(Vec<StormMember>),
+    /// A member of this storm reports.
+    FromMember(StormNote),
+    /// This incident's storm ended without anyone answering.
+    StormEnded { reason: String },
+    /// Alerts this incident's source alerts inhibit: listed, never called.
+    Inhibited(Vec<Alert>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -694,6 +760,23 @@ pub enum Effect {
     /// The incident closed: its group may open a new incident.
     ReleaseGroup {
         group_key: String,
+    },
+    /// Put incident `incident_id` into `person`'s storm, forming the storm
+    /// (with the incidents that crowd the person's phone) if there is none.
+    JoinStorm {
+        incident_id: String,
+        person: String,
+    },
+    /// Tell this incident's storm.
+    ToStorm {
+        storm_id: String,
+        note: StormNote,
+    },
+    /// Apply `command` to these members of storm `storm_id`.
+    ForMembers {
+        storm_id: String,
+        members: Vec<String>,
+        command: MemberCommand,
     },
 }
 
@@ -740,6 +823,12 @@ impl Incident {
             resolve_check_at: None,
             labels_omitted: BTreeSet::new(),
             group_labels_cut: false,
+            storm: None,
+            member_of: None,
+            storm_pending: None,
+            last_call: None,
+            sources: Vec::new(),
+            inhibited: 0,
         };
         inc.group_labels = bound_labels(&group_labels, &mut inc.labels_omitted);
         inc.group_labels_cut = !inc.labels_omitted.is_empty();
@@ -750,6 +839,18 @@ impl Incident {
                 group_key: group_key.to_string(),
                 policy: policy.name.clone(),
             },
+        });
+        inc
+    }
+
+    /// A new storm for `person`, walking `policy` (its first member's); it
+    /// calls once members join.
+    pub fn open_storm(id: &str, person: &str, policy: &Policy, now: DateTime<Utc>) -> Incident {
+        let mut inc = Incident::open(id, &storm::group_key(person), policy, Labels::new(), now);
+        inc.next_action_at = None;
+        inc.storm = Some(Storm {
+            person: person.to_string(),
+            members: Vec::new(),
         });
         inc
     }
@@ -800,6 +901,10 @@ impl Incident {
     }
 
     pub fn title(&self) -> String {
+        if let Some(storm) = &self.storm {
+            let first = storm.members.first().map_or("", |m| m.title.as_str());
+            return format!("storm: {} incidents: {first}", storm.members.len());
+        }
         let first = self
             .samples
             .first()
@@ -938,6 +1043,7 @@ impl Machine<'_, '_> {
             } => self.on_ended(call_id, outcome, disconnect_reason),
             Event::Acknowledge { by } => self.acknowledge(by),
             Event::Resolve { by } => {
+                self.tell_members(MemberCommand::Resolve { by: by.clone() });
                 self.stop_calls(&format!("{by} resolved the incident"));
                 self.log(HistoryKind::ResolvedBy { by });
                 self.close(Phase::Resolved);
@@ -949,6 +1055,17 @@ impl Machine<'_, '_> {
                 self.silence_scope(by.clone(), by, &id_base, hours);
             }
             Event::NoticeDelivered { .. } => {}
+            Event::JoinStorm { storm_id } => self.join_storm(storm_id),
+            Event::MembersJoined(members) => self.members_joined(members),
+            Event::FromMember(note) => self.from_member(note),
+            Event::Inhibited(alerts) => self.on_inhibited(alerts),
+            Event::StormEnded { reason } => {
+                self.log(HistoryKind::Note {
+                    text: clip(&format!("its storm ended: {reason}"), 500),
+                });
+                self.stop_calls("its storm ended");
+                self.close(Phase::Exhausted);
+            }
         }
     }
 
@@ -961,6 +1078,13 @@ impl Machine<'_, '_> {
                 Status::Firing => {
                     firing += 1;
                     let fp = Fingerprint::of(&alert.fingerprint);
+                    if let Some(src) = inhibit::as_source(&self.ctx.roster.inhibit_rules, alert) {
+                        if self.inc.sources.len() < MAX_SOURCES
+                            && !self.inc.sources.iter().any(|s| s.fingerprint == fp)
+                        {
+                            self.inc.sources.push(src);
+                        }
+                    }
                     if self.inc.firing.len() < self.ctx.settings.max_tracked_alerts
                         || self.inc.firing.contains(&fp)
                     {
@@ -993,7 +1117,9 @@ impl Machine<'_, '_> {
                 }
                 Status::Resolved => {
                     resolved += 1;
-                    self.inc.firing.remove(&Fingerprint::of(&alert.fingerprint));
+                    let fp = Fingerprint::of(&alert.fingerprint);
+                    self.inc.firing.remove(&fp);
+                    self.inc.sources.retain(|s| s.fingerprint != fp);
                 }
             }
         }
@@ -1003,6 +1129,38 @@ impl Machine<'_, '_> {
         } else {
             self.inc.resolve_check_at = None;
         }
+    }
+
+    fn on_inhibited(&mut self, alerts: Vec<Alert>) {
+        self.inc.inhibited += alerts.len() as u64;
+        let titles: Vec<String> = alerts
+            .iter()
+            .map(|a| clip(a.title(), HISTORY_TITLE_CHARS))
+            .take(HISTORY_TITLES)
+            .collect();
+        if let Some(HistoryEntry {
+            at,
+            kind:
+                HistoryKind::Inhibited {
+                    alerts: n,
+                    titles: t,
+                },
+        }) = self.inc.history.last_mut()
+        {
+            if self.now - *at < Duration::seconds(ALERTS_MERGE_SECS) {
+                *n += alerts.len() as u32;
+                for title in titles {
+                    if t.len() < HISTORY_TITLES && !t.contains(&title) {
+                        t.push(title);
+                    }
+                }
+                return;
+            }
+        }
+        self.log(HistoryKind::Inhibited {
+            alerts: alerts.len() as u32,
+            titles,
+        });
     }
 
     /// Resolves the incident, whose tracked alerts have all resolved,
@@ -1043,14 +1201,201 @@ impl Machine<'_, '_> {
         self.inc.closed_at = Some(self.now);
         self.inc.next_action_at = None;
         self.inc.round.clear();
+        self.inc.storm_pending = None;
         self.effects.push(Effect::ReleaseGroup {
             group_key: self.inc.group_key.clone(),
         });
+        if let Some(storm_id) = self.inc.member_of.clone() {
+            self.effects.push(Effect::ToStorm {
+                storm_id,
+                note: StormNote::Closed {
+                    member_id: self.inc.id.clone(),
+                    phase,
+                },
+            });
+        }
+    }
+
+    /// A storm passes `command` to its open members.
+    fn tell_members(&mut self, command: MemberCommand) {
+        let Some(storm) = &self.inc.storm else {
+            return;
+        };
+        let members: Vec<String> = storm.open_members().map(|m| m.id.clone()).collect();
+        if !members.is_empty() {
+            self.effects.push(Effect::ForMembers {
+                storm_id: self.inc.id.clone(),
+                members,
+                command,
+            });
+        }
+    }
+
+    fn join_storm(&mut self, storm_id: String) {
+        if self.inc.storm.is_some() || self.inc.member_of.as_deref() == Some(storm_id.as_str()) {
+            return;
+        }
+        self.inc.member_of = Some(storm_id.clone());
+        self.inc.storm_pending = None;
+        self.log(HistoryKind::JoinedStorm { storm_id });
+        if self.inc.phase == Phase::Acknowledged {
+            return;
+        }
+        if self.inc.calls().next().is_some() {
+            // A call in flight goes on; the storm adopted it.
+            self.inc.phase = Phase::Calling;
+        } else {
+            self.inc.phase = Phase::Waiting;
+            self.inc.next_action_at = None;
+        }
+    }
+
+    fn members_joined(&mut self, members: Vec<StormMember>) {
+        let Some(storm) = self.inc.storm.as_mut() else {
+            return;
+        };
+        let added: Vec<StormMember> = members
+            .into_iter()
+            .filter(|m| !storm.is_member(&m.id))
+            .collect();
+        if added.is_empty() {
+            return;
+        }
+        storm.members.extend(added.iter().cloned());
+        self.log(HistoryKind::MembersJoined {
+            members: added.len() as u32,
+            systems: added
+                .iter()
+                .take(HISTORY_TITLES)
+                .map(|m| clip(&m.system, HISTORY_TITLE_CHARS))
+                .collect(),
+        });
+        match self.inc.phase {
+            Phase::Acknowledged => {
+                // Someone is on the storm: the newcomers are theirs too.
+                let by = self.inc.acked_by.clone().unwrap_or_default();
+                self.effects.push(Effect::ForMembers {
+                    storm_id: self.inc.id.clone(),
+                    members: added.into_iter().map(|m| m.id).collect(),
+                    command: MemberCommand::Acknowledge { by },
+                });
+            }
+            Phase::Grouping => {
+                if self.storm_adopted() {
+                    self.wait_for_adopted();
+                } else {
+                    self.dial_next();
+                }
+            }
+            // Announced on the storm's next call.
+            _ => {}
+        }
+    }
+
+    fn storm_adopted(&self) -> bool {
+        self.inc
+            .storm
+            .as_ref()
+            .is_some_and(|s| s.adopted().next().is_some())
+    }
+
+    /// A storm whose first call is a member's call already ringing: its
+    /// round starts at that person, and its outcome is the storm's.
+    fn wait_for_adopted(&mut self) {
+        if self.inc.round.is_empty() {
+            if let Some(policy) = self.policy().cloned() {
+                self.start_round(&policy);
+            }
+        }
+        let person = self.inc.storm.as_ref().map(|s| s.person.clone());
+        if let Some(i) = self
+            .inc
+            .round
+            .iter()
+            .position(|t| Some(&t.person) == person.as_ref())
+        {
+            self.inc.cursor.target = i as u32;
+        }
+        self.inc.phase = Phase::Calling;
+        let deadline = self
+            .ctx
+            .settings
+            .call_timing
+            .outcome_deadline(self.ctx.settings.message_max_chars);
+        self.inc.next_action_at = Some(self.now + deadline);
+    }
+
+    fn from_member(&mut self, note: StormNote) {
+        match note {
+            StormNote::CallEnded {
+                member_id,
+                call_id,
+                person,
+                outcome,
+            } => {
+                let Some(storm) = self.inc.storm.as_mut() else {
+                    return;
+                };
+                let Some(m) = storm
+                    .members
+                    .iter_mut()
+                    .find(|m| m.id == member_id && m.adopted_call.as_deref() == Some(&call_id))
+                else {
+                    return;
+                };
+                m.adopted_call = None;
+                self.log(HistoryKind::CallOutcome {
+                    call_id,
+                    person: person.clone(),
+                    outcome,
+                    disconnect_reason: None,
+                });
+                if self.inc.phase == Phase::Acknowledged {
+                    return;
+                }
+                if outcome.is_ack() {
+                    // Pressing 9 silenced that member's scope only (the
+                    // words the call said); the rest is acknowledged.
+                    self.acknowledge(person);
+                } else if self.inc.call.is_none() && !self.storm_adopted() {
+                    self.next_target();
+                    self.dial_next();
+                }
+            }
+            StormNote::Closed { member_id, phase } => {
+                let Some(storm) = self.inc.storm.as_mut() else {
+                    return;
+                };
+                let Some(m) = storm
+                    .members
+                    .iter_mut()
+                    .find(|m| m.id == member_id && m.closed.is_none())
+                else {
+                    return;
+                };
+                m.closed = Some(phase);
+                let open = storm.open_members().count();
+                self.log(HistoryKind::MemberClosed { member_id, phase });
+                if open == 0 {
+                    self.stop_calls("every incident of the storm closed");
+                    self.log(HistoryKind::Resolved);
+                    self.close(Phase::Resolved);
+                } else if self.inc.phase == Phase::Calling
+                    && self.inc.call.is_none()
+                    && !self.storm_adopted()
+                {
+                    // It waited on the closed member's call.
+                    self.next_target();
+                    self.dial_next();
+                }
+            }
+        }
     }
 
     /// Someone is on it: calls stop, and the acknowledgement timeout (if
     /// the policy has one) starts, or starts over.
     fn acknowledge(&mut self, by: String) {
+        self.tell_members(MemberCommand::Acknowledge { by: by.clone() });
         self.stop_calls(&format!("{by} acknowledged"));
         self.inc.phase = Phase::Acknowledged;
         self.inc.acked_at = Some(self.now);
@@ -1145,6 +1490,11 @@ impl Machine<'_, '_> {
     /// with the escalation at once. A silence covering the incident ends
     /// the timeout.
     fn ack_timed_out(&mut self) {
+        if self.inc.member_of.is_some() {
+            // The storm reminds, not each member.
+            self.inc.next_action_at = None;
+            return;
+        }
         let acked_by = self.inc.acked_by.clone().unwrap_or_default();
         let after_secs = self
             .inc
@@ -1238,6 +1588,36 @@ impl Machine<'_, '_> {
     }
 
     fn on_tick(&mut self) {
+        if let Some(person) = self.inc.storm_pending.clone() {
+            if self.due() {
+                // The shell has not confirmed the join yet: ask again.
+                self.inc.next_action_at =
+                    Some(self.now + Duration::seconds(self.ctx.settings.queued_check_secs as i64));
+                self.effects.push(Effect::JoinStorm {
+                    incident_id: self.inc.id.clone(),
+                    person,
+                });
+            }
+            return;
+        }
+        if self.inc.storm.is_some()
+            && self.inc.phase == Phase::Calling
+            && self.inc.call.is_none()
+            && self.due()
+        {
+            self.log(HistoryKind::Note {
+                text: "no outcome came for the members' calls the storm adopted: the storm goes on"
+                    .into(),
+            });
+            if let Some(storm) = self.inc.storm.as_mut() {
+                for m in &mut storm.members {
+                    m.adopted_call = None;
+                }
+            }
+            self.next_target();
+            self.dial_next();
+            return;
+        }
         match self.inc.phase {
             Phase::Grouping | Phase::Waiting | Phase::Suppressed if self.due() => self.dial_next(),
             Phase::Calling if self.due() => {
@@ -1345,11 +1725,33 @@ impl Machine<'_, '_> {
             return;
         };
         self.log(HistoryKind::CallOutcome {
-            call_id,
+            call_id: call_id.clone(),
             person: call.person.clone(),
             outcome,
             disconnect_reason,
         });
+        if let Some(storm_id) = self.inc.member_of.clone() {
+            // The storm adopted this call: it decides what comes next.
+            self.effects.push(Effect::ToStorm {
+                storm_id,
+                note: StormNote::CallEnded {
+                    member_id: self.inc.id.clone(),
+                    call_id,
+                    person: call.person.clone(),
+                    outcome,
+                },
+            });
+            match outcome {
+                Outcome::Acknowledged => self.acknowledge(call.person),
+                Outcome::Silenced { hours } => self.silence_from_keypad(&call, hours),
+                _ if self.inc.call.is_none() => {
+                    self.inc.phase = Phase::Waiting;
+                    self.inc.next_action_at = None;
+                }
+                _ => self.rearm_calls(),
+            }
+            return;
+        }
         match outcome {
             Outcome::Acknowledged => self.acknowledge(call.person),
             Outcome::Silenced { hours } => self.silence_from_keypad(&call, hours),
@@ -1448,6 +1850,22 @@ impl Machine<'_, '_> {
     /// closes it; `acker` is who acknowledged, `id_base` makes the silence
     /// ids (deterministic: a replayed decision stores the same silence).
     fn silence_scope(&mut self, by: String, acker: String, id_base: &str, hours: u32) {
+        if let Some(storm) = &self.inc.storm {
+            // Each member silences its own scope: the storm's is theirs.
+            let n = storm.open_members().count();
+            self.tell_members(MemberCommand::Silence {
+                by: by.clone(),
+                hours,
+            });
+            self.stop_calls(&format!("{acker} silenced the storm"));
+            self.log(HistoryKind::Note {
+                text: format!("{by} silenced the {n} open incidents of the storm for {hours} h"),
+            });
+            self.inc.acked_at = Some(self.now);
+            self.inc.acked_by = Some(acker);
+            self.close(Phase::Silenced);
+            return;
+        }
         self.stop_calls(&format!("{acker} silenced the incident"));
         let Some(scope) = keypad_scope(&self.inc) else {
             self.log(HistoryKind::Note {
@@ -1519,7 +1937,22 @@ impl Machine<'_, '_> {
         if self.inc.firing.is_empty() && self.inc.alerts_received > 0 && self.try_resolve() {
             return;
         }
-        if let Some(s) = active_silence(self.ctx, &self.inc, self.now.timestamp()) {
+        if self.inc.member_of.is_some() {
+            // Its storm calls.
+            if self.inc.phase != Phase::Acknowledged && self.inc.call.is_none() {
+                self.inc.phase = Phase::Waiting;
+            }
+            self.inc.next_action_at = None;
+            return;
+        }
+        let silenced = if self.inc.storm.is_some() {
+            // A storm has no labels of its own; its members' silences end
+            // them (and with the last of them, the storm).
+            None
+        } else {
+            active_silence(self.ctx, &self.inc, self.now.timestamp())
+        };
+        if let Some(s) = silenced {
             let until = DateTime::from_timestamp(s.ends_at, 0).unwrap_or(self.now);
             if self.inc.phase != Phase::Suppressed {
                 self.log(HistoryKind::Suppressed {
@@ -1665,6 +2098,43 @@ impl Machine<'_, '_> {
     }
 
     fn place_call(&mut self, target: &RoundTarget, phone: String, c: Cursor) {
+        let rules = &self.ctx.roster.storm;
+        match storm::verdict(self.ctx.lines, &self.inc, &target.person, rules, self.now) {
+            Verdict::Free => {}
+            Verdict::Storm => {
+                self.log(HistoryKind::Note {
+                    text: format!(
+                        "{} is being called about other incidents: this one joins their storm",
+                        target.person
+                    ),
+                });
+                self.inc.storm_pending = Some(target.person.clone());
+                self.inc.phase = Phase::Waiting;
+                self.inc.next_action_at =
+                    Some(self.now + Duration::seconds(self.ctx.settings.queued_check_secs as i64));
+                self.effects.push(Effect::JoinStorm {
+                    incident_id: self.inc.id.clone(),
+                    person: target.person.clone(),
+                });
+                return;
+            }
+            Verdict::Wait { until, why } => {
+                let logged = matches!(
+                    self.inc.history.last(),
+                    Some(HistoryEntry { kind: HistoryKind::LineBusy { person, .. }, .. })
+                        if person == &target.person
+                );
+                if !logged {
+                    self.log(HistoryKind::LineBusy {
+                        person: target.person.clone(),
+                        why,
+                    });
+                }
+                self.inc.phase = Phase::Waiting;
+                self.inc.next_action_at = Some(until);
+                return;
+            }
+        }
         let call_id = self.inc.call_id();
         self.place_call_as(target, phone, c, call_id, CallKind::InTurn);
     }
@@ -1697,13 +2167,31 @@ impl Machine<'_, '_> {
             }
             _ => self.inc.title(),
         };
+        let (title, details, count) = match &self.inc.storm {
+            Some(st) => {
+                let (t, d, n) = storm::message_parts(st, target.language, self.ctx.roster.timezone);
+                match kind {
+                    CallKind::Reminder { minutes } => (
+                        format!("{} {t}", reminder_words(target.language, minutes)),
+                        d,
+                        n,
+                    ),
+                    _ => (t, d, n),
+                }
+            }
+            None => (title, details, self.inc.firing.len().max(1)),
+        };
         let message = crate::ssml::render_message(
             target.language,
             &title,
             &details,
-            self.inc.firing.len().max(1),
+            count,
             self.ctx.settings.message_max_chars,
         );
+        self.inc.last_call = Some(LastCall {
+            person: target.person.clone(),
+            at: self.now,
+        });
         self.inc.phase = Phase::Calling;
         self.inc.calls_placed += 1;
         let request = CallRequest {
@@ -1714,7 +2202,10 @@ impl Machine<'_, '_> {
             phone_index: target.phone_index.unwrap_or(0),
             language: target.language,
             message,
-            scope: keypad_scope_words(&self.inc, target.language),
+            scope: match &self.inc.storm {
+                Some(st) => storm::scope_words(st, target.language),
+                None => keypad_scope_words(&self.inc, target.language),
+            },
         };
         let call = CallInFlight {
             call_id: call_id.clone(),
@@ -1749,6 +2240,9 @@ impl Machine<'_, '_> {
     }
 
     fn exhaust(&mut self, reason: String) {
+        self.tell_members(MemberCommand::Ended {
+            reason: reason.clone(),
+        });
         self.log(HistoryKind::Exhausted);
         self.notify(NoticeKind::Fallback, reason);
         self.close(Phase::Exhausted);

@@ -12,6 +12,7 @@ pub mod fingerprint;
 pub mod grouping;
 pub mod hash;
 pub mod heartbeat;
+pub mod inhibit;
 pub mod intake;
 pub mod matcher;
 pub mod outcome;
@@ -21,6 +22,7 @@ pub mod report;
 pub mod roster;
 pub mod silence;
 pub mod ssml;
+pub mod storm;
 
 pub use alert::{Alert, Labels, Language, Source, Status};
 

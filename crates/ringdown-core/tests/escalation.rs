@@ -10,6 +10,7 @@ use ringdown_core::matcher::Matcher;
 use ringdown_core::outcome::Outcome;
 use ringdown_core::roster::Roster;
 use ringdown_core::silence::{Silence, SilenceIndex};
+use ringdown_core::storm::Lines;
 use ringdown_core::{Alert, Labels, Source, Status};
 
 const ROSTER: &str = r#"
@@ -125,6 +126,7 @@ impl World {
             roster: &self.roster,
             silences: &self.silences,
             settings: &self.settings,
+            lines: &Lines::new(),
         };
         let (inc, effects) = decide(&self.inc, event, &ctx, self.now);
         let mut placed = Vec::new();
@@ -624,6 +626,7 @@ fn a_business_days_only_person_is_skipped_on_a_holiday_and_the_next_target_follo
         roster: &r,
         silences: &silences,
         settings: &settings,
+        lines: &Lines::new(),
     };
     let (inc, effects) = decide(&inc, Event::Alerts(vec![db_alert]), &ctx, holiday);
     let (inc, more) = decide(&inc, Event::Tick, &ctx, holiday);

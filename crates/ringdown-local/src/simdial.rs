@@ -10,7 +10,7 @@
 
 use async_trait::async_trait;
 use connect_flow::interp::{simulate_with, CallResult, SimOptions};
-use connect_flow::{Flow, PersonaBook};
+use connect_flow::{Flow, Persona, PersonaBook};
 use ringdown_core::escalation::CallRequest;
 use ringdown_core::outcome::classify;
 use ringdown_core::phone::mask;
@@ -181,9 +181,25 @@ impl Dialer for SimDialer {
             Language::JaJp => &self.flow_ja,
             Language::EnUs => &self.flow_en,
         };
-        let persona = self.personas.lookup(&req.phone);
-        let result = simulate_with(flow, &attributes, persona, &SimOptions::default());
         let placed_at = self.clock.now();
+        // A phone takes one call at a time: a call to a number still
+        // ringing or answered gets the busy tone (as connect-sim models).
+        let on_a_call = {
+            let stopped = self.stopped.lock().expect("stopped lock");
+            self.calls.lock().expect("calls lock").iter().any(|c| {
+                let lasts = c.result.ended_at_offset.div_f64(self.time_scale);
+                c.phone == req.phone
+                    && !stopped.contains(&c.contact_id)
+                    && chrono::Duration::from_std(lasts).is_ok_and(|d| placed_at < c.placed_at + d)
+            })
+        };
+        let busy = Persona::Busy;
+        let persona = if on_a_call {
+            &busy
+        } else {
+            self.personas.lookup(&req.phone)
+        };
+        let result = simulate_with(flow, &attributes, persona, &SimOptions::default());
         self.calls.lock().expect("calls lock").push(SimCall {
             call_id: req.call_id.clone(),
             contact_id: contact_id.clone(),

@@ -9,8 +9,12 @@
 //!   and reported, never retried);
 //! - **time to grouped notifications**: from the first POST until every
 //!   group (one per `systemname`) has produced its notification — a webhook
-//!   received by the bench for Alertmanager, a call placed
-//!   (`ringdown_calls_placed_total`, polled every [`POLL`]) for ringdown;
+//!   received by the bench for Alertmanager; for ringdown, a call placed for
+//!   the group or for the storm it joined (`ringdown_incidents_notified_total`,
+//!   polled every [`POLL`]);
+//! - **notifications per storm**: the whole stream is one outage (30 systems
+//!   behind one line): webhooks Alertmanager sent against calls ringdown
+//!   placed (`ringdown_calls_placed_total`) for it;
 //! - **peak RSS** (`VmHWM`) and **CPU time** (utime + stime, from just before
 //!   the first POST to the end of the measurement) of the process.
 //!
@@ -169,6 +173,11 @@ pub struct Comparison {
     pub rss_ratio: Option<f64>,
     /// ringdown CPU time ÷ Alertmanager's.
     pub cpu_ratio: Option<f64>,
+    /// The stream is one storm: Alertmanager's notifications for it
+    /// (webhooks, one per group).
+    pub alertmanager_notifications_per_storm: usize,
+    /// ringdown's calls for it (one per person on call).
+    pub ringdown_calls_per_storm: usize,
 }
 
 fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -197,6 +206,8 @@ impl Comparison {
                 am.peak_rss_kib.map(|k| k as f64),
             ),
             cpu_ratio: ratio(rd.cpu_secs, am.cpu_secs),
+            alertmanager_notifications_per_storm: am.notifications,
+            ringdown_calls_per_storm: rd.notifications,
             alertmanager: am,
             ringdown: rd,
         }
@@ -263,6 +274,10 @@ impl Comparison {
             notified(am),
             notified(rd),
             x(self.notify_ratio)
+        ));
+        out.push_str(&format!(
+            "| notifications for this one outage (webhooks / calls) | {} | {} | |\n",
+            self.alertmanager_notifications_per_storm, self.ringdown_calls_per_storm
         ));
         out.push_str(&format!(
             "| peak RSS | {} | {} | {} |\n",
@@ -822,18 +837,19 @@ async fn run_ringdown(opts: &CompareOptions, bodies: Arc<Vec<Bytes>>) -> Result<
                 continue;
             };
             let now = Instant::now();
-            let placed = metric_sum(
-                &String::from_utf8_lossy(&body),
-                "ringdown_calls_placed_total",
-                &[],
-            )
-            .unwrap_or(0.0) as usize;
+            let text = String::from_utf8_lossy(&body);
+            let placed =
+                metric_sum(&text, "ringdown_calls_placed_total", &[]).unwrap_or(0.0) as usize;
+            // A group is notified when someone will hear of it: its own
+            // call, or the call of the storm it joined.
+            let heard =
+                metric_sum(&text, "ringdown_incidents_notified_total", &[]).unwrap_or(0.0) as usize;
             notified.notifications = placed;
-            notified.groups = placed.min(want);
+            notified.groups = heard.min(want);
             if placed >= 1 && notified.first.is_none() {
                 notified.first = Some(now);
             }
-            if placed >= want {
+            if heard >= want {
                 notified.all = Some(now);
                 break;
             }

@@ -419,10 +419,14 @@ async fn act_on_store(
             )));
         }
         let silences = SilenceIndex::new(store.silences(now).await?);
+        // A hand action reaches one incident; the storm rule applies to
+        // calls the engine decides, which sees everyone's phone.
+        let lines = ringdown_core::storm::Lines::new();
         let ctx = Context {
             roster: &roster,
             silences: &silences,
             settings: &settings,
+            lines: &lines,
         };
         let (decided, effects) = decide(&current, event.clone(), &ctx, now);
         for e in &effects {

@@ -94,6 +94,23 @@ pub fn describe(kind: &HistoryKind) -> String {
         HistoryKind::Resolved => "all alerts resolved: incident closed".into(),
         HistoryKind::Exhausted => "nobody acknowledged: sent to the fallback channel".into(),
         HistoryKind::Note { text } => text.clone(),
+        HistoryKind::JoinedStorm { storm_id } => {
+            format!("joined storm {storm_id}: the storm calls for it")
+        }
+        HistoryKind::MembersJoined { members, systems } => {
+            format!(
+                "{members} incident(s) joined the storm — {}",
+                systems.join("; ")
+            )
+        }
+        HistoryKind::MemberClosed { member_id, phase } => {
+            format!("member {member_id} closed ({})", phase.as_str())
+        }
+        HistoryKind::Inhibited { alerts, titles } => format!(
+            "{alerts} alert(s) inhibited by this incident's alerts (no call) — {}",
+            titles.join("; ")
+        ),
+        HistoryKind::LineBusy { person, why } => format!("call to {person} waits: {why}"),
     }
 }
 

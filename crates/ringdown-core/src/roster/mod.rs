@@ -180,6 +180,46 @@ pub struct Roster {
     pub rotations: BTreeMap<String, Rotation>,
     pub policies: Vec<Policy>,
     pub heartbeats: Vec<Heartbeat>,
+    /// When incidents become one storm, and how close two calls to one
+    /// phone may come (`storm:`).
+    pub storm: StormRules,
+    /// Alertmanager's inhibition: while a source alert fires, matching
+    /// targets open no incident of their own (`inhibit_rules:`).
+    pub inhibit_rules: Vec<InhibitRule>,
+}
+
+/// The roster's `storm:` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StormRules {
+    /// More than this many incidents reaching the same person within
+    /// `window_secs` become one storm (one call for all of them).
+    pub min_incidents: u32,
+    /// How far back incidents count towards a storm.
+    pub window_secs: u64,
+    /// A person rung for another incident this recently (or on a call now)
+    /// hears a new incident in the same or the next call, not in a call of
+    /// its own right after.
+    pub coalesce_secs: u64,
+}
+
+impl Default for StormRules {
+    fn default() -> Self {
+        StormRules {
+            min_incidents: 2,
+            window_secs: 600,
+            coalesce_secs: 180,
+        }
+    }
+}
+
+/// One of Alertmanager's `inhibit_rules`: while an alert matching
+/// `source_matchers` fires, an alert matching `target_matchers` with the
+/// same values of the `equal` labels (missing counts as empty) is inhibited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InhibitRule {
+    pub source_matchers: Vec<Matcher>,
+    pub target_matchers: Vec<Matcher>,
+    pub equal: Vec<String>,
 }
 
 /// `chosen (not phone 1 …: why)`.

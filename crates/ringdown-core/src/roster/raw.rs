@@ -42,6 +42,27 @@ pub struct RawRoster {
     pub policies: Vec<RawPolicy>,
     #[serde(default)]
     pub heartbeats: Vec<RawHeartbeat>,
+    pub storm: Option<RawStorm>,
+    #[serde(default)]
+    pub inhibit_rules: Vec<RawInhibitRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStorm {
+    pub min_incidents: Option<i64>,
+    pub window_secs: Option<i64>,
+    pub coalesce_secs: Option<i64>,
+}
+
+/// Alertmanager's `inhibit_rules` entry (the matcher forms only).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInhibitRule {
+    pub source_matchers: Option<serde_yaml::Value>,
+    pub target_matchers: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub equal: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -3,7 +3,8 @@ use super::calendar::{parse_weekday, Calendar, HolidaySet, Hours, WeekdayOrd, Wi
 use super::raw::*;
 use super::rotation::{Override, Rotation, ShiftLen};
 use super::{
-    Heartbeat, Person, PhoneRule, Policy, Roster, RosterErrors, Step, StepMode, TargetRef,
+    Heartbeat, InhibitRule, Person, PhoneRule, Policy, Roster, RosterErrors, Step, StepMode,
+    StormRules, TargetRef,
 };
 use crate::alert::{Labels, Language};
 use crate::matcher::Matcher;
@@ -712,6 +713,9 @@ fn convert(raw: RawRoster, errs: &mut Errs) -> Roster {
         });
     }
 
+    let storm = storm_rules(raw.storm.as_ref(), errs);
+    let inhibit_rules = inhibit_rules(&raw.inhibit_rules, errs);
+
     Roster {
         timezone,
         calendars,
@@ -719,10 +723,81 @@ fn convert(raw: RawRoster, errs: &mut Errs) -> Roster {
         rotations,
         policies,
         heartbeats,
+        storm,
+        inhibit_rules,
     }
 }
 
+fn storm_rules(raw: Option<&RawStorm>, errs: &mut Errs) -> StormRules {
+    let d = StormRules::default();
+    let Some(raw) = raw else {
+        return d;
+    };
+    let min_incidents = match raw.min_incidents {
+        None => d.min_incidents,
+        Some(n) if (1..=MAX_COUNT).contains(&n) => n as u32,
+        Some(n) => {
+            errs.add(
+                "storm.min_incidents",
+                format!("{n} is not allowed; it must be between 1 and {MAX_COUNT}"),
+            );
+            d.min_incidents
+        }
+    };
+    StormRules {
+        min_incidents,
+        window_secs: nonneg("storm.window_secs", raw.window_secs, d.window_secs, errs),
+        coalesce_secs: nonneg(
+            "storm.coalesce_secs",
+            raw.coalesce_secs,
+            d.coalesce_secs,
+            errs,
+        ),
+    }
+}
+
+fn inhibit_rules(raw: &[RawInhibitRule], errs: &mut Errs) -> Vec<InhibitRule> {
+    let mut out = Vec::new();
+    for (i, r) in raw.iter().enumerate() {
+        let path = format!("inhibit_rules[{i}]");
+        let source = parse_matchers(
+            &format!("{path}.source_matchers"),
+            r.source_matchers.as_ref(),
+            errs,
+        );
+        let target = parse_matchers(
+            &format!("{path}.target_matchers"),
+            r.target_matchers.as_ref(),
+            errs,
+        );
+        if source.is_empty() {
+            errs.add(
+                format!("{path}.source_matchers"),
+                "is required: without it every alert would inhibit the targets",
+            );
+        }
+        if target.is_empty() {
+            errs.add(
+                format!("{path}.target_matchers"),
+                "is required: without it the rule would inhibit every alert",
+            );
+        }
+        out.push(InhibitRule {
+            source_matchers: source,
+            target_matchers: target,
+            equal: r.equal.clone(),
+        });
+    }
+    out
+}
+
 fn parse_match(path: &str, v: Option<&serde_yaml::Value>, errs: &mut Errs) -> Vec<Matcher> {
+    parse_matchers(&format!("{path}.match"), v, errs)
+}
+
+/// Matchers written as a map `{label: value}` or a list `["label=~re"]`;
+/// `field` is the path errors name.
+fn parse_matchers(field: &str, v: Option<&serde_yaml::Value>, errs: &mut Errs) -> Vec<Matcher> {
     let mut out = Vec::new();
     match v {
         None | Some(serde_yaml::Value::Null) => {}
@@ -731,14 +806,14 @@ fn parse_match(path: &str, v: Option<&serde_yaml::Value>, errs: &mut Errs) -> Ve
                 let key = scalar_text(k).unwrap_or_default();
                 let Some(val) = scalar_text(val) else {
                     errs.add(
-                        format!("{path}.match.{key}"),
+                        format!("{field}.{key}"),
                         "must be a single value (equality); for regexes use the list form [\"label=~re\"]",
                     );
                     continue;
                 };
                 match Matcher::equal(&key, &val) {
                     Ok(m) => out.push(m),
-                    Err(e) => errs.add(format!("{path}.match.{key}"), e.to_string()),
+                    Err(e) => errs.add(format!("{field}.{key}"), e.to_string()),
                 }
             }
         }
@@ -746,19 +821,19 @@ fn parse_match(path: &str, v: Option<&serde_yaml::Value>, errs: &mut Errs) -> Ve
             for (i, item) in list.iter().enumerate() {
                 let Some(s) = scalar_text(item) else {
                     errs.add(
-                        format!("{path}.match[{i}]"),
+                        format!("{field}[{i}]"),
                         "must be a matcher string such as \"severity=~critical|page\"",
                     );
                     continue;
                 };
                 match Matcher::parse(&s) {
                     Ok(m) => out.push(m),
-                    Err(e) => errs.add(format!("{path}.match[{i}]"), e.to_string()),
+                    Err(e) => errs.add(format!("{field}[{i}]"), e.to_string()),
                 }
             }
         }
         Some(_) => errs.add(
-            format!("{path}.match"),
+            field,
             "must be a map {label: value} or a list of matchers [\"label=~re\", \"team!=db\"]",
         ),
     }

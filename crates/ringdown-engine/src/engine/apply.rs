@@ -52,12 +52,16 @@ impl Engine {
                 return Ok(Some(current));
             }
             let silences = self.silences();
-            let ctx = Context {
-                roster: &roster,
-                silences: &silences,
-                settings: &self.inner.settings.escalation,
+            let (decided, effects) = {
+                let cache = self.cache();
+                let ctx = Context {
+                    roster: &roster,
+                    silences: &silences,
+                    settings: &self.inner.settings.escalation,
+                    lines: &cache.lines,
+                };
+                decide(&current, event.clone(), &ctx, now)
             };
-            let (decided, effects) = decide(&current, event.clone(), &ctx, now);
             if decided == current.incident {
                 if from_cache {
                     // Nothing to write, so no version check would catch a
@@ -121,6 +125,11 @@ impl Engine {
                         }
                     }
                     self.release_finished_call(&current, &next);
+                    // Someone will hear of it: its own call, or its storm's.
+                    let heard = |i: &Incident| i.calls_placed > 0 || i.member_of.is_some();
+                    if !heard(&current) && heard(&next) {
+                        metrics::counter!("ringdown_incidents_notified_total").increment(1);
+                    }
                     if current.acked_at.is_none() {
                         if let Some(acked) = next.acked_at {
                             metrics::counter!("ringdown_incidents_acked_total").increment(1);
@@ -209,8 +218,12 @@ impl Engine {
     }
 
     pub(super) async fn execute(&self, inc: &Incident, effects: Vec<Effect>) {
+        let mut storm_work = Vec::new();
         for effect in effects {
             match effect {
+                e @ (Effect::JoinStorm { .. }
+                | Effect::ToStorm { .. }
+                | Effect::ForMembers { .. }) => storm_work.push(e),
                 Effect::PlaceCall(req) => self.spawn_call(req),
                 Effect::StopCall {
                     call_id,
@@ -249,6 +262,12 @@ impl Engine {
                     info!(incident = %inc.id, phase, "incident closed");
                 }
             }
+        }
+        if !storm_work.is_empty() {
+            // Other incidents' decisions, taken after this one's lock is
+            // released (a storm and its members write each other), in the
+            // order this decision gave them.
+            self.spawn_storm_work(storm_work);
         }
     }
 

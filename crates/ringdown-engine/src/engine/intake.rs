@@ -1,4 +1,5 @@
 use super::*;
+use ringdown_core::inhibit;
 use ringdown_core::intake::{intake, opens_incident, Fate};
 
 impl Engine {
@@ -64,12 +65,16 @@ impl Engine {
                 fresh.turn = self.inner.store.next_turn(&policy.name).await?;
             }
             let silences = self.silences();
-            let ctx = Context {
-                roster,
-                silences: &silences,
-                settings: &self.inner.settings.escalation,
+            let (inc, effects) = {
+                let cache = self.cache();
+                let ctx = Context {
+                    roster,
+                    silences: &silences,
+                    settings: &self.inner.settings.escalation,
+                    lines: &cache.lines,
+                };
+                decide(&fresh, Event::Alerts(alerts.clone()), &ctx, now)
             };
-            let (inc, effects) = decide(&fresh, Event::Alerts(alerts.clone()), &ctx, now);
             match self
                 .inner
                 .store
@@ -126,31 +131,88 @@ impl Ingest for Engine {
         if !plan.beats.is_empty() {
             self.renew_heartbeats(&roster, plan.beats.clone()).await?;
         }
-        // The groups are written together: their writes share one commit
-        // on a store that commits in groups (the embedded SQLite file).
-        let writes = plan.groups.iter().map(|group| {
-            let batch: Vec<Alert> = group.alerts.iter().map(|i| alerts[*i].clone()).collect();
-            let r = &group.route;
-            self.ingest_group(
-                &roster,
-                &r.group_key,
-                &r.policy.name,
-                &r.group_labels,
-                batch,
-            )
-        });
-        let incidents: Vec<Option<String>> = futures_util::future::join_all(writes)
-            .await
-            .into_iter()
-            .collect::<Result<_, _>>()
-            .map_err(|e| match e {
-                EngineError::Store(s) => IngestError::Store(s),
-                EngineError::Contended(k) => IngestError::Contended(k),
-            })?;
+        // Groups holding an alert that may inhibit others are written
+        // first, so a source and its targets arriving in one batch behave
+        // as if the source came first (a broken line reports itself).
+        let rules = &roster.inhibit_rules;
+        let sources_group = |g: &ringdown_core::intake::Group| {
+            !rules.is_empty()
+                && g.alerts
+                    .iter()
+                    .any(|i| inhibit::as_source(rules, &alerts[*i]).is_some())
+        };
+        let (first, then): (Vec<usize>, Vec<usize>) =
+            (0..plan.groups.len()).partition(|g| sources_group(&plan.groups[*g]));
+        let mut incidents: Vec<Option<String>> = vec![None; plan.groups.len()];
+        let mut inhibited_by: Vec<Option<String>> = vec![None; alerts.len()];
+        let mut batches: Vec<Vec<usize>> = plan.groups.iter().map(|g| g.alerts.clone()).collect();
+        for round in [first, then] {
+            if !rules.is_empty() {
+                let sources: Vec<(String, inhibit::SourceAlert)> = self
+                    .cache()
+                    .by_id
+                    .values()
+                    .flat_map(|inc| inc.sources.iter().map(|s| (inc.id.clone(), s.clone())))
+                    .collect();
+                if !sources.is_empty() {
+                    for g in &round {
+                        batches[*g].retain(|i| {
+                            let by = inhibit::inhibitor(
+                                rules,
+                                &alerts[*i],
+                                sources.iter().map(|(id, s)| (id.as_str(), s)),
+                            );
+                            inhibited_by[*i] = by.map(str::to_string);
+                            by.is_none()
+                        });
+                    }
+                }
+            }
+            // The groups are written together: their writes share one commit
+            // on a store that commits in groups (the embedded SQLite file).
+            let roster = &roster;
+            let writes = round.iter().filter(|g| !batches[**g].is_empty()).map(|g| {
+                let batch: Vec<Alert> = batches[*g].iter().map(|i| alerts[*i].clone()).collect();
+                let r = &plan.groups[*g].route;
+                async move {
+                    let id = self
+                        .ingest_group(roster, &r.group_key, &r.policy.name, &r.group_labels, batch)
+                        .await?;
+                    Ok::<_, EngineError>((*g, id))
+                }
+            });
+            for done in futures_util::future::join_all(writes).await {
+                let (g, id) = done.map_err(|e| match e {
+                    EngineError::Store(s) => IngestError::Store(s),
+                    EngineError::Contended(k) => IngestError::Contended(k),
+                })?;
+                incidents[g] = id;
+            }
+        }
+        // Inhibited alerts are listed in their source's timeline.
+        let mut by_source: std::collections::BTreeMap<&str, Vec<Alert>> = Default::default();
+        for (i, by) in inhibited_by.iter().enumerate() {
+            if let Some(src) = by {
+                by_source
+                    .entry(src.as_str())
+                    .or_default()
+                    .push(alerts[i].clone());
+            }
+        }
+        for (src, list) in by_source {
+            metrics::counter!("ringdown_alerts_inhibited_total").increment(list.len() as u64);
+            self.apply(src, Event::Inhibited(list))
+                .await
+                .map_err(|e| match e {
+                    EngineError::Store(s) => IngestError::Store(s),
+                    EngineError::Contended(k) => IngestError::Contended(k),
+                })?;
+        }
         let dispositions = alerts
             .iter()
             .zip(plan.fates)
-            .map(|(alert, fate)| {
+            .enumerate()
+            .map(|(i, (alert, fate))| {
                 let fingerprint = alert.fingerprint.clone();
                 match fate {
                     Fate::Heartbeat { name } => AlertDisposition::Heartbeat { fingerprint, name },
@@ -159,6 +221,12 @@ impl Ingest for Engine {
                         fingerprint,
                         silence_id,
                     },
+                    Fate::Grouped { .. } if inhibited_by[i].is_some() => {
+                        AlertDisposition::Grouped {
+                            fingerprint,
+                            incident_id: inhibited_by[i].clone().unwrap_or_default(),
+                        }
+                    }
                     Fate::Grouped { group } => match &incidents[group] {
                         Some(id) => {
                             metrics::counter!("ringdown_alerts_grouped_total").increment(1);

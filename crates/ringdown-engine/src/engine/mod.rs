@@ -44,6 +44,7 @@ mod intake;
 mod notices;
 mod outcomes;
 mod run_loop;
+mod storms;
 
 use cache::IncidentCache;
 use held::{HeldOutcome, HeldQueue, NoticeRef};

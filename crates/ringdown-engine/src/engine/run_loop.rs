@@ -17,6 +17,11 @@ impl Engine {
             }
         }
         let open: Vec<StoredIncident> = all.into_iter().filter(|i| !i.phase.is_closed()).collect();
+        for inc in &open {
+            // Who is on a call or was just rung, for the storm rule.
+            self.cache().remember(inc);
+        }
+        self.resync_storms(&open).await;
         let me = self.inner.settings.instance.as_str();
         for inc in &open {
             // Whoever owns it, a call in flight may have had its contact

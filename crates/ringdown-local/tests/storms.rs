@@ -1,0 +1,352 @@
+//! Storms on the embedded default: the engine, the SQLite store and the
+//! simulated phones (the real contact flows played through connect-flow).
+//! A line breaks, many systems alert, and the person on call gets one call.
+//! Time is tokio's paused clock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use connect_flow::PersonaBook;
+use ringdown_core::escalation::{HistoryKind, Phase};
+use ringdown_core::{Alert, Labels, Source, Status};
+use ringdown_engine::gate::{bucket, CallGate};
+use ringdown_engine::{
+    Engine, EngineSettings, IncidentFilter, Ingest, Store, StoredIncident, TokioClock,
+};
+use ringdown_local::{FileNotifier, SimDialer, SqliteStore};
+
+const ROSTER: &str = r#"
+timezone: UTC
+people:
+  alice: { language: en-US, phones: [{ number: "+14155550001" }] }
+  bob: { language: en-US, phones: [{ number: "+14155550002" }] }
+storm: { min_incidents: 2, window_secs: 600, coalesce_secs: 180 }
+inhibit_rules:
+  - source_matchers: ['alertname="LineDown"']
+    target_matchers: ['alertname="Unreachable"']
+    equal: [site]
+policies:
+  - name: default
+    group_by: [systemname]
+    group_wait_secs: 0
+    steps:
+      - { targets: [person:alice], attempts: 1 }
+      - { targets: [person:bob], attempts: 1 }
+"#;
+
+fn alert(pairs: &[(&str, &str)], status: Status) -> Alert {
+    let labels: Labels = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Alert {
+        fingerprint: ringdown_core::fingerprint::fingerprint(&labels),
+        status,
+        labels,
+        annotations: Labels::new(),
+        starts_at: None,
+        ends_at: None,
+        source: Source::Generic,
+    }
+}
+
+fn system_down(system: &str, status: Status) -> Alert {
+    alert(
+        &[
+            ("systemname", system),
+            ("alertname", "Unreachable"),
+            ("site", "tokyo"),
+        ],
+        status,
+    )
+}
+
+struct Night {
+    engine: Engine,
+    store: Arc<SqliteStore>,
+    run: tokio::task::JoinHandle<()>,
+}
+
+impl Night {
+    async fn start(personas: &str) -> Night {
+        let store = Arc::new(SqliteStore::in_memory().unwrap());
+        let clock: Arc<dyn ringdown_engine::Clock> = Arc::new(TokioClock::starting_at(Utc::now()));
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let dialer = Arc::new(
+            SimDialer::new(
+                PersonaBook::from_yaml(personas).unwrap(),
+                1.0,
+                clock.clone(),
+                tx,
+            )
+            .unwrap(),
+        );
+        let settings = EngineSettings::default();
+        let gate = Arc::new(CallGate::new(
+            bucket(2, 4),
+            settings.max_live_calls,
+            settings.max_call_hold(),
+        ));
+        store.save_roster(ROSTER, clock.now()).await.unwrap();
+        let engine = Engine::new(
+            store.clone(),
+            dialer,
+            Arc::new(FileNotifier::new(None, clock.clone())),
+            clock,
+            gate,
+            rx,
+            settings,
+        );
+        engine.reload_roster().await.unwrap();
+        let run = {
+            let e = engine.clone();
+            tokio::spawn(async move {
+                let _ = e.run(std::future::pending()).await;
+            })
+        };
+        Night { engine, store, run }
+    }
+
+    async fn incidents(&self) -> Vec<StoredIncident> {
+        self.store
+            .list_incidents(&IncidentFilter::default())
+            .await
+            .unwrap()
+    }
+
+    /// Everyone rung so far, in order.
+    async fn called(&self) -> Vec<String> {
+        let mut placed: Vec<(chrono::DateTime<Utc>, String)> = Vec::new();
+        for inc in self.incidents().await {
+            for h in &inc.history {
+                if let HistoryKind::CallPlaced { person, .. } = &h.kind {
+                    placed.push((h.at, person.clone()));
+                }
+            }
+        }
+        placed.sort();
+        placed.into_iter().map(|(_, p)| p).collect()
+    }
+
+    async fn storm(&self) -> StoredIncident {
+        self.incidents()
+            .await
+            .into_iter()
+            .find(|i| i.storm.is_some())
+            .expect("a storm formed")
+    }
+
+    async fn members(&self) -> Vec<StoredIncident> {
+        self.incidents()
+            .await
+            .into_iter()
+            .filter(|i| i.member_of.is_some())
+            .collect()
+    }
+
+    async fn pass(&self, secs: u64) {
+        for _ in 0..secs {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+impl Drop for Night {
+    fn drop(&mut self) {
+        self.run.abort();
+    }
+}
+
+/// Answers after `after` seconds, presses a key at the guard, then `key`.
+fn presses(after: u32, key: &str) -> String {
+    format!("{{ answer_after_secs: {after}, keys: [{{key: \"5\", delay_secs: 1}}, {{key: \"{key}\", delay_secs: 1}}] }}")
+}
+
+#[tokio::test(start_paused = true)]
+async fn thirty_systems_go_down_alice_gets_one_call_and_her_1_acknowledges_them_all() {
+    let personas = format!(
+        "default: never_answers\npersonas:\n  \"+14155550001\": {}\n",
+        presses(20, "1")
+    );
+    let night = Night::start(&personas).await;
+    for i in 0..30 {
+        night
+            .engine
+            .ingest(vec![system_down(&format!("sys{i:02}"), Status::Firing)])
+            .await
+            .unwrap();
+    }
+    night.pass(120).await;
+    assert_eq!(
+        night.called().await,
+        ["alice"],
+        "one call for thirty systems"
+    );
+    let storm = night.storm().await;
+    assert_eq!(storm.storm.as_ref().unwrap().members.len(), 30);
+    assert_eq!(storm.phase, Phase::Acknowledged);
+    let members = night.members().await;
+    assert_eq!(members.len(), 30);
+    for m in &members {
+        assert_eq!(m.phase, Phase::Acknowledged, "{} acknowledged", m.id);
+        assert_eq!(m.acked_by.as_deref(), Some("alice"));
+    }
+    night.pass(1800).await;
+    assert_eq!(night.called().await, ["alice"], "and nobody is rung after");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_system_failing_while_alices_phone_rings_joins_the_storm_without_a_call_of_its_own() {
+    // Alice lets the first call ring out; bob gets the storm's call.
+    let personas = format!(
+        "default: never_answers\npersonas:\n  \"+14155550002\": {}\n",
+        presses(30, "1")
+    );
+    let night = Night::start(&personas).await;
+    for i in 0..3 {
+        night
+            .engine
+            .ingest(vec![system_down(&format!("sys{i}"), Status::Firing)])
+            .await
+            .unwrap();
+    }
+    night.pass(10).await;
+    night
+        .engine
+        .ingest(vec![system_down("late", Status::Firing)])
+        .await
+        .unwrap();
+    night.pass(600).await;
+    assert_eq!(night.called().await, ["alice", "bob"]);
+    let members = night.members().await;
+    assert_eq!(members.len(), 4, "the late system joined");
+    assert!(members
+        .iter()
+        .all(|m| m.phase == Phase::Acknowledged && m.acked_by.as_deref() == Some("bob")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn alice_passes_the_storm_with_2_and_bob_silences_it_with_9() {
+    let bob = "{ answer_after_secs: 3, keys: [{key: \"5\", delay_secs: 1}, {key: \"9\", delay_secs: 1}, {key: \"2#\", delay_secs: 1}] }";
+    let personas = format!(
+        "default: never_answers\npersonas:\n  \"+14155550001\": {}\n  \"+14155550002\": {bob}\n",
+        presses(3, "2")
+    );
+    let night = Night::start(&personas).await;
+    for i in 0..4 {
+        night
+            .engine
+            .ingest(vec![system_down(&format!("sys{i}"), Status::Firing)])
+            .await
+            .unwrap();
+    }
+    night.pass(600).await;
+    assert_eq!(night.called().await, ["alice", "bob"]);
+    assert_eq!(night.storm().await.phase, Phase::Silenced);
+    for m in night.members().await {
+        assert_eq!(m.phase, Phase::Silenced, "{}", m.id);
+    }
+    let silences = night.store.silences(night.engine.now()).await.unwrap();
+    assert_eq!(silences.len(), 4, "each system's own scope: {silences:?}");
+    // The systems alerting again ring nobody.
+    night
+        .engine
+        .ingest(vec![system_down("sys2", Status::Firing)])
+        .await
+        .unwrap();
+    night.pass(600).await;
+    assert_eq!(night.called().await, ["alice", "bob"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_systems_recover_one_by_one_nobody_is_rung_and_the_storm_closes_with_the_last() {
+    let personas = format!(
+        "default: never_answers\npersonas:\n  \"+14155550001\": {}\n",
+        presses(5, "1")
+    );
+    let night = Night::start(&personas).await;
+    for i in 0..3 {
+        night
+            .engine
+            .ingest(vec![system_down(&format!("sys{i}"), Status::Firing)])
+            .await
+            .unwrap();
+    }
+    night.pass(120).await;
+    for i in 0..3 {
+        night
+            .engine
+            .ingest(vec![system_down(&format!("sys{i}"), Status::Resolved)])
+            .await
+            .unwrap();
+        night.pass(30).await;
+    }
+    assert_eq!(night.storm().await.phase, Phase::Resolved);
+    assert!(night
+        .members()
+        .await
+        .iter()
+        .all(|m| m.phase == Phase::Resolved));
+    assert_eq!(night.called().await, ["alice"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_line_down_alert_inhibits_the_systems_behind_it_and_they_are_listed_in_its_timeline() {
+    let personas = format!(
+        "default: never_answers\npersonas:\n  \"+14155550001\": {}\n",
+        presses(5, "1")
+    );
+    let night = Night::start(&personas).await;
+    let line = alert(
+        &[
+            ("systemname", "network"),
+            ("alertname", "LineDown"),
+            ("site", "tokyo"),
+        ],
+        Status::Firing,
+    );
+    // The line and the systems behind it in one batch, the line last.
+    let mut batch: Vec<Alert> = (0..10)
+        .map(|i| system_down(&format!("sys{i}"), Status::Firing))
+        .collect();
+    batch.push(line);
+    // A system at another site is not behind this line.
+    batch.push(alert(
+        &[
+            ("systemname", "osaka-web"),
+            ("alertname", "Unreachable"),
+            ("site", "osaka"),
+        ],
+        Status::Firing,
+    ));
+    night.engine.ingest(batch).await.unwrap();
+    // More of the same site later: still inhibited.
+    night
+        .engine
+        .ingest(vec![system_down("sys10", Status::Firing)])
+        .await
+        .unwrap();
+    night.pass(120).await;
+    let incidents = night.incidents().await;
+    let plain: Vec<&StoredIncident> = incidents.iter().filter(|i| i.storm.is_none()).collect();
+    let mut groups: Vec<&str> = plain.iter().map(|i| i.group_key.as_str()).collect();
+    groups.sort();
+    assert_eq!(groups.len(), 2, "the line and osaka only: {groups:?}");
+    let source = plain
+        .iter()
+        .find(|i| i.group_key.contains("network"))
+        .unwrap();
+    assert_eq!(source.inhibited, 11);
+    let listed: u32 = source
+        .history
+        .iter()
+        .filter_map(|h| match &h.kind {
+            HistoryKind::Inhibited { alerts, .. } => Some(*alerts),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(listed, 11, "listed in the source's timeline");
+    // The line and osaka both reach alice: one storm, one call.
+    assert_eq!(night.called().await, ["alice"]);
+}
