@@ -191,6 +191,7 @@ impl Default for AttributeContract {
                 "rd_message",
                 "rd_lang",
                 "rd_scope",
+                "rd_list",
             ]
             .into_iter()
             .map(String::from)
@@ -199,7 +200,10 @@ impl Default for AttributeContract {
                 .into_iter()
                 .map(String::from)
                 .collect(),
-            documents: ["rd_message".to_string()].into_iter().collect(),
+            documents: ["rd_message", "rd_list"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
         }
     }
 }

@@ -25,6 +25,10 @@ fn attrs(lang: &str) -> BTreeMap<String, String> {
         ("rd_message", "<speak>Disk full on db-1 &amp; db-2</speak>"),
         ("rd_lang", lang),
         ("rd_scope", "systemname web"),
+        (
+            "rd_list",
+            "<speak>The 2 incidents of this storm. web down. db slow.</speak>",
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -92,6 +96,33 @@ fn voicemail_is_contact_flow_disconnect_without_rd_human() {
         assert_eq!(
             r.ended_at_offset.as_millis() as u64,
             8000 + guard_len + 5000
+        );
+    }
+}
+
+#[test]
+fn pressing_3_reads_the_list_then_the_menu_again_and_1_still_acknowledges() {
+    for (lang, f) in both() {
+        let r = simulate(
+            &f,
+            &attrs(lang),
+            &human(&[("1", 1.0), ("3", 2.0), ("1", 2.0)]),
+            RING,
+        );
+        assert_monotonic(&r);
+        assert_eq!(set_keys(&r), vec!["rd_human=1", "rd_ack=1"], "{lang}");
+        let said = r.said();
+        let list = said
+            .iter()
+            .position(|s| s.contains("web down. db slow."))
+            .unwrap_or_else(|| panic!("{lang}: the list was not read: {said:?}"));
+        assert!(
+            said[..list].iter().any(|s| s.contains("Disk full")),
+            "{lang}: the message comes first: {said:?}"
+        );
+        assert!(
+            said[list + 1..].iter().any(|s| s.contains('3')),
+            "{lang}: the menu is offered again after the list: {said:?}"
         );
     }
 }

@@ -821,9 +821,10 @@ pub fn client_token(call_id: &str) -> String {
 }
 
 /// The attributes the contact flow reads (DESIGN.md "Flow ↔ daemon
-/// contract"). `rd_message` is shortened when the whole set would exceed
-/// Connect's 32 KiB, cutting before any half-written SSML tag or entity:
-/// a shorter message is better than no call.
+/// contract"). `rd_message`, then `rd_list`, are shortened when the whole
+/// set would exceed Connect's 32 KiB, cutting before any half-written SSML
+/// tag or entity and keeping the document closed: a shorter message is
+/// better than no call.
 pub fn call_attributes(req: &CallRequest) -> HashMap<String, String> {
     let fixed = [
         ("rd_incident", req.incident_id.as_str()),
@@ -832,19 +833,40 @@ pub fn call_attributes(req: &CallRequest) -> HashMap<String, String> {
         ("rd_scope", req.scope.as_str()),
     ];
     let fixed_bytes: usize = fixed.iter().map(|(k, v)| k.len() + v.len()).sum();
-    let room = MAX_ATTRIBUTES_BYTES.saturating_sub(fixed_bytes + "rd_message".len());
-    let message = if req.message.len() <= room {
-        req.message.clone()
-    } else {
-        warn!(call = %req.call_id, bytes = req.message.len(), "rd_message too long for Connect's 32 KiB attribute limit; shortened");
-        truncate_ssml(&req.message, room)
-    };
+    let mut room_left =
+        MAX_ATTRIBUTES_BYTES.saturating_sub(fixed_bytes + "rd_message".len() + "rd_list".len());
     let mut m: HashMap<String, String> = fixed
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    m.insert("rd_message".into(), message);
+    // The list needs room for at least an empty document.
+    const EMPTY: &str = "<speak></speak>";
+    for (key, doc, keep) in [
+        ("rd_message", &req.message, EMPTY.len()),
+        ("rd_list", &req.list, 0),
+    ] {
+        let room = room_left.saturating_sub(keep);
+        let fitted = if doc.len() <= room {
+            doc.clone()
+        } else {
+            warn!(call = %req.call_id, attribute = key, bytes = doc.len(), "too long for Connect's 32 KiB attribute limit; shortened");
+            fit_ssml(doc, room)
+        };
+        room_left -= fitted.len();
+        m.insert(key.into(), fitted);
+    }
     m
+}
+
+/// `doc` cut to `max_bytes`; a `<speak>` document stays one.
+fn fit_ssml(doc: &str, max_bytes: usize) -> String {
+    const CLOSE: &str = "</speak>";
+    match doc.strip_suffix(CLOSE) {
+        Some(body) if doc.starts_with("<speak>") && max_bytes >= "<speak>".len() + CLOSE.len() => {
+            format!("{}{CLOSE}", truncate_ssml(body, max_bytes - CLOSE.len()))
+        }
+        _ => truncate_ssml(doc, max_bytes),
+    }
 }
 
 fn truncate_ssml(s: &str, max_bytes: usize) -> String {
@@ -1027,6 +1049,7 @@ mod tests {
             language: Language::JaJp,
             message: msg.into(),
             scope: "systemname web".into(),
+            list: "<speak>The alert of this incident. web down.</speak>".into(),
         }
     }
 
@@ -1054,6 +1077,15 @@ mod tests {
         assert!(total <= MAX_ATTRIBUTES_BYTES, "{total}");
         assert!(!a["rd_message"].ends_with('&'));
         assert_eq!(truncate_ssml("ab&amp;cd", 4), "ab");
+        let doc = format!("<speak>{}</speak>", "x&amp;".repeat(10_000));
+        let a = call_attributes(&req(&doc));
+        let total: usize = a.iter().map(|(k, v)| k.len() + v.len()).sum();
+        assert!(total <= MAX_ATTRIBUTES_BYTES, "{total}");
+        assert!(a["rd_message"].starts_with("<speak>") && a["rd_message"].ends_with("</speak>"));
+        assert!(
+            a["rd_list"].ends_with("</speak>"),
+            "the list keeps what room is left"
+        );
         assert_eq!(truncate_ssml("ab<break/>cd", 6), "ab");
     }
 

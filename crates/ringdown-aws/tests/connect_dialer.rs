@@ -76,6 +76,7 @@ fn req(call: &str, phone: &str, lang: Language) -> CallRequest {
         language: lang,
         message: "<speak>Latency p99 over 4 s on web</speak>".into(),
         scope: "systemname web".into(),
+        list: "<speak>The alert of this incident. web.</speak>".into(),
     }
 }
 

@@ -256,6 +256,11 @@ async fn every_persona_against_both_flows() {
                 });
             placed.push((cid, e, lang, token));
         }
+        // A phone takes one call at a time: the other language's calls to
+        // the same numbers wait until these ended.
+        for (cid, ..) in placed.iter().filter(|p| p.2 == lang) {
+            sim.wait_ended(cid, Duration::from_secs(20)).await;
+        }
     }
     for (cid, e, lang, token) in &placed {
         let ctx = format!("{} {lang}", e.number);

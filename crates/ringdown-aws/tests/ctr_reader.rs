@@ -540,6 +540,7 @@ fn call(incident: &str, call: &str, phone: &str) -> CallRequest {
         language: Language::JaJp,
         message: "ディスク満杯".into(),
         scope: "systemname web".into(),
+        list: "<speak>The alert of this incident. web.</speak>".into(),
     }
 }
 

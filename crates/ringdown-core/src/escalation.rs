@@ -69,6 +69,14 @@ pub struct Settings {
     pub max_reissues: u32,
 }
 
+impl Settings {
+    /// The most a call can read out: the message and, when 3 is pressed,
+    /// the list, each at most `message_max_chars`.
+    pub fn longest_spoken_chars(&self) -> usize {
+        self.message_max_chars * 2
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -311,6 +319,10 @@ pub struct CallRequest {
     /// engineer confirms (plain text, bounded).
     #[serde(default)]
     pub scope: String,
+    /// SSML read when the engineer presses 3: every incident of a storm,
+    /// or every alert title the incident keeps (escaped and bounded).
+    #[serde(default)]
+    pub list: String,
 }
 
 /// A person of the current round, as resolved from the roster when the round
@@ -717,6 +729,10 @@ pub enum Event {
     StormEnded { reason: String },
     /// Alerts this incident's source alerts inhibit: listed, never called.
     Inhibited(Vec<Alert>),
+    /// Call `call_id`, about to be dialled, found the person's phone held
+    /// by another ringdown call: incident `holder`'s, seen through the
+    /// store (another replica's call this process's lines cannot see).
+    LineTaken { call_id: String, holder: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -766,6 +782,10 @@ pub enum Effect {
     JoinStorm {
         incident_id: String,
         person: String,
+        /// An incident whose call holds the person's phone (known from the
+        /// store, not from the shell's lines): it forms the storm too.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with: Option<String>,
     },
     /// Tell this incident's storm.
     ToStorm {
@@ -974,32 +994,58 @@ impl Machine<'_, '_> {
     /// alerts, are counted in it: a storm is one line of the timeline, not
     /// one per request (and the stored incident does not grow per request).
     fn log_alerts(&mut self, firing: u32, resolved: u32, titles: Vec<String>) {
-        if let Some(HistoryEntry {
-            at,
-            kind:
-                HistoryKind::Alerts {
-                    firing: f,
-                    resolved: r,
-                    titles: t,
-                },
-        }) = self.inc.history.last_mut()
-        {
-            if self.now - *at < Duration::seconds(ALERTS_MERGE_SECS) {
-                *f += firing;
-                *r += resolved;
-                for title in titles {
-                    if t.len() < HISTORY_TITLES && !t.contains(&title) {
-                        t.push(title);
+        self.log_merged(
+            HistoryKind::Alerts {
+                firing,
+                resolved,
+                titles,
+            },
+            |last, new| match (last, new) {
+                (
+                    HistoryKind::Alerts {
+                        firing: f,
+                        resolved: r,
+                        titles: t,
+                    },
+                    HistoryKind::Alerts {
+                        firing,
+                        resolved,
+                        titles,
+                    },
+                ) => {
+                    *f += firing;
+                    *r += resolved;
+                    Some((t, titles))
+                }
+                _ => None,
+            },
+        );
+    }
+
+    /// Logs `kind`, or adds it to the last entry when that is of the same
+    /// kind and less than `ALERTS_MERGE_SECS` old (a storm's webhooks make
+    /// one line, not hundreds): `merge` adds the counts and hands back both
+    /// title lists, or says the kinds differ.
+    fn log_merged(
+        &mut self,
+        kind: HistoryKind,
+        merge: impl FnOnce(&mut HistoryKind, HistoryKind) -> Option<(&mut Vec<String>, Vec<String>)>,
+    ) {
+        if let Some(last) = self.inc.history.last_mut() {
+            if self.now - last.at < Duration::seconds(ALERTS_MERGE_SECS)
+                && std::mem::discriminant(&last.kind) == std::mem::discriminant(&kind)
+            {
+                if let Some((kept, titles)) = merge(&mut last.kind, kind) {
+                    for title in titles {
+                        if kept.len() < HISTORY_TITLES && !kept.contains(&title) {
+                            kept.push(title);
+                        }
                     }
                 }
                 return;
             }
         }
-        self.log(HistoryKind::Alerts {
-            firing,
-            resolved,
-            titles,
-        });
+        self.log(kind);
     }
 
     fn handle(&mut self, event: Event) {
@@ -1057,8 +1103,9 @@ impl Machine<'_, '_> {
             Event::NoticeDelivered { .. } => {}
             Event::JoinStorm { storm_id } => self.join_storm(storm_id),
             Event::MembersJoined(members) => self.members_joined(members),
-            Event::FromMember(note) => self.from_member(note),
+            Event::FromMember(note) => self.on_member_note(note),
             Event::Inhibited(alerts) => self.on_inhibited(alerts),
+            Event::LineTaken { call_id, holder } => self.on_line_taken(call_id, holder),
             Event::StormEnded { reason } => {
                 self.log(HistoryKind::Note {
                     text: clip(&format!("its storm ended: {reason}"), 500),
@@ -1138,29 +1185,25 @@ impl Machine<'_, '_> {
             .map(|a| clip(a.title(), HISTORY_TITLE_CHARS))
             .take(HISTORY_TITLES)
             .collect();
-        if let Some(HistoryEntry {
-            at,
-            kind:
-                HistoryKind::Inhibited {
-                    alerts: n,
-                    titles: t,
-                },
-        }) = self.inc.history.last_mut()
-        {
-            if self.now - *at < Duration::seconds(ALERTS_MERGE_SECS) {
-                *n += alerts.len() as u32;
-                for title in titles {
-                    if t.len() < HISTORY_TITLES && !t.contains(&title) {
-                        t.push(title);
-                    }
+        self.log_merged(
+            HistoryKind::Inhibited {
+                alerts: alerts.len() as u32,
+                titles,
+            },
+            |last, new| match (last, new) {
+                (
+                    HistoryKind::Inhibited {
+                        alerts: n,
+                        titles: t,
+                    },
+                    HistoryKind::Inhibited { alerts, titles },
+                ) => {
+                    *n += alerts;
+                    Some((t, titles))
                 }
-                return;
-            }
-        }
-        self.log(HistoryKind::Inhibited {
-            alerts: alerts.len() as u32,
-            titles,
-        });
+                _ => None,
+            },
+        );
     }
 
     /// Resolves the incident, whose tracked alerts have all resolved,
@@ -1237,7 +1280,34 @@ impl Machine<'_, '_> {
         }
         self.inc.member_of = Some(storm_id.clone());
         self.inc.storm_pending = None;
-        self.log(HistoryKind::JoinedStorm { storm_id });
+        self.log(HistoryKind::JoinedStorm {
+            storm_id: storm_id.clone(),
+        });
+        if self.inc.calls().next().is_none() {
+            // The storm may have adopted a call whose outcome came here
+            // before this join did: it hears it now, or it would wait for
+            // an outcome that already came.
+            let last = self.inc.history.iter().rev().find_map(|h| match &h.kind {
+                HistoryKind::CallOutcome {
+                    call_id,
+                    person,
+                    outcome,
+                    ..
+                } => Some((call_id.clone(), person.clone(), *outcome)),
+                _ => None,
+            });
+            if let Some((call_id, person, outcome)) = last {
+                self.effects.push(Effect::ToStorm {
+                    storm_id,
+                    note: StormNote::CallEnded {
+                        member_id: self.inc.id.clone(),
+                        call_id,
+                        person,
+                        outcome,
+                    },
+                });
+            }
+        }
         if self.inc.phase == Phase::Acknowledged {
             return;
         }
@@ -1317,15 +1387,18 @@ impl Machine<'_, '_> {
             self.inc.cursor.target = i as u32;
         }
         self.inc.phase = Phase::Calling;
+        // A backstop only: the member counts its call's missing outcome as
+        // UNKNOWN at its own deadline and tells the storm; this fires only
+        // if that never comes.
         let deadline = self
             .ctx
             .settings
             .call_timing
-            .outcome_deadline(self.ctx.settings.message_max_chars);
-        self.inc.next_action_at = Some(self.now + deadline);
+            .outcome_deadline(self.ctx.settings.longest_spoken_chars());
+        self.inc.next_action_at = Some(self.now + deadline * 2);
     }
 
-    fn from_member(&mut self, note: StormNote) {
+    fn on_member_note(&mut self, note: StormNote) {
         match note {
             StormNote::CallEnded {
                 member_id,
@@ -1336,10 +1409,14 @@ impl Machine<'_, '_> {
                 let Some(storm) = self.inc.storm.as_mut() else {
                     return;
                 };
+                // Usually the adopted call's own outcome. A member that
+                // learnt of the storm late (the join failed for a while)
+                // may have escalated on its own meanwhile: its latest call's
+                // outcome stands for the adopted call, which is over.
                 let Some(m) = storm
                     .members
                     .iter_mut()
-                    .find(|m| m.id == member_id && m.adopted_call.as_deref() == Some(&call_id))
+                    .find(|m| m.id == member_id && m.adopted_call.is_some())
                 else {
                     return;
                 };
@@ -1395,6 +1472,10 @@ impl Machine<'_, '_> {
     /// Someone is on it: calls stop, and the acknowledgement timeout (if
     /// the policy has one) starts, or starts over.
     fn acknowledge(&mut self, by: String) {
+        if self.inc.phase == Phase::Acknowledged && self.inc.member_of.is_some() {
+            // Its own call was answered already; the storm says so too.
+            return;
+        }
         self.tell_members(MemberCommand::Acknowledge { by: by.clone() });
         self.stop_calls(&format!("{by} acknowledged"));
         self.inc.phase = Phase::Acknowledged;
@@ -1582,7 +1663,7 @@ impl Machine<'_, '_> {
         };
         call.dialled_at = Some(now);
         call.dial_attempts += 1;
-        let chars = call.request.message.chars().count();
+        let chars = call.request.message.chars().count() + call.request.list.chars().count();
         call.due_at = Some(now + timing.outcome_deadline(chars));
         self.rearm_calls();
     }
@@ -1596,6 +1677,7 @@ impl Machine<'_, '_> {
                 self.effects.push(Effect::JoinStorm {
                     incident_id: self.inc.id.clone(),
                     person,
+                    with: None,
                 });
             }
             return;
@@ -1686,6 +1768,43 @@ impl Machine<'_, '_> {
             c.due_at = Some(at);
         }
         self.rearm_calls();
+    }
+
+    /// Another incident's call holds the phone this call was about to
+    /// ring. An incident's call in turn steps back and joins the person's
+    /// storm with the holder; a storm's own call waits and tries again. A
+    /// reminder or a ring-all call goes ahead (the call stays, and the shell
+    /// dials it): nobody is left out of a ring-all for a busy line.
+    fn on_line_taken(&mut self, call_id: String, holder: String) {
+        let Some(call) = self.inc.find_call(&call_id).cloned() else {
+            return;
+        };
+        if call.contact_id.is_some() || call.reminder || call.together || holder == self.inc.id {
+            return;
+        }
+        self.take_call(&call_id);
+        self.inc.calls_placed = self.inc.calls_placed.saturating_sub(1);
+        let person = call.person.clone();
+        self.log(HistoryKind::LineBusy {
+            person: person.clone(),
+            why: format!("{person} is on another ringdown call (incident {holder})"),
+        });
+        if self.inc.call.is_some() {
+            return;
+        }
+        self.inc.phase = Phase::Waiting;
+        if self.inc.storm.is_some() || self.inc.member_of.is_some() {
+            self.inc.next_action_at = Some(self.now + Duration::seconds(storm::BUSY_RECHECK_SECS));
+            return;
+        }
+        self.inc.storm_pending = Some(person.clone());
+        self.inc.next_action_at =
+            Some(self.now + Duration::seconds(self.ctx.settings.queued_check_secs as i64));
+        self.effects.push(Effect::JoinStorm {
+            incident_id: self.inc.id.clone(),
+            person,
+            with: Some(holder),
+        });
     }
 
     fn on_rejected(&mut self, call_id: String, kind: RejectKind, message: String) {
@@ -2115,6 +2234,7 @@ impl Machine<'_, '_> {
                 self.effects.push(Effect::JoinStorm {
                     incident_id: self.inc.id.clone(),
                     person: target.person.clone(),
+                    with: None,
                 });
                 return;
             }
@@ -2205,6 +2325,18 @@ impl Machine<'_, '_> {
             scope: match &self.inc.storm {
                 Some(st) => storm::scope_words(st, target.language),
                 None => keypad_scope_words(&self.inc, target.language),
+            },
+            list: {
+                let (heading, items) = match &self.inc.storm {
+                    Some(st) => storm::list_parts(st, target.language),
+                    None => list_parts(&self.inc, target.language),
+                };
+                crate::ssml::render_list(
+                    target.language,
+                    &heading,
+                    &items,
+                    self.ctx.settings.message_max_chars,
+                )
             },
         };
         let call = CallInFlight {
@@ -2379,6 +2511,38 @@ fn keypad_group_scope(inc: &Incident) -> Option<KeypadScope> {
 
 /// The scope as the call says it before the engineer confirms a silence:
 /// "systemname web", or "the 3 alerts of this call".
+/// What pressing 3 reads on an incident's own call: a heading and the
+/// titles of the alerts it keeps, then what its inhibition rules hold back.
+fn list_parts(inc: &Incident, language: Language) -> (String, Vec<String>) {
+    let n = (inc.firing.len() as u64 + inc.untracked_alerts).max(1);
+    let heading = match language {
+        Language::JaJp => format!("このインシデントのアラート{n}件"),
+        Language::EnUs if n == 1 => "The alert of this incident".to_string(),
+        Language::EnUs => format!("The {n} alerts of this incident"),
+    };
+    let mut items: Vec<String> = inc.samples.iter().map(|s| s.title.clone()).collect();
+    let unnamed = n.saturating_sub(items.len() as u64);
+    if unnamed > 0 && !items.is_empty() {
+        items.push(match language {
+            Language::JaJp => format!("ほかに{unnamed}件"),
+            Language::EnUs => format!("{unnamed} more without a title kept"),
+        });
+    }
+    if inc.inhibited > 0 {
+        items.push(match language {
+            Language::JaJp => format!(
+                "このアラートが原因と見られる他のアラート{}件は電話しません",
+                inc.inhibited
+            ),
+            Language::EnUs => format!(
+                "{} alerts of other systems it is likely the cause of call nobody",
+                inc.inhibited
+            ),
+        });
+    }
+    (heading, items)
+}
+
 pub fn keypad_scope_words(inc: &Incident, language: Language) -> String {
     let words = match keypad_scope(inc) {
         Some(KeypadScope::Group(m)) => m

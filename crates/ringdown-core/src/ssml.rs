@@ -110,33 +110,75 @@ pub fn render_message(
     alert_count: usize,
     max_chars: usize,
 ) -> String {
-    let max = max_chars.max(MIN_MESSAGE_CHARS);
     let w = wording(lang, alert_count);
-    let sep_len = w.sep.chars().count();
-    let intro_len = w.intro.chars().count();
     let count = (alert_count > 1).then_some(w.count.as_str());
-    let count_len = count.map_or(0, |c| sep_len + c.chars().count());
+    render(&w, w.intro, title, details, count, max_chars).0
+}
+
+/// The `<speak>` document read when the engineer presses 3: `heading`
+/// ("The 30 incidents of this storm."), then one sentence per item, cut
+/// like [`render_message`] to `max_chars`; items that do not fit are
+/// summed up as "and N more".
+pub fn render_list(lang: Language, heading: &str, items: &[String], max_chars: usize) -> String {
+    let w = wording(lang, 0);
+    let items: Vec<String> = items
+        .iter()
+        .filter(|i| sentence(i, w.stop).is_some())
+        .cloned()
+        .collect();
+    let (whole, full) = render(&w, "", heading, &items, None, max_chars);
+    if full > items.len() {
+        return whole;
+    }
+    // Not every item fits: leave room to say how many are not read.
+    for keep in (0..=full.saturating_sub(1).min(items.len())).rev() {
+        let more = match lang {
+            Language::JaJp => format!("ほか{}件。", items.len() - keep),
+            Language::EnUs => format!("And {} more.", items.len() - keep),
+        };
+        let (out, full) = render(&w, "", heading, &items[..keep], Some(&more), max_chars);
+        if full > keep && out.contains(&*escape(&more)) {
+            return out;
+        }
+    }
+    whole
+}
+
+fn render(
+    w: &Wording,
+    intro: &str,
+    title: &str,
+    details: &[String],
+    count: Option<&str>,
+    max_chars: usize,
+) -> (String, usize) {
+    let max = max_chars.max(MIN_MESSAGE_CHARS);
+    let sep_len = w.sep.chars().count();
+    let intro_len = intro.chars().count();
+    let count_len = count.map_or(0, |c| sep_len + c.chars().map(escaped_len).sum::<usize>());
     let frame = OPEN.len() + CLOSE.len();
 
     // Which fixed parts fit: intro and count, intro only, or neither.
-    let (intro, count) = if frame + intro_len + count_len <= max {
+    let (with_intro, count) = if frame + intro_len + count_len <= max {
         (true, count)
     } else if frame + intro_len <= max {
         (true, None)
     } else {
         (false, None)
     };
-    let mut remaining = max - frame - if intro { intro_len } else { 0 };
+    let with_intro = with_intro && !intro.is_empty();
+    let mut remaining = max - frame - if with_intro { intro_len } else { 0 };
     if count.is_some() {
         remaining -= count_len;
     }
 
     let mut out = String::with_capacity(max * 3);
     out.push_str(OPEN);
-    if intro {
-        out.push_str(w.intro);
+    if with_intro {
+        out.push_str(intro);
     }
-    let mut first = !intro;
+    let mut first = !with_intro;
+    let mut full = 0;
     let texts = std::iter::once(title).chain(details.iter().map(String::as_str));
     for s in texts.filter_map(|t| sentence(t, w.stop)) {
         let sep = if first { 0 } else { sep_len };
@@ -150,6 +192,7 @@ pub fn render_message(
             }
             remaining -= cost;
             first = false;
+            full += 1;
             continue;
         }
         // Cut this sentence to what fits (with its separator and `…`), then stop.
@@ -175,11 +218,15 @@ pub fn render_message(
         break;
     }
     if let Some(c) = count {
-        out.push_str(w.sep);
-        out.push_str(c);
+        if !first {
+            out.push_str(w.sep);
+        }
+        for ch in c.chars() {
+            push_escaped(&mut out, ch);
+        }
     }
     out.push_str(CLOSE);
-    out
+    (out, full)
 }
 
 #[cfg(test)]
@@ -218,6 +265,31 @@ mod tests {
             "<speak>Alert. Disk full.</speak>",
             "no count for a single alert, no doubled full stop"
         );
+    }
+
+    #[test]
+    fn a_list_names_what_did_not_fit() {
+        let items: Vec<String> = (1..=40).map(|i| format!("web{i}: disk full")).collect();
+        assert_eq!(
+            render_list(
+                Language::EnUs,
+                "The 2 incidents of this storm",
+                &items[..2],
+                1000
+            ),
+            "<speak>The 2 incidents of this storm. web1: disk full. web2: disk full.</speak>"
+        );
+        let long = render_list(Language::EnUs, "The 40 incidents", &items, 200);
+        assert!(long.chars().count() <= 200, "{long}");
+        assert!(long.contains("web1: disk full."), "{long}");
+        assert!(!long.contains("web40"), "{long}");
+        let read = long.matches(": disk full.").count();
+        assert!(
+            long.ends_with(&format!("And {} more.</speak>", 40 - read)),
+            "{long}"
+        );
+        let ja = render_list(Language::JaJp, "この障害の40件", &items, 120);
+        assert!(ja.contains("ほか"), "{ja}");
     }
 
     #[test]
@@ -283,6 +355,16 @@ mod tests {
         ) {
             let lang = if ja { Language::JaJp } else { Language::EnUs };
             well_formed(&render_message(lang, &title, &details, count, max), max)?;
+        }
+
+        #[test]
+        fn lists_are_always_well_formed_and_bounded(
+            lang in prop_oneof![Just(Language::EnUs), Just(Language::JaJp)],
+            heading in ".{0,40}",
+            items in proptest::collection::vec(".{0,60}", 0..30),
+            max in 0usize..600,
+        ) {
+            well_formed(&render_list(lang, &heading, &items, max), max)?;
         }
 
         #[test]

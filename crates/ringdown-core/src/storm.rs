@@ -59,6 +59,10 @@ pub struct StormMember {
     /// How it closed; `None` while open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed: Option<Phase>,
+    /// It holds an alert of an inhibition rule's `source_matchers` (a line
+    /// down, a data centre unreachable): the storm's call reads it in full.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub source: bool,
 }
 
 impl StormMember {
@@ -86,6 +90,7 @@ impl StormMember {
             firing: inc.firing.len() as u64 + inc.untracked_alerts,
             adopted_call,
             closed: None,
+            source: !inc.sources.is_empty(),
         }
     }
 }
@@ -389,21 +394,28 @@ pub fn verdict(
     Verdict::Free
 }
 
+/// The members a storm's call speaks of: the open ones, or all of them
+/// once none is open (a last reminder).
+fn spoken(storm: &Storm) -> Vec<&StormMember> {
+    let open: Vec<&StormMember> = storm.open_members().collect();
+    if open.is_empty() {
+        storm.members.iter().collect()
+    } else {
+        open
+    }
+}
+
 /// What a storm's call says, for [`crate::ssml::render_message`]: the
 /// headline (how many systems since when, then the first alert in full),
-/// one line per other open member, and the number of alerts.
+/// any inhibition source in full, then one line per other open member with
+/// its number of alerts, and the number of alerts.
 pub fn message_parts(
     storm: &Storm,
     language: crate::alert::Language,
     tz: chrono_tz::Tz,
 ) -> (String, Vec<String>, usize) {
     use crate::alert::Language;
-    let open: Vec<&StormMember> = storm.open_members().collect();
-    let shown: Vec<&StormMember> = if open.is_empty() {
-        storm.members.iter().collect()
-    } else {
-        open
-    };
+    let shown = spoken(storm);
     let since = shown
         .iter()
         .map(|m| m.opened_at)
@@ -425,16 +437,30 @@ pub fn message_parts(
             systems.len()
         ),
     };
-    let details = shown
-        .iter()
-        .skip(1)
-        .map(|m| match language {
-            Language::JaJp => format!("{}、{}件", m.system, m.firing.max(1)),
-            Language::EnUs if m.firing <= 1 => format!("{}: 1 alert", m.system),
-            Language::EnUs => format!("{}: {} alerts", m.system, m.firing),
-        })
-        .collect();
-    (title, details, alerts as usize)
+    let rest = shown.iter().skip(1);
+    let sources = rest.clone().filter(|m| m.source).map(|m| match language {
+        Language::JaJp => format!("原因と見られるアラート、{}", m.title),
+        Language::EnUs => format!("A likely cause: {}", m.title),
+    });
+    let counts = rest.filter(|m| !m.source).map(|m| match language {
+        Language::JaJp => format!("{}、{}件", m.system, m.firing.max(1)),
+        Language::EnUs if m.firing <= 1 => format!("{}: 1 alert", m.system),
+        Language::EnUs => format!("{}: {} alerts", m.system, m.firing),
+    });
+    (title, sources.chain(counts).collect(), alerts as usize)
+}
+
+/// What pressing 3 on a storm's call reads, for
+/// [`crate::ssml::render_list`]: a heading and each member's title.
+pub fn list_parts(storm: &Storm, language: crate::alert::Language) -> (String, Vec<String>) {
+    use crate::alert::Language;
+    let shown = spoken(storm);
+    let heading = match language {
+        Language::JaJp => format!("この障害のインシデント{}件", shown.len()),
+        Language::EnUs => format!("The {} incidents of this storm", shown.len()),
+    };
+    let items = shown.iter().map(|m| m.title.clone()).collect();
+    (heading, items)
 }
 
 /// What pressing 9 on a storm's call silences, in words the call says

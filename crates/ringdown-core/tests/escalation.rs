@@ -496,9 +496,11 @@ fn no_outcome_by_the_deadline_counts_as_unreachable_and_the_deadline_is_what_the
     let mut w = World::new(vec![web_alert()]);
     w.wait();
     let placed = w.now;
-    let chars = w.inc.call.as_ref().unwrap().request.message.chars().count();
+    let request = &w.inc.call.as_ref().unwrap().request;
+    let chars = request.message.chars().count() + request.list.chars().count();
     w.wait();
-    // 60 s of ringing + 180 s of flow + the message at 150 ms a character +
+    // 60 s of ringing + 180 s of flow + the message and the list (key 3)
+    // at 150 ms a character +
     // 120 s of contact-record lag + 120 s to ask Connect.
     let expected = Duration::milliseconds(((60 + 180 + 120 + 120) * 1000 + chars * 150) as i64);
     assert_eq!(w.now, placed + expected);

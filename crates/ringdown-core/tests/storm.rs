@@ -73,8 +73,12 @@ struct Town {
 
 impl Town {
     fn new() -> Town {
+        Town::with_roster(ROSTER)
+    }
+
+    fn with_roster(yaml: &str) -> Town {
         Town {
-            roster: Roster::from_yaml(ROSTER).unwrap_or_else(|e| panic!("{:?}", e.0)),
+            roster: Roster::from_yaml(yaml).unwrap_or_else(|e| panic!("{:?}", e.0)),
             silences: SilenceIndex::default(),
             settings: Settings::default(),
             lines: Lines::new(),
@@ -163,6 +167,7 @@ impl Town {
                     Effect::JoinStorm {
                         incident_id,
                         person,
+                        ..
                     } => self.join_storm(&incident_id, &person, &mut queue),
                     Effect::ToStorm { storm_id, note } => {
                         queue.push_back((storm_id, Event::FromMember(note)))
@@ -337,6 +342,15 @@ fn the_first_call_goes_unanswered_and_the_storms_next_call_announces_every_syste
     );
     assert!(msg.contains("systemname sys01: 1 alert"), "{msg}");
     assert!(town.calls[1].scope.contains("all 30 incidents"));
+    // Pressing 3 reads every incident of the storm by title.
+    let list = &town.calls[1].list;
+    assert!(list.contains("The 30 incidents of this storm."), "{list}");
+    for i in 0..30 {
+        assert!(
+            list.contains(&format!("systemname sys{i:02}: Unreachable.")),
+            "{list}"
+        );
+    }
 
     // A system joins while bob's phone rings: no new call.
     town.alert(alert("late", "Unreachable", Status::Firing));
@@ -498,4 +512,177 @@ fn two_outages_ten_minutes_apart_are_two_calls() {
     town.alert(alert("db", "Down", Status::Firing));
     assert_eq!(town.called(), ["alice", "alice"]);
     assert!(town.storms().is_empty());
+}
+
+#[test]
+fn a_line_down_alert_joining_the_storm_is_read_in_full_as_the_likely_cause() {
+    let roster = ROSTER.replace(
+        "policies:",
+        "inhibit_rules:\n  - { source_matchers: ['alertname=LineDown'], target_matchers: ['severity=warning'], equal: [] }\npolicies:",
+    );
+    let mut town = Town::with_roster(&roster);
+    for i in 0..3 {
+        town.alert(alert(&format!("sys{i:02}"), "Unreachable", Status::Firing));
+    }
+    town.alert(alert("line", "LineDown", Status::Firing));
+    assert_eq!(town.called(), ["alice"]);
+    town.answer("alice", Outcome::Unreachable);
+    assert_eq!(town.called(), ["alice", "bob"]);
+    let msg = &town.calls[1].message;
+    assert!(
+        msg.contains("first alert: systemname sys00: Unreachable"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("A likely cause: systemname line: LineDown."),
+        "the source is read in full: {msg}"
+    );
+    assert!(!msg.contains("systemname line: 1 alert"), "{msg}");
+    assert!(msg.contains("systemname sys01: 1 alert"), "{msg}");
+}
+
+/// One decision, as the shell would take it.
+fn decide_in(town: &Town, inc: &Incident, event: Event) -> (Incident, Vec<Effect>) {
+    let ctx = Context {
+        roster: &town.roster,
+        silences: &town.silences,
+        settings: &town.settings,
+        lines: &town.lines,
+    };
+    decide(inc, event, &ctx, town.now)
+}
+
+/// `web` goes down: its incident decides to call alice (not dialled yet).
+fn web_calls_alice(town: &Town) -> Incident {
+    let a = alert("web", "Down", Status::Firing);
+    let r = route(&town.roster, &a).unwrap();
+    let inc = Incident::open(
+        "inc-1",
+        &r.group_key,
+        r.policy,
+        r.group_labels.clone(),
+        town.now,
+    );
+    let (inc, _) = decide_in(town, &inc, Event::Alerts(vec![a]));
+    let (inc, _) = decide_in(town, &inc, Event::Tick);
+    assert!(inc.call.is_some(), "alice is called");
+    inc
+}
+
+#[test]
+fn another_replicas_call_holding_alices_phone_makes_this_call_step_back_and_join_her_storm() {
+    let town = Town::new();
+    let inc = web_calls_alice(&town);
+    let call = inc.call.clone().unwrap().request;
+    let policy = town.roster.policy(&inc.policy).unwrap();
+    // Before it is dialled, the store says another replica's call (for
+    // inc-9) holds alice's phone.
+    let (inc, effects) = decide_in(
+        &town,
+        &inc,
+        Event::LineTaken {
+            call_id: call.call_id.clone(),
+            holder: "inc-9".into(),
+        },
+    );
+    assert!(inc.call.is_none(), "the call steps back, never dialled");
+    assert_eq!(inc.calls_placed, 0);
+    assert_eq!(inc.storm_pending.as_deref(), Some("alice"));
+    assert!(effects.iter().any(|e| matches!(
+        e,
+        Effect::JoinStorm { person, with: Some(h), .. } if person == "alice" && h == "inc-9"
+    )));
+    assert!(matches!(
+        inc.history.last().map(|h| &h.kind),
+        Some(HistoryKind::LineBusy { person, .. }) if person == "alice"
+    ));
+
+    // A storm's own call waits for the line instead, and tries again.
+    let storm = Incident::open_storm("storm-1", "alice", policy, town.now);
+    let (storm, effects) = decide_in(
+        &town,
+        &storm,
+        Event::MembersJoined(vec![StormMember::of(&inc, None, town.now)]),
+    );
+    assert!(
+        storm.call.is_some(),
+        "the storm calls alice at once: {effects:?}"
+    );
+    let call = storm.call.clone().unwrap().request;
+    let (storm, effects) = decide_in(
+        &town,
+        &storm,
+        Event::LineTaken {
+            call_id: call.call_id,
+            holder: "inc-9".into(),
+        },
+    );
+    assert!(storm.call.is_none());
+    assert!(!effects
+        .iter()
+        .any(|e| matches!(e, Effect::JoinStorm { .. })));
+    assert_eq!(
+        storm.next_action_at,
+        Some(town.now + Duration::seconds(storm::BUSY_RECHECK_SECS)),
+        "the storm tries alice again shortly"
+    );
+}
+
+#[test]
+fn a_call_answered_before_its_incident_learnt_of_the_storm_acknowledges_the_storm_at_the_join() {
+    let town = Town::new();
+    let inc = web_calls_alice(&town);
+    let call_id = inc.call.as_ref().unwrap().call_id.clone();
+    let policy = town.roster.policy(&inc.policy).unwrap();
+    let (inc, _) = decide_in(
+        &town,
+        &inc,
+        Event::Dialing {
+            call_id: call_id.clone(),
+        },
+    );
+    let (inc, _) = decide_in(
+        &town,
+        &inc,
+        Event::CallPlaced {
+            call_id: call_id.clone(),
+            contact_id: "c-1".into(),
+        },
+    );
+    // The storm forms and adopts alice's ringing call...
+    let storm = Incident::open_storm("storm-1", "alice", policy, town.now);
+    let (storm, _) = decide_in(
+        &town,
+        &storm,
+        Event::MembersJoined(vec![StormMember::of(&inc, Some(call_id.clone()), town.now)]),
+    );
+    assert!(storm.call.is_none(), "the storm waits for the adopted call");
+    // ...but alice's 1 reaches the incident before its join does.
+    let (inc, _) = decide_in(
+        &town,
+        &inc,
+        Event::CallEnded {
+            call_id: call_id.clone(),
+            outcome: Outcome::Acknowledged,
+            disconnect_reason: Some("CONTACT_FLOW_DISCONNECT".into()),
+        },
+    );
+    assert_eq!(inc.phase, Phase::Acknowledged);
+    let (_, effects) = decide_in(
+        &town,
+        &inc,
+        Event::JoinStorm {
+            storm_id: "storm-1".into(),
+        },
+    );
+    let note = effects
+        .into_iter()
+        .find_map(|e| match e {
+            Effect::ToStorm { note, .. } => Some(note),
+            _ => None,
+        })
+        .expect("the storm hears the outcome");
+    let (storm, _) = decide_in(&town, &storm, Event::FromMember(note));
+    assert_eq!(storm.phase, Phase::Acknowledged, "nobody else is called");
+    assert_eq!(storm.acked_by.as_deref(), Some("alice"));
 }

@@ -173,6 +173,7 @@ impl Dialer for SimDialer {
             ("rd_message", req.message.as_str()),
             ("rd_lang", req.language.code()),
             ("rd_scope", req.scope.as_str()),
+            ("rd_list", req.list.as_str()),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -364,6 +364,15 @@ file = {fallback:?}
             .map(str::to_string)
     }
 
+    /// The last `n` lines of every replica's log, each under its name.
+    pub fn logs_tail(&self, n: usize) -> String {
+        self.daemons
+            .keys()
+            .map(|d| format!("--- {d}\n{}", tail(&self.log(d), n)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     pub fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
     }
@@ -466,11 +475,7 @@ file = {fallback:?}
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        let logs: Vec<String> = self
-            .daemons
-            .keys()
-            .map(|n| format!("--- {n}\n{}", tail(&self.log(n), 40)))
-            .collect();
+        let logs = self.logs_tail(40);
         panic!(
             "timed out waiting for {what}\ncalls: {:?}\nincidents: {:?}\n{}",
             self.destinations(),
@@ -479,7 +484,7 @@ file = {fallback:?}
                 .iter()
                 .map(|i| (i.group_key.clone(), i.phase))
                 .collect::<Vec<_>>(),
-            logs.join("\n")
+            logs
         );
     }
 }

@@ -150,6 +150,8 @@ pub async fn run(
         rx,
         settings,
     );
+    // Replicas tell each other whose phone is on a call.
+    engine.share_lines(store.clone() as Arc<dyn LeaseStore>);
     let sqs = client(&sdk);
     let queue = queue_url_or(&sqs, aws.queue_url.as_deref(), &names.alert_queue)
         .await

@@ -7,6 +7,11 @@
 //! the system for 2 hours. Ten minutes later a new `payments` alert arrives and
 //! places no call.
 //!
+//! Then a core switch fails: thirty systems alert within fifteen seconds. They are
+//! one outage, so they become one storm and one call: the primary's voicemail
+//! again, then the secondary hears "30 systems alerting since 04:00" and one
+//! press of 1 acknowledges all thirty.
+//!
 //! Everything real runs: the engine, the SQLite store, the contact flows in
 //! `contact-flows/` interpreted by connect-flow, the token bucket. Only the
 //! clock is virtual (a paused tokio runtime), so the half hour plays in a
@@ -24,6 +29,33 @@ use ringdown_core::roster::Roster;
 use ringdown_engine::{AlertDisposition, IncidentFilter, Ingest, IngestReport, Store};
 use std::process::ExitCode;
 use std::time::Duration;
+
+/// The outage of the second act: a core switch fails at 04:00 Tokyo time.
+pub const OUTAGE_SYSTEMS: usize = 30;
+
+fn outage_start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 19, 0, 0).unwrap()
+}
+
+/// One Alertmanager webhook of the outage: `system` cannot be reached.
+fn outage_webhook(system: &str) -> String {
+    serde_json::json!({
+        "version": "4", "status": "firing", "receiver": "ringdown",
+        "groupKey": format!("{{}}:{{systemname=\"{system}\"}}"),
+        "groupLabels": {"systemname": system}, "commonLabels": {"systemname": system},
+        "commonAnnotations": {}, "externalURL": "http://alertmanager.example",
+        "truncatedAlerts": 0,
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": "TargetDown", "systemname": system, "severity": "critical"},
+            "annotations": {"summary": format!("{system} is unreachable")},
+            "startsAt": "2026-11-23T19:00:00Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus.example/graph"
+        }]
+    })
+    .to_string()
+}
 
 /// Tuesday 2026-11-24, 03:12 in Tokyo: the middle of the night.
 pub fn demo_start() -> DateTime<Utc> {
@@ -121,6 +153,23 @@ pub async fn play() -> Result<DemoResult> {
         .await?;
     // Let everything settle: retries, contact records, timers.
     tokio::time::sleep(Duration::from_secs(20 * 60)).await;
+
+    // Act two, 04:00: a core switch fails and thirty systems alert within
+    // fifteen seconds, one webhook each.
+    let wait = (outage_start() - clock_now(&engine))
+        .to_std()
+        .unwrap_or_default();
+    tokio::time::sleep(wait).await;
+    let outage_at = clock_now(&engine);
+    let calls_before = run.stack.dialer.calls().len();
+    for i in 0..OUTAGE_SYSTEMS {
+        let body = outage_webhook(&format!("app{:02}", i + 1));
+        engine
+            .ingest(ringdown_core::parse::parse(body.as_bytes())?)
+            .await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(20 * 60)).await;
     let stack = run.stop().await?;
 
     let incidents = stack.store.incidents(&IncidentFilter::default()).await?;
@@ -141,13 +190,19 @@ pub async fn play() -> Result<DemoResult> {
         t0.with_timezone(&tz).format("%a %Y-%m-%d %H:%M %Z"),
         tz.name()
     ));
+    // Act by act; a storm's members speak through the storm in the text
+    // timeline (the JSON has every incident's every entry).
+    let (act_one, act_two): (Vec<_>, Vec<_>) = incidents
+        .iter()
+        .cloned()
+        .partition(|i| i.opened_at < outage_at);
     lines.push(format!(
         "{}  storm: {alerts_total} alerts in {webhooks} Alertmanager webhooks over 20 s → {grouped} grouped into {} incidents",
         timeline::offset(t0, t0),
-        incidents.len()
+        act_one.len()
     ));
-    json.push(serde_json::json!({"at": t0, "event": "storm", "alerts": alerts_total, "webhooks": webhooks, "incidents": incidents.len()}));
-    let (tl_lines, tl_json) = timeline::render(t0, &incidents, &calls, true);
+    json.push(serde_json::json!({"at": t0, "event": "storm", "alerts": alerts_total, "webhooks": webhooks, "incidents": act_one.len()}));
+    let (tl_lines, tl_json) = timeline::render(t0, &act_one, &calls, true);
     lines.extend(tl_lines);
     json.extend(tl_json);
     let later_line = match later.alerts.first() {
@@ -164,6 +219,16 @@ pub async fn play() -> Result<DemoResult> {
     json.push(
         serde_json::json!({"at": later_at, "event": "later_alert", "result": later.alerts.first()}),
     );
+    let members: Vec<_> = incidents.iter().filter(|i| i.member_of.is_some()).collect();
+    lines.push(format!(
+        "{}  core switch fails: {OUTAGE_SYSTEMS} systems alert within 15 s → {} incidents, one storm",
+        timeline::offset(t0, outage_at),
+        members.len()
+    ));
+    json.push(serde_json::json!({"at": outage_at, "event": "outage", "systems": OUTAGE_SYSTEMS, "incidents": act_two.len()}));
+    let (tl_two, json_two) = timeline::render(t0, &act_two, &calls, true);
+    lines.extend(tl_two);
+    json.extend(json_two);
     let who: Vec<String> = calls
         .iter()
         .map(|c| format!("{} ({})", c.person, mask(&c.phone)))
@@ -173,7 +238,7 @@ pub async fn play() -> Result<DemoResult> {
         calls.len(),
         who.join(", ")
     ));
-    for inc in &incidents {
+    for inc in incidents.iter().filter(|i| i.member_of.is_none()) {
         lines.push(format!(
             "incident {} [{}]: {}{}",
             inc.id,
@@ -188,6 +253,16 @@ pub async fn play() -> Result<DemoResult> {
         ));
     }
 
+    let acked_members = members
+        .iter()
+        .filter(|m| m.phase == Phase::Acknowledged)
+        .count();
+    lines.push(format!(
+        "the outage: {} incidents in one storm, {} call(s), {acked_members} acknowledged by one key",
+        members.len(),
+        calls.len() - calls_before
+    ));
+
     // ---- the story must have happened ----------------------------------------
     let mut problems = Vec::new();
     if alerts_total != 300 || grouped != 300 {
@@ -195,10 +270,32 @@ pub async fn play() -> Result<DemoResult> {
             "300 alerts grouped, got {grouped} of {alerts_total}"
         ));
     }
-    if incidents.len() != 2 {
-        problems.push(format!("2 incidents, got {}", incidents.len()));
+    let storms = incidents.iter().filter(|i| i.storm.is_some()).count();
+    if incidents.len() != 3 + OUTAGE_SYSTEMS || storms != 1 || members.len() != OUTAGE_SYSTEMS {
+        problems.push(format!(
+            "2 incidents, then {OUTAGE_SYSTEMS} in one storm; got {} incidents, {storms} storm(s), {} member(s)",
+            incidents.len(),
+            members.len()
+        ));
     }
-    let order: Vec<&str> = calls.iter().map(|c| c.person.as_str()).collect();
+    let outage: Vec<&str> = calls[calls_before..]
+        .iter()
+        .map(|c| c.person.as_str())
+        .collect();
+    if outage != ["tanaka", "suzuki"] {
+        problems.push(format!(
+            "the outage: one call to tanaka (voicemail), one to suzuki, got {outage:?}"
+        ));
+    }
+    if acked_members != OUTAGE_SYSTEMS {
+        problems.push(format!(
+            "every system of the outage acknowledged by suzuki's 1, got {acked_members}"
+        ));
+    }
+    let order: Vec<&str> = calls[..calls_before]
+        .iter()
+        .map(|c| c.person.as_str())
+        .collect();
     let mut sorted = order.clone();
     sorted.sort();
     if sorted != ["sato", "suzuki", "tanaka"] {
@@ -256,6 +353,13 @@ mod tests {
         assert!(text.contains("suzuki: ACKNOWLEDGED"), "{text}");
         assert!(text.contains("sato: SILENCED"), "{text}");
         assert!(text.contains("no call"), "{text}");
+        assert!(
+            text.contains(
+                "the outage: 30 incidents in one storm, 2 call(s), 30 acknowledged by one key"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("04:00から30のシステムでアラート"), "{text}");
         assert!(
             !text.contains("+819012340001"),
             "numbers are masked: {text}"

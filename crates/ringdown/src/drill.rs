@@ -127,12 +127,26 @@ pub async fn run(
         ));
     }
     for inc in &incidents {
-        lines.push(format!(
-            "incident [{}] ends {} after {} call(s)",
-            timeline::incident_label(inc),
-            inc.phase.as_str(),
-            inc.calls_placed
-        ));
+        lines.push(match (&inc.storm, &inc.member_of) {
+            (Some(st), _) => format!(
+                "storm [{}] of {} incident(s) ends {} after {} call(s): one call for all of them",
+                timeline::incident_label(inc),
+                st.members.len(),
+                inc.phase.as_str(),
+                inc.calls_placed
+            ),
+            (None, Some(storm_id)) => format!(
+                "incident [{}] ends {}: part of storm {storm_id}, which called for it",
+                timeline::incident_label(inc),
+                inc.phase.as_str(),
+            ),
+            (None, None) => format!(
+                "incident [{}] ends {} after {} call(s)",
+                timeline::incident_label(inc),
+                inc.phase.as_str(),
+                inc.calls_placed
+            ),
+        });
     }
     Ok((lines, json))
 }
@@ -334,6 +348,38 @@ personas:
         );
         assert!(
             text.contains("incident [shop] ends acknowledged after 1 call(s)"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_drill_of_an_outage_over_five_systems_shows_one_storm_and_one_call() {
+        let alerts: Vec<String> = (1..=5)
+            .map(|i| format!(r#"{{"status": "firing", "labels": {{"alertname": "TargetDown", "systemname": "app{i}"}}, "annotations": {{"summary": "app{i} unreachable"}}}}"#))
+            .collect();
+        let webhook = format!(
+            r#"{{"version": "4", "status": "firing", "receiver": "ringdown", "groupKey": "{{}}", "alerts": [{}]}}"#,
+            alerts.join(",")
+        );
+        let personas = "default: { answer_after_secs: 2, keys: [{key: \"5\", delay_secs: 1}, {key: \"1\", delay_secs: 1}] }\n";
+        let (lines, _) = run(
+            ROSTER,
+            webhook.as_bytes(),
+            personas,
+            at("2026-11-04T15:00:00Z"),
+            30,
+        )
+        .await
+        .unwrap();
+        let text = lines.join("\n");
+        assert_eq!(text.matches("call bob at").count(), 1, "one call: {text}");
+        assert!(
+            text.contains("storm [storm of bob] of 5 incident(s) ends acknowledged after"),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("ends acknowledged: part of storm").count(),
+            5,
             "{text}"
         );
     }

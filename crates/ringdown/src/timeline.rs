@@ -7,6 +7,9 @@ use ringdown_local::SimCall;
 
 /// Short label for an incident: its group labels' values, else its id.
 pub fn incident_label(inc: &Incident) -> String {
+    if let Some(st) = &inc.storm {
+        return format!("storm of {}", st.person);
+    }
     let vals: Vec<&str> = inc
         .group_labels
         .values()
@@ -141,6 +144,14 @@ pub fn render(
         let label = incident_label(inc);
         let mut alerts_seen = false;
         for h in &inc.history {
+            // Condensed: a storm's member speaks through the storm, but a
+            // call it placed before joining is the storm's call too.
+            if first_alerts_only
+                && inc.member_of.is_some()
+                && !matches!(h.kind, HistoryKind::CallPlaced { .. })
+            {
+                continue;
+            }
             if let HistoryKind::Alerts { .. } = h.kind {
                 if first_alerts_only && alerts_seen {
                     continue;

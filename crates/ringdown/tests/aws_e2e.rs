@@ -43,6 +43,30 @@ policies:
     )
 }
 
+/// `ringdown silence list --output json` against the stage's DynamoDB.
+fn silence_list(env: &Env) -> Vec<serde_json::Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_ringdown"))
+        .args([
+            "silence",
+            "list",
+            "--output",
+            "json",
+            "--config",
+            env.config.to_str().unwrap(),
+        ])
+        .env("AWS_ENDPOINT_URL", &env.moto)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// `roster` with a `storm:` line.
 fn with_storm(storm: &str, roster: String) -> String {
     roster.replacen("policies:", &format!("{storm}\npolicies:"), 1)
@@ -300,26 +324,7 @@ async fn pressing_9_silences_the_system_and_only_alerts_outside_it_call() {
     })
     .await;
     // The silence is in DynamoDB, and `ringdown silence list` shows it.
-    let out = Command::new(env!("CARGO_BIN_EXE_ringdown"))
-        .args([
-            "silence",
-            "list",
-            "--output",
-            "json",
-            "--config",
-            env.config.to_str().unwrap(),
-        ])
-        .env("AWS_ENDPOINT_URL", &env.moto)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let list = silence_list(&env);
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0]["matchers"][0], "systemname=\"web\"");
     assert_eq!(
@@ -395,6 +400,166 @@ async fn a_storm_of_1000_alerts_over_3_systems_is_one_call_whose_1_acknowledges_
         env.sim.errors().is_empty(),
         "no throttling: {:?}",
         env.sim.errors()
+    );
+}
+
+const PASS: &str =
+    r#"{ answer_after_secs: 2, keys: [{key: "5", delay_secs: 1}, {key: "2", delay_secs: 1}] }"#;
+
+/// Five systems behind one broken line, one alert each.
+fn five_systems(status: &str) -> Vec<String> {
+    (1..=5)
+        .map(|i| webhook(&format!("app{i}"), 0, 1, status))
+        .collect()
+}
+
+/// Five systems fail at once, the first and second engineer answer as
+/// given; returns once the storm and its five incidents reach `phase`.
+async fn five_systems_fail(test: &str, first: &str, second: &str, phase: Phase) -> Option<Env> {
+    let mut env = start(
+        test,
+        &roster(""),
+        &personas(first, second, PRESS_1),
+        CtrFaults::default(),
+    )
+    .await?;
+    env.spawn("a");
+    env.send_batch(five_systems("firing")).await;
+    env.until(
+        "the storm and its five incidents settle",
+        Duration::from_secs(120),
+        || async {
+            let p = env.phases().await;
+            p.len() == 6 && p.iter().all(|p| *p == phase)
+        },
+    )
+    .await;
+    Some(env)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_engineer_passes_the_storm_with_2_and_the_second_silences_all_five_systems_with_9(
+) {
+    let Some(env) = five_systems_fail("stormpass", PASS, SILENCE_2H, Phase::Silenced).await else {
+        return;
+    };
+    assert_eq!(
+        env.destinations(),
+        [FIRST, SECOND],
+        "one call each, the second after the pass; nobody else"
+    );
+    // Each system has its own silence, as its own keypad silence would.
+    let list = silence_list(&env);
+    let scopes: BTreeSet<String> = list
+        .iter()
+        .map(|s| s["matchers"][0].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        scopes,
+        (1..=5)
+            .map(|i| format!("systemname=\"app{i}\""))
+            .collect::<BTreeSet<_>>(),
+        "{list:?}"
+    );
+    // A system of the outage alerting again rings nobody.
+    env.send(webhook("app3", 10, 1, "firing")).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(env.destinations(), [FIRST, SECOND]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_storms_systems_recovering_one_by_one_ring_nobody_and_the_last_closes_the_storm() {
+    let Some(env) = five_systems_fail("stormresolve", PRESS_1, PRESS_1, Phase::Acknowledged).await
+    else {
+        return;
+    };
+    let resolved = five_systems("resolved");
+    for (i, body) in resolved.into_iter().enumerate() {
+        env.send(body).await;
+        if i == 2 {
+            env.until("three systems resolved", LONG, || async {
+                env.phases()
+                    .await
+                    .iter()
+                    .filter(|p| **p == Phase::Resolved)
+                    .count()
+                    == 3
+            })
+            .await;
+            let storm = env
+                .incidents()
+                .await
+                .into_iter()
+                .find(|i| i.storm.is_some())
+                .expect("a storm");
+            assert_eq!(storm.phase, Phase::Acknowledged, "two members still firing");
+        }
+    }
+    env.until("everything resolved", LONG, || async {
+        let p = env.phases().await;
+        p.len() == 6 && p.iter().all(|p| *p == Phase::Resolved)
+    })
+    .await;
+    assert_eq!(env.destinations(), [FIRST], "recoveries ring nobody");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_line_down_alert_fires_the_systems_behind_it_open_nothing_and_one_call_tells_of_it(
+) {
+    let roster = roster("").replacen(
+        "policies:",
+        "inhibit_rules:\n  - { source_matchers: ['alertname=LineDown'], target_matchers: ['alertname=HighLatency'], equal: [] }\npolicies:",
+        1,
+    );
+    let Some(mut env) = start(
+        "inhibit",
+        &roster,
+        &personas(PRESS_1, PRESS_1, PRESS_1),
+        CtrFaults::default(),
+    )
+    .await
+    else {
+        return;
+    };
+    env.spawn("a");
+    let line_down = serde_json::json!({
+        "version": "4", "status": "firing", "receiver": "ringdown", "groupKey": "line",
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": "LineDown", "systemname": "line"},
+            "annotations": {"summary": "the line to the data centre is down"},
+            "startsAt": "2026-11-22T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z"
+        }]
+    })
+    .to_string();
+    env.send(line_down).await;
+    env.until("the line incident opens", LONG, || async {
+        env.phases().await.len() == 1
+    })
+    .await;
+    env.send_batch(five_systems("firing")).await;
+    env.until("the line acknowledged", LONG, || async {
+        env.phases().await == [Phase::Acknowledged]
+    })
+    .await;
+    env.until("the five systems' alerts inhibited", LONG, || async {
+        env.incidents().await[0].inhibited == 5
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        env.phases().await.len(),
+        1,
+        "the systems behind the line open nothing"
+    );
+    assert_eq!(env.destinations(), [FIRST], "one call, about the line");
+    let line = &env.incidents().await[0];
+    assert!(
+        line.history
+            .iter()
+            .any(|h| matches!(&h.kind, HistoryKind::Inhibited { .. })),
+        "the line's timeline lists what it held back: {:?}",
+        line.history
     );
 }
 

@@ -182,6 +182,11 @@ fn oncall_json_lists_who_is_called_in_order_and_why() {
         text.contains("sato") && text.contains("+81******0003"),
         "{text}"
     );
+    // And when the alert would be part of a storm instead.
+    assert!(
+        text.contains("Storms: if sato is on another ringdown call, was rung for another incident in the last 180 s, or has more than 2 incidents within 600 s"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -257,6 +262,24 @@ fn an_sre_applies_a_roster_and_manages_silences_from_the_cli() {
     );
     let plan: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(plan[0]["person"], "tanaka");
+    // Against the live store, oncall says what the daemon would decide now.
+    let out = ringdown(
+        &[
+            "oncall",
+            "--config",
+            cfg,
+            "--at",
+            "2026-11-24T03:12:00+09:00",
+            "--label",
+            "systemname=web",
+        ],
+        None,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Now: nothing open holds tanaka's phone: this alert would call on its own."),
+        "{text}"
+    );
     // diff shows what a change would do, before it is applied.
     let changed = ROSTER.replacen("retry_after_secs: 120", "retry_after_secs: 300", 1);
     let changed = temp_file("apply2.yaml", &changed);

@@ -8,7 +8,7 @@
 
 use ringdown_core::escalation::Phase;
 use ringdown_proof::alerts::{outcomes, webhook};
-use ringdown_proof::personas::{FIRST, PRESS_1, SECOND, VOICEMAIL};
+use ringdown_proof::personas::{FIRST, PRESS_1, SECOND, THIRD, VOICEMAIL};
 use ringdown_proof::{Stage, StageOptions};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -140,9 +140,29 @@ async fn killed_between_connect_placing_the_call_and_storing_it_then_restarted_w
 async fn a_replica_restarted_under_a_new_name_follows_the_calls_still_waiting_for_a_live_call_slot()
 {
     // One live call at a time and calls of ~60 s: two of three incidents
-    // wait in line when the replica dies.
+    // wait in line when the replica dies. Each system pages its own
+    // engineer: three incidents for one person would be one storm, one call.
     let slow = r#"{ answer_after_secs: 45, keys: [{key: "5", delay_secs: 1}, {key: "1", delay_secs: 1}] }"#;
-    let opts = options("renamed", slow).config(
+    let roster = format!(
+        r#"
+timezone: UTC
+people:
+  first:  {{ language: en-US, phones: [{{ number: "{FIRST}" }}] }}
+  second: {{ language: en-US, phones: [{{ number: "{SECOND}" }}] }}
+  third:  {{ language: en-US, phones: [{{ number: "{THIRD}" }}] }}
+policies:
+  - {{ name: db, match: {{ systemname: db }}, group_by: [systemname], group_wait_secs: 0, steps: [{{ targets: [person:first] }}] }}
+  - {{ name: web, match: {{ systemname: web }}, group_by: [systemname], group_wait_secs: 0, steps: [{{ targets: [person:second] }}] }}
+  - {{ name: mq, match: {{ systemname: mq }}, group_by: [systemname], group_wait_secs: 0, steps: [{{ targets: [person:third] }}] }}
+"#
+    );
+    let opts = StageOptions::new(
+        "renamed",
+        env!("CARGO_BIN_EXE_ringdown"),
+        &roster,
+        &ringdown_proof::personas::book(slow, slow, slow),
+    )
+    .config(
         "[dialer]\nmax_live_calls = 1\n[escalation]\nqueued_check_secs = 2\ntakeover_after_secs = 2\n",
     );
     let Some(mut stage) = Stage::start(opts).await else {
@@ -186,7 +206,9 @@ async fn a_replica_restarted_under_a_new_name_follows_the_calls_still_waiting_fo
             all_acknowledged(&stage, 3).await
         })
         .await;
-    assert_eq!(stage.destinations(), [FIRST, FIRST, FIRST]);
+    let mut rung = stage.destinations();
+    rung.sort();
+    assert_eq!(rung, [FIRST, SECOND, THIRD]);
     assert_no_call_rang_twice(&stage);
     for inc in stage.incidents().await {
         assert_eq!(

@@ -206,8 +206,25 @@ impl Engine {
             if after.find_call(&old.call_id).is_none() {
                 self.inner.gate.release(&old.call_id);
                 self.cancel_dialing(&old.call_id);
+                self.free_line(&old.person, &after.id, &old.call_id);
             }
         }
+    }
+
+    /// The person's phone is free for other replicas' calls (only if this
+    /// call held it; a lost release expires, or the next caller finds the
+    /// call over and frees it).
+    fn free_line(&self, person: &str, incident: &str, call: &str) {
+        let Some(leases) = self.inner.shared_lines.get().cloned() else {
+            return;
+        };
+        let name = super::calls::line_lease(person);
+        let owner = super::calls::line_owner(incident, call);
+        self.inner.tracker.spawn(async move {
+            if let Err(e) = leases.release(&name, &owner).await {
+                warn!(line = %name, error = %e, "could not free the line; it expires");
+            }
+        });
     }
 
     /// The dialer stops retrying `call_id` (between requests).

@@ -28,6 +28,48 @@ impl Engine {
         }
     }
 
+    /// Takes `req.person`'s line in the shared store for this call. Returns
+    /// the incident whose call holds it, if another live call does; `None`
+    /// when the line is ours, there is no shared store, or the store cannot
+    /// say (a page goes out rather than wait on it).
+    async fn take_line(&self, req: &CallRequest) -> Option<String> {
+        let leases = self.inner.shared_lines.get()?;
+        let name = line_lease(&req.person);
+        let me = line_owner(&req.incident_id, &req.call_id);
+        let ttl = self.inner.settings.max_call_hold().as_millis() as i64;
+        for _ in 0..3 {
+            let now = self.now().timestamp_millis();
+            match leases.try_acquire(&name, &me, now, ttl).await {
+                Ok(Some(_)) => return None,
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(call = %req.call_id, error = %e, "could not take the line in the store; placing the call");
+                    return None;
+                }
+            }
+            let holder = match leases.list(&name).await {
+                Ok(all) => all.into_iter().find(|l| l.name == name)?.owner,
+                Err(_) => return None,
+            };
+            let (incident, call) = holder.split_once(' ')?;
+            // A holder whose call is over (its release was lost with a
+            // process) holds nothing: free the line and try again.
+            let live = match self.inner.store.load_incident(incident).await {
+                Ok(Some(inc)) => inc.find_call(call).is_some(),
+                Ok(None) => false,
+                Err(_) => return None,
+            };
+            if live {
+                return Some(incident.to_string());
+            }
+            if let Err(e) = leases.release(&name, &holder).await {
+                warn!(error = %e, "could not free a line whose call is over");
+                return None;
+            }
+        }
+        None
+    }
+
     pub(super) async fn place_call_once(
         &self,
         req: &CallRequest,
@@ -40,6 +82,26 @@ impl Engine {
                 return;
             }
             _ = inner.gate.admit(&req.call_id) => {}
+        }
+        // Another replica's call may hold this phone (this process's lines
+        // see only its own calls): the core decides whether this call steps
+        // back (its incident joins the person's storm) or goes ahead.
+        if let Some(holder) = self.take_line(req).await {
+            let taken = Event::LineTaken {
+                call_id: req.call_id.clone(),
+                holder: holder.clone(),
+            };
+            match self.apply(&req.incident_id, taken).await {
+                Ok(Some(inc)) if inc.find_call(&req.call_id).is_some() => {}
+                Ok(_) => {
+                    info!(incident = %req.incident_id, call = %req.call_id, holder = %holder, "the phone is on another replica's call; not placed");
+                    inner.gate.release(&req.call_id);
+                    return;
+                }
+                Err(e) => {
+                    warn!(incident = %req.incident_id, error = %e, "could not record the busy line; placing the call anyway");
+                }
+            }
         }
         // The intent, stored before the request leaves: the outcome deadline
         // starts now (never while the call waited in line), and a process
@@ -161,4 +223,14 @@ impl Engine {
             error!(incident = %req.incident_id, error = %e, "could not record call result");
         }
     }
+}
+
+/// The shared lease that says a call holds `person`'s phone.
+pub(super) fn line_lease(person: &str) -> String {
+    format!("line/{person}")
+}
+
+/// Who holds a line: the incident and its call.
+pub(super) fn line_owner(incident: &str, call: &str) -> String {
+    format!("{incident} {call}")
 }

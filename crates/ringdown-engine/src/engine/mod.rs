@@ -79,7 +79,7 @@ impl EngineSettings {
     pub fn max_call_hold(&self) -> Duration {
         let e = &self.escalation;
         e.call_timing
-            .outcome_deadline(e.message_max_chars)
+            .outcome_deadline(e.longest_spoken_chars())
             .to_std()
             .unwrap_or_default()
             + Duration::from_secs(60)
@@ -143,6 +143,9 @@ struct Inner {
     /// Due incidents this release cannot read (written by a newer one):
     /// reported once, then skipped by sweeps.
     unreadable: Mutex<std::collections::HashSet<String>>,
+    /// Where replicas tell each other whose phone a call holds (see
+    /// `calls.rs`): unset for a single process, whose lines see it all.
+    shared_lines: std::sync::OnceLock<Arc<dyn crate::LeaseStore>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -187,8 +190,16 @@ impl Engine {
                 missed: Mutex::new(Default::default()),
                 dialing: Mutex::new(HashMap::new()),
                 unreadable: Mutex::new(Default::default()),
+                shared_lines: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Replicas share one store: a call takes its person's line there
+    /// before it is dialled, so two replicas never ring one phone at once
+    /// (the second call's incident joins the person's storm instead).
+    pub fn share_lines(&self, leases: Arc<dyn crate::LeaseStore>) {
+        let _ = self.inner.shared_lines.set(leases);
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -1,8 +1,8 @@
 use super::*;
 use ringdown_core::storm::{self, MemberCommand, StormMember};
 
-/// Tries of a storm effect against a store that refuses for now.
-const STORM_TRIES: u32 = 5;
+/// The longest wait between tries of a storm effect the store refuses.
+const STORM_RETRY_MAX: Duration = Duration::from_secs(5);
 
 impl Engine {
     /// After a start: finishes what a crash cut short between a storm and
@@ -23,6 +23,7 @@ impl Engine {
                             work.push(Effect::JoinStorm {
                                 incident_id: m.id.clone(),
                                 person: storm.person.clone(),
+                                with: None,
                             });
                         }
                         if s.phase == ringdown_core::escalation::Phase::Acknowledged
@@ -77,37 +78,49 @@ impl Engine {
     }
 
     /// Executes a storm effect (see `ringdown_core::storm`), retrying a
-    /// store that is away for a moment. A join that still fails is asked
-    /// for again by the incident itself (`storm_pending`).
+    /// store that is away for as long as the process runs: a note lost
+    /// here would leave a storm waiting for an outcome that came, or a
+    /// member ringing on its own. A stop mid-way leaves it to the next
+    /// start (`resync_storms`); a join the incident asks for again itself
+    /// (`storm_pending`).
     pub(super) async fn storm_effect(&self, effect: Effect) {
-        for attempt in 0..STORM_TRIES {
+        let mut wait = Duration::from_millis(200);
+        for attempt in 0u32.. {
             let done = match &effect {
                 Effect::JoinStorm {
                     incident_id,
                     person,
-                } => self.join_storm(incident_id, person).await,
+                    with,
+                } => self.join_storm(incident_id, person, with.as_deref()).await,
                 Effect::ToStorm { storm_id, note } => self
                     .apply(storm_id, Event::FromMember(note.clone()))
                     .await
                     .map(|_| ()),
                 Effect::ForMembers {
-                    members, command, ..
-                } => self.command_members(members, command).await,
+                    storm_id,
+                    members,
+                    command,
+                } => self.command_members(storm_id, members, command).await,
                 _ => Ok(()),
             };
             match done {
                 Ok(()) => return,
+                Err(e) if self.inner.tracker.is_closed() => {
+                    warn!(error = %e, effect = ?effect, "storm update not done before stopping; the next start finishes it");
+                    return;
+                }
                 Err(e) => {
                     warn!(error = %e, attempt, "storm update failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(STORM_RETRY_MAX);
                 }
             }
         }
-        error!(effect = ?effect, "storm update failed for good");
     }
 
     async fn command_members(
         &self,
+        storm_id: &str,
         members: &[String],
         command: &MemberCommand,
     ) -> Result<(), EngineError> {
@@ -123,6 +136,18 @@ impl Engine {
             },
         };
         for m in members {
+            // A member the storm lists may not know it yet (a stop between
+            // the two writes): it joins first, so it never acts on its own.
+            let knows = self
+                .load_cached(m)
+                .await?
+                .is_some_and(|i| i.member_of.as_deref() == Some(storm_id));
+            if !knows {
+                let join = Event::JoinStorm {
+                    storm_id: storm_id.to_string(),
+                };
+                self.apply(m, join).await?;
+            }
             self.apply(m, event.clone()).await?;
         }
         Ok(())
@@ -140,7 +165,12 @@ impl Engine {
     /// per person, whichever replica gets there first) with the incidents
     /// crowding the person's phone, earliest first; the storm walks the
     /// policy of the first.
-    async fn join_storm(&self, incident_id: &str, person: &str) -> Result<(), EngineError> {
+    async fn join_storm(
+        &self,
+        incident_id: &str,
+        person: &str,
+        with: Option<&str>,
+    ) -> Result<(), EngineError> {
         let Some(roster) = self.roster() else {
             return Ok(());
         };
@@ -151,13 +181,31 @@ impl Engine {
                 Some(s) => s.incident.id,
                 None => {
                     let now = self.now();
-                    let peers =
+                    let mut peers =
                         self.cache()
                             .lines
                             .storm_peers(person, incident_id, &roster.storm, now);
+                    // Another replica's call holding the phone: its incident
+                    // forms the storm too (and the storm adopts that call).
+                    if let Some(h) =
+                        with.filter(|h| *h != incident_id && !peers.iter().any(|p| p == h))
+                    {
+                        peers.push(h.to_string());
+                    }
                     for id in peers {
-                        if let Some(inc) = self.load_cached(&id).await? {
-                            if !inc.phase.is_closed() && inc.member_of.is_none() {
+                        let inc = match self.load_cached(&id).await? {
+                            // The holder is another replica's: read it fresh.
+                            Some(_) if Some(id.as_str()) == with => {
+                                self.inner.store.load_incident(&id).await?
+                            }
+                            other => other,
+                        };
+                        if let Some(inc) = inc {
+                            if !inc.phase.is_closed()
+                                && inc.phase != ringdown_core::escalation::Phase::Acknowledged
+                                && inc.member_of.is_none()
+                                && inc.storm.is_none()
+                            {
                                 joining.push(inc);
                             }
                         }

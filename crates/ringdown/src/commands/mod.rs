@@ -129,12 +129,24 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
                 &to,
                 output,
             ),
-            _ => oncall::oncall(
-                oncall::roster_source(roster.as_deref(), config.as_deref())?,
-                at.as_deref(),
-                &labels,
-                output,
-            ),
+            _ => {
+                // The live roster comes with the live incidents: whether
+                // this alert would be part of a storm right now.
+                let open = match &roster {
+                    Some(_) => None,
+                    None => Some(oncall::open_incidents(
+                        config.as_deref(),
+                        parse_at(at.as_deref())?,
+                    )?),
+                };
+                oncall::oncall(
+                    oncall::roster_source(roster.as_deref(), config.as_deref())?,
+                    at.as_deref(),
+                    &labels,
+                    output,
+                    open.as_deref(),
+                )
+            }
         },
     }
 }

@@ -1,10 +1,15 @@
 //! `ringdown oncall`: who would be called, at a moment or over a period.
 
-use super::{load_roster, parse_at, parse_labels, user};
+use super::{load_roster, open_store, parse_at, parse_labels, runtime, user};
 use crate::cli::OncallOutput;
+use crate::config::Config;
 use anyhow::Result;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use ringdown_core::alert::Labels;
+use ringdown_core::escalation::Incident;
 use ringdown_core::roster::Roster;
+use ringdown_core::storm::{self, Lines, Verdict};
+use ringdown_engine::IncidentFilter;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -14,6 +19,84 @@ pub(super) fn roster_source(file: Option<&Path>, config: Option<&Path>) -> Resul
         Some(f) => load_roster(f),
         None => crate::commands::live_roster(config),
     }
+}
+
+/// The open incidents of the configured store (those of the last week:
+/// older ones cannot be in anyone's storm window).
+pub(super) fn open_incidents(config: Option<&Path>, now: DateTime<Utc>) -> Result<Vec<Incident>> {
+    let cfg = Config::load(config)?;
+    let all = runtime()?.block_on(async {
+        open_store(&cfg)
+            .await?
+            .incidents(&IncidentFilter {
+                since: Some(now - chrono::Duration::days(7)),
+                ..IncidentFilter::default()
+            })
+            .await
+            .map_err(anyhow::Error::from)
+    })?;
+    Ok(all.into_iter().filter(|i| !i.phase.is_closed()).collect())
+}
+
+/// Whether an alert for `person` at `now` would call on its own or be
+/// part of their storm: the rules always, and with the store's open
+/// incidents (`open`), what the daemon would decide right now.
+pub fn storm_outlook(
+    roster: &Roster,
+    labels: &Labels,
+    person: &str,
+    open: Option<&[Incident]>,
+    now: DateTime<Utc>,
+) -> Vec<String> {
+    let r = &roster.storm;
+    let mut out = vec![format!(
+        "Storms: if {person} is on another ringdown call, was rung for another incident in the last {} s, or has more than {} incidents within {} s, this alert becomes part of {person}'s storm: one call for all of them.",
+        r.coalesce_secs, r.min_incidents, r.window_secs
+    )];
+    let Some(open) = open else {
+        return out;
+    };
+    let Some(policy) = roster.policy_for(labels) else {
+        return out;
+    };
+    let mut lines = Lines::new();
+    for inc in open {
+        lines.observe(inc);
+    }
+    let me = Incident::open("(this alert)", "", policy, labels.clone(), now);
+    let title = |id: &str| {
+        open.iter()
+            .find(|i| i.id == id)
+            .map(|i| format!("{id} ({})", i.title()))
+            .unwrap_or_else(|| id.to_string())
+    };
+    let others: Vec<String> = lines
+        .get(person)
+        .map(|l| {
+            let mut ids: Vec<&String> = l.calls.keys().chain(l.rung.keys()).collect();
+            ids.sort();
+            ids.dedup();
+            ids.into_iter().map(|id| title(id)).collect()
+        })
+        .unwrap_or_default();
+    out.push(match storm::verdict(&lines, &me, person, r, now) {
+        Verdict::Free => format!("Now: nothing open holds {person}'s phone: this alert would call on its own."),
+        Verdict::Storm => match lines.get(person).and_then(|l| l.storm.as_ref()) {
+            Some(s) => format!(
+                "Now: {person}'s storm {} is open: this alert would be part of it, heard on its next call, never in a call of its own.",
+                title(&s.id)
+            ),
+            None => format!(
+                "Now: this alert would form a storm with {}: one call for all of them.",
+                others.join(", ")
+            ),
+        },
+        Verdict::Wait { until, why } => format!(
+            "Now: {why}; this alert would call at {} on its own.",
+            until.with_timezone(&roster.timezone).format("%H:%M:%S %Z")
+        ),
+    });
+    out
 }
 
 pub(super) fn oncall_period(
@@ -43,6 +126,7 @@ pub(super) fn oncall(
     at: Option<&str>,
     labels: &[String],
     output: OncallOutput,
+    open: Option<&[Incident]>,
 ) -> Result<ExitCode> {
     if output == OncallOutput::Ics {
         return Err(user("--output ics needs a period: --from T1 --to T2"));
@@ -85,7 +169,61 @@ pub(super) fn oncall(
             } else {
                 println!("then the fallback channel.");
             }
+            if let Some(first) = plan.iter().find(|e| e.phone.is_some()) {
+                for l in storm_outlook(&roster, &labels, &first.person, open, now) {
+                    println!("{l}");
+                }
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringdown_core::escalation::{decide, Context, Event, Settings};
+    use ringdown_core::silence::SilenceIndex;
+    use ringdown_core::storm::Lines;
+
+    fn labels(system: &str) -> Labels {
+        [("systemname".to_string(), system.to_string())]
+            .into_iter()
+            .collect()
+    }
+
+    #[test]
+    fn an_alert_while_tanakas_phone_rings_for_web_would_form_a_storm_with_web() {
+        let roster = Roster::from_yaml(crate::embedded::EXAMPLE_ROSTER).unwrap();
+        // Tuesday 03:12 in Tokyo: tanaka is the primary.
+        let now = DateTime::parse_from_rfc3339("2026-11-24T03:12:00+09:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        let policy = roster.policy_for(&labels("web")).unwrap();
+        let web = Incident::open("inc-web", "default{web}", policy, labels("web"), now);
+        let (settings, silences, lines) =
+            (Settings::default(), SilenceIndex::default(), Lines::new());
+        let ctx = Context {
+            roster: &roster,
+            silences: &silences,
+            settings: &settings,
+            lines: &lines,
+        };
+        let alert = ringdown_core::parse::parse(
+            br#"{"title": "web down", "labels": {"systemname": "web"}}"#,
+        )
+        .unwrap();
+        let (web, _) = decide(&web, Event::Alerts(alert), &ctx, now);
+        let later = now + chrono::Duration::seconds(40);
+        let (web, _) = decide(&web, Event::Tick, &ctx, later);
+        assert!(web.call.is_some(), "tanaka's phone rings for web");
+
+        let text = storm_outlook(&roster, &labels("db"), "tanaka", Some(&[web]), later).join("\n");
+        assert!(
+            text.contains("Now: this alert would form a storm with inc-web"),
+            "{text}"
+        );
+        let quiet = storm_outlook(&roster, &labels("db"), "tanaka", Some(&[]), later).join("\n");
+        assert!(quiet.contains("would call on its own"), "{quiet}");
+    }
 }

@@ -316,6 +316,7 @@ mod tests {
             language: Language::JaJp,
             message: "<speak>web</speak>".into(),
             scope: "systemname web".into(),
+            list: "<speak>The alert of this incident. web.</speak>".into(),
         }
     }
 
