@@ -442,13 +442,34 @@ pub fn message_parts(
         Language::JaJp => format!("原因と見られるアラート、{}", m.title),
         Language::EnUs => format!("A likely cause: {}", m.title),
     });
-    let counts = rest.filter(|m| !m.source).map(|m| match language {
+    let others: Vec<&&StormMember> = rest.filter(|m| !m.source).collect();
+    let mut details: Vec<String> = sources.collect();
+    details.extend(others.iter().take(SYSTEMS_READ).map(|m| match language {
         Language::JaJp => format!("{}、{}件", m.system, m.firing.max(1)),
         Language::EnUs if m.firing <= 1 => format!("{}: 1 alert", m.system),
         Language::EnUs => format!("{}: {} alerts", m.system, m.firing),
-    });
-    (title, sources.chain(counts).collect(), alerts as usize)
+    }));
+    // Thirty systems read one by one take a minute at 3 a.m.: past the
+    // first few, a count, and key 3 reads them all.
+    let unread = &others[others.len().min(SYSTEMS_READ)..];
+    if !unread.is_empty() {
+        let n: u64 = unread.iter().map(|m| m.firing.max(1)).sum();
+        details.push(match language {
+            Language::JaJp => format!(
+                "ほか{}のシステムで{n}件。一覧は3を押してください",
+                unread.len()
+            ),
+            Language::EnUs => format!(
+                "{} more systems, {n} alerts: press 3 to hear them all",
+                unread.len()
+            ),
+        });
+    }
+    (title, details, alerts as usize)
 }
+
+/// Other members a storm's message names one by one.
+const SYSTEMS_READ: usize = 5;
 
 /// What pressing 3 on a storm's call reads, for
 /// [`crate::ssml::render_list`]: a heading and each member's title.

@@ -341,6 +341,14 @@ fn the_first_call_goes_unanswered_and_the_storms_next_call_announces_every_syste
         "{msg}"
     );
     assert!(msg.contains("systemname sys01: 1 alert"), "{msg}");
+    assert!(
+        msg.contains("systemname sys05: 1 alert") && !msg.contains("sys06"),
+        "five systems by name: {msg}"
+    );
+    assert!(
+        msg.contains("24 more systems, 24 alerts: press 3 to hear them all"),
+        "{msg}"
+    );
     assert!(town.calls[1].scope.contains("all 30 incidents"));
     // Pressing 3 reads every incident of the storm by title.
     let list = &town.calls[1].list;

@@ -130,7 +130,7 @@ pub fn offset(t0: DateTime<Utc>, at: DateTime<Utc>) -> String {
 /// Every incident's history in time order, each placed call followed by what
 /// happened on it (answered, what was said, keys, attributes the flow set,
 /// how it ended). `first_alerts_only`: show one grouping line per incident
-/// (storms are summarised elsewhere). Returns text lines and JSON entries.
+/// and a storm's first joiners (storms are summarised elsewhere). Returns text lines and JSON entries.
 pub fn render(
     t0: DateTime<Utc>,
     incidents: &[Incident],
@@ -143,6 +143,7 @@ pub fn render(
     for inc in incidents {
         let label = incident_label(inc);
         let mut alerts_seen = false;
+        let mut joined_seen = false;
         for h in &inc.history {
             // Condensed: a storm's member speaks through the storm, but a
             // call it placed before joining is the storm's call too.
@@ -157,6 +158,13 @@ pub fn render(
                     continue;
                 }
                 alerts_seen = true;
+            }
+            // Condensed: a storm's first joiners, not each latecomer.
+            if let HistoryKind::MembersJoined { .. } = h.kind {
+                if first_alerts_only && joined_seen {
+                    continue;
+                }
+                joined_seen = true;
             }
             let call_id = match &h.kind {
                 HistoryKind::CallPlaced { call_id, .. } => Some(call_id.clone()),
