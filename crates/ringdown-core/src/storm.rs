@@ -141,6 +141,24 @@ pub enum MemberCommand {
     },
 }
 
+impl MemberCommand {
+    /// The event a member decides on for this command.
+    pub fn event(&self) -> crate::escalation::Event {
+        use crate::escalation::Event;
+        match self {
+            MemberCommand::Acknowledge { by } => Event::Acknowledge { by: by.clone() },
+            MemberCommand::Silence { by, hours } => Event::Silence {
+                by: by.clone(),
+                hours: *hours,
+            },
+            MemberCommand::Resolve { by } => Event::Resolve { by: by.clone() },
+            MemberCommand::Ended { reason } => Event::StormEnded {
+                reason: reason.clone(),
+            },
+        }
+    }
+}
+
 /// What a member tells its storm.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "note", rename_all = "snake_case")]

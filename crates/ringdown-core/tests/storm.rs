@@ -13,7 +13,7 @@ use ringdown_core::grouping::route;
 use ringdown_core::outcome::Outcome;
 use ringdown_core::roster::Roster;
 use ringdown_core::silence::{Silence, SilenceIndex};
-use ringdown_core::storm::{self, Lines, MemberCommand, StormMember};
+use ringdown_core::storm::{self, Lines, StormMember};
 use ringdown_core::{Alert, Labels, Source, Status};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -176,19 +176,7 @@ impl Town {
                         members, command, ..
                     } => {
                         for m in members {
-                            let event = match &command {
-                                MemberCommand::Acknowledge { by } => {
-                                    Event::Acknowledge { by: by.clone() }
-                                }
-                                MemberCommand::Silence { by, hours } => Event::Silence {
-                                    by: by.clone(),
-                                    hours: *hours,
-                                },
-                                MemberCommand::Resolve { by } => Event::Resolve { by: by.clone() },
-                                MemberCommand::Ended { reason } => Event::StormEnded {
-                                    reason: reason.clone(),
-                                },
-                            };
+                            let event = command.event();
                             queue.push_back((m, event));
                         }
                     }

@@ -407,58 +407,105 @@ async fn act_on_store(
     let roster = Roster::from_yaml(&doc.yaml).map_err(|e| user(e.to_string()))?;
     let settings = cfg.escalation.settings(cfg.connect.time_scale);
     let event = event(action, req).map_err(user)?;
-    for _ in 0..8 {
-        let now = Utc::now();
-        let Some(current) = store.load_incident(id).await? else {
-            return Err(user(format!("no incident with id {id}")));
+    let on_store = OnStore {
+        cfg,
+        store: store.as_ref(),
+        roster: &roster,
+        settings: &settings,
+    };
+    let (next, before, effects) = on_store.decide(id, event, true).await?;
+    // What a storm tells its members, and a member its storm, the daemon
+    // would pass on: without it, passed on here (one level: a member has
+    // no members).
+    for e in effects {
+        let (targets, event) = match e {
+            Effect::ForMembers {
+                members, command, ..
+            } => (members, command.event()),
+            Effect::ToStorm { storm_id, note } => (vec![storm_id], Event::FromMember(note)),
+            _ => continue,
         };
-        if current.phase.is_closed() {
-            return Err(user(format!(
-                "incident {id} is already {}",
-                current.phase.as_str()
-            )));
-        }
-        let silences = SilenceIndex::new(store.silences(now).await?);
-        // A hand action reaches one incident; the storm rule applies to
-        // calls the engine decides, which sees everyone's phone.
-        let lines = ringdown_core::storm::Lines::new();
-        let ctx = Context {
-            roster: &roster,
-            silences: &silences,
-            settings: &settings,
-            lines: &lines,
-        };
-        let (decided, effects) = decide(&current, event.clone(), &ctx, now);
-        for e in &effects {
-            if let Effect::CreateSilence(s) = e {
-                store.put_silence(s).await?;
+        for t in targets {
+            if let Err(e) = on_store.decide(&t, event.clone(), false).await {
+                eprintln!("ringdown: incident {t} not updated: {e}");
             }
         }
-        let before = current.history.len().min(decided.history.len());
-        let next = StoredIncident {
-            incident: decided,
-            version: current.version,
-            owner: Some("cli".into()),
-        };
-        match store.save_incident(&next).await {
-            Ok(_) => {}
-            Err(StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
-        }
-        for e in effects {
-            if let Effect::StopCall {
-                contact_id: Some(contact),
-                ..
-            } = e
-            {
-                hang_up(cfg, &contact).await;
-            }
-        }
-        return Ok(answer(before, &next));
     }
-    Err(user(format!(
-        "incident {id} kept changing underneath; try again"
-    )))
+    Ok(answer(before, &next))
+}
+
+/// Decisions taken against the store directly, as the daemon would.
+struct OnStore<'a> {
+    cfg: &'a Config,
+    store: &'a dyn ringdown_engine::Store,
+    roster: &'a Roster,
+    settings: &'a ringdown_core::escalation::Settings,
+}
+
+impl OnStore<'_> {
+    /// Decides `event` on incident `id` and saves it (retrying a conflict);
+    /// creates the silences and hangs up the calls it asks for. `asked`:
+    /// the incident the user named (a closed one is refused; a member
+    /// already closed is skipped).
+    async fn decide(
+        &self,
+        id: &str,
+        event: Event,
+        asked: bool,
+    ) -> Result<(StoredIncident, usize, Vec<Effect>)> {
+        for _ in 0..8 {
+            let now = Utc::now();
+            let Some(current) = self.store.load_incident(id).await? else {
+                return Err(user(format!("no incident with id {id}")));
+            };
+            if current.phase.is_closed() && asked {
+                return Err(user(format!(
+                    "incident {id} is already {}",
+                    current.phase.as_str()
+                )));
+            }
+            let silences = SilenceIndex::new(self.store.silences(now).await?);
+            // A hand action reaches one incident; the storm rule applies to
+            // calls the engine decides, which sees everyone's phone.
+            let lines = ringdown_core::storm::Lines::new();
+            let ctx = Context {
+                roster: self.roster,
+                silences: &silences,
+                settings: self.settings,
+                lines: &lines,
+            };
+            let (decided, effects) = decide(&current, event.clone(), &ctx, now);
+            for e in &effects {
+                if let Effect::CreateSilence(s) = e {
+                    self.store.put_silence(s).await?;
+                }
+            }
+            let before = current.history.len().min(decided.history.len());
+            let next = StoredIncident {
+                incident: decided,
+                version: current.version,
+                owner: Some("cli".into()),
+            };
+            match self.store.save_incident(&next).await {
+                Ok(_) => {}
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            for e in &effects {
+                if let Effect::StopCall {
+                    contact_id: Some(contact),
+                    ..
+                } = e
+                {
+                    hang_up(self.cfg, contact).await;
+                }
+            }
+            return Ok((next, before, effects));
+        }
+        Err(user(format!(
+            "incident {id} kept changing underneath; try again"
+        )))
+    }
 }
 
 /// Hangs up a call on Amazon Connect (AWS settings); on the embedded

@@ -779,6 +779,22 @@ fn a_roster_whose_retry_comes_too_late_for_do_not_disturb_validates_with_a_warni
     );
 }
 
+/// A configuration on the SQLite file `db` whose daemon address nothing
+/// listens on: commands act on the store itself.
+fn no_daemon_config(name: &str, db: &std::path::Path) -> std::path::PathBuf {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    temp_file(
+        name,
+        &format!(
+            "[store]\nsqlite_path = {:?}\n[http]\nlisten = \"127.0.0.1:{port}\"\n",
+            db.to_str().unwrap()
+        ),
+    )
+}
+
 #[test]
 fn with_no_daemon_running_an_engineer_acknowledges_then_resolves_from_the_cli_and_the_store_records_who(
 ) {
@@ -812,18 +828,7 @@ fn with_no_daemon_running_an_engineer_acknowledges_then_resolves_from_the_cli_an
             .await
             .unwrap();
     });
-    // Nothing listens on this port: the command acts on the store itself.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let config = temp_file(
-        "act.toml",
-        &format!(
-            "[store]\nsqlite_path = {:?}\n[http]\nlisten = \"127.0.0.1:{port}\"\n",
-            db.to_str().unwrap()
-        ),
-    );
+    let config = no_daemon_config("act.toml", &db);
     let c = config.to_str().unwrap();
     let out = ringdown(
         &["incident", "ack", "inc-act-1", "--by", "tanaka", "-c", c],
@@ -895,4 +900,74 @@ fn a_build_without_the_aws_mode_refuses_an_aws_configuration_and_says_how_to_bui
         assert!(err.contains("--features aws"), "{args:?}: {err}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn with_no_daemon_running_resolving_a_storm_from_the_cli_resolves_its_members_too() {
+    use ringdown_core::escalation::{Incident, Phase};
+    use ringdown_core::storm::StormMember;
+    use ringdown_engine::{Store, StoredIncident};
+
+    let dir = std::env::temp_dir().join(format!("ringdown-storm-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("storm.sqlite");
+    let _ = std::fs::remove_file(&db);
+    let roster = ringdown_core::roster::Roster::from_yaml(ROSTER).unwrap();
+    let policy = roster.policy("default").unwrap().clone();
+    let now = chrono::Utc::now();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = ringdown_local::SqliteStore::open(&db).unwrap();
+        store.save_roster(ROSTER, now).await.unwrap();
+        let mut storm = Incident::open_storm("storm-1", "tanaka", &policy, now);
+        for system in ["web", "db"] {
+            let labels: ringdown_core::Labels =
+                [("systemname".to_string(), system.to_string())].into();
+            let mut m = Incident::open(
+                &format!("inc-{system}"),
+                &format!("default{{systemname=\"{system}\"}}"),
+                &policy,
+                labels,
+                now,
+            );
+            m.firing.insert(format!("fp-{system}").as_str().into());
+            m.member_of = Some("storm-1".into());
+            storm
+                .storm
+                .as_mut()
+                .unwrap()
+                .members
+                .push(StormMember::of(&m, None, now));
+            store
+                .create_incident(&StoredIncident::new(m))
+                .await
+                .unwrap();
+        }
+        store
+            .create_incident(&StoredIncident::new(storm))
+            .await
+            .unwrap();
+    });
+    let config = no_daemon_config("storm.toml", &db);
+    let c = config.to_str().unwrap();
+    let out = ringdown(
+        &["incident", "resolve", "storm-1", "--by", "sato", "-c", c],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    rt.block_on(async {
+        let store = ringdown_local::SqliteStore::open(&db).unwrap();
+        for id in ["storm-1", "inc-web", "inc-db"] {
+            let inc = store.load_incident(id).await.unwrap().unwrap();
+            assert_eq!(inc.phase, Phase::Resolved, "{id} resolved by sato's word");
+        }
+    });
 }

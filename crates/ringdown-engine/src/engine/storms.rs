@@ -124,17 +124,7 @@ impl Engine {
         members: &[String],
         command: &MemberCommand,
     ) -> Result<(), EngineError> {
-        let event = match command {
-            MemberCommand::Acknowledge { by } => Event::Acknowledge { by: by.clone() },
-            MemberCommand::Silence { by, hours } => Event::Silence {
-                by: by.clone(),
-                hours: *hours,
-            },
-            MemberCommand::Resolve { by } => Event::Resolve { by: by.clone() },
-            MemberCommand::Ended { reason } => Event::StormEnded {
-                reason: reason.clone(),
-            },
-        };
+        let event = command.event();
         for m in members {
             // A member the storm lists may not know it yet (a stop between
             // the two writes): it joins first, so it never acts on its own.
