@@ -145,6 +145,14 @@ impl Night {
             .collect()
     }
 
+    /// One system's alert reaches ringdown, as its own webhook.
+    async fn report(&self, system: &str, status: Status) {
+        self.engine
+            .ingest(vec![system_down(system, status)])
+            .await
+            .unwrap();
+    }
+
     async fn pass(&self, secs: u64) {
         for _ in 0..secs {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -171,11 +179,7 @@ async fn thirty_systems_go_down_alice_gets_one_call_and_her_1_acknowledges_them_
     );
     let night = Night::start(&personas).await;
     for i in 0..30 {
-        night
-            .engine
-            .ingest(vec![system_down(&format!("sys{i:02}"), Status::Firing)])
-            .await
-            .unwrap();
+        night.report(&format!("sys{i:02}"), Status::Firing).await;
     }
     night.pass(120).await;
     assert_eq!(
@@ -205,18 +209,10 @@ async fn a_system_failing_while_alices_phone_rings_joins_the_storm_without_a_cal
     );
     let night = Night::start(&personas).await;
     for i in 0..3 {
-        night
-            .engine
-            .ingest(vec![system_down(&format!("sys{i}"), Status::Firing)])
-            .await
-            .unwrap();
+        night.report(&format!("sys{i}"), Status::Firing).await;
     }
     night.pass(10).await;
-    night
-        .engine
-        .ingest(vec![system_down("late", Status::Firing)])
-        .await
-        .unwrap();
+    night.report("late", Status::Firing).await;
     night.pass(600).await;
     assert_eq!(night.called().await, ["alice", "bob"]);
     let members = night.members().await;
@@ -235,11 +231,7 @@ async fn alice_passes_the_storm_with_2_and_bob_silences_it_with_9() {
     );
     let night = Night::start(&personas).await;
     for i in 0..4 {
-        night
-            .engine
-            .ingest(vec![system_down(&format!("sys{i}"), Status::Firing)])
-            .await
-            .unwrap();
+        night.report(&format!("sys{i}"), Status::Firing).await;
     }
     night.pass(600).await;
     assert_eq!(night.called().await, ["alice", "bob"]);
@@ -250,11 +242,7 @@ async fn alice_passes_the_storm_with_2_and_bob_silences_it_with_9() {
     let silences = night.store.silences(night.engine.now()).await.unwrap();
     assert_eq!(silences.len(), 4, "each system's own scope: {silences:?}");
     // The systems alerting again ring nobody.
-    night
-        .engine
-        .ingest(vec![system_down("sys2", Status::Firing)])
-        .await
-        .unwrap();
+    night.report("sys2", Status::Firing).await;
     night.pass(600).await;
     assert_eq!(night.called().await, ["alice", "bob"]);
 }
@@ -267,19 +255,11 @@ async fn the_systems_recover_one_by_one_nobody_is_rung_and_the_storm_closes_with
     );
     let night = Night::start(&personas).await;
     for i in 0..3 {
-        night
-            .engine
-            .ingest(vec![system_down(&format!("sys{i}"), Status::Firing)])
-            .await
-            .unwrap();
+        night.report(&format!("sys{i}"), Status::Firing).await;
     }
     night.pass(120).await;
     for i in 0..3 {
-        night
-            .engine
-            .ingest(vec![system_down(&format!("sys{i}"), Status::Resolved)])
-            .await
-            .unwrap();
+        night.report(&format!("sys{i}"), Status::Resolved).await;
         night.pass(30).await;
     }
     assert_eq!(night.storm().await.phase, Phase::Resolved);
@@ -322,11 +302,7 @@ async fn the_line_down_alert_inhibits_the_systems_behind_it_and_they_are_listed_
     ));
     night.engine.ingest(batch).await.unwrap();
     // More of the same site later: still inhibited.
-    night
-        .engine
-        .ingest(vec![system_down("sys10", Status::Firing)])
-        .await
-        .unwrap();
+    night.report("sys10", Status::Firing).await;
     night.pass(120).await;
     let incidents = night.incidents().await;
     let plain: Vec<&StoredIncident> = incidents.iter().filter(|i| i.storm.is_none()).collect();
