@@ -22,7 +22,7 @@
 //!   goes to the fallback channel.
 
 use crate::alert::{Alert, Labels, Language, Status};
-use crate::fingerprint::Fingerprint;
+use crate::fingerprint::{Fingerprint, FiringSet};
 use crate::inhibit::{self, SourceAlert, MAX_SOURCES};
 use crate::matcher::Matcher;
 use crate::outcome::Outcome;
@@ -505,7 +505,7 @@ pub struct Incident {
     pub updated_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
     /// Fingerprints of the alerts currently firing.
-    pub firing: BTreeSet<Fingerprint>,
+    pub firing: FiringSet,
     /// A few alert titles for the call's message (first seen first).
     pub samples: Vec<AlertSummary>,
     pub alerts_received: u64,
@@ -822,7 +822,7 @@ impl Incident {
             opened_at: now,
             updated_at: now,
             closed_at: None,
-            firing: BTreeSet::new(),
+            firing: FiringSet::new(),
             samples: Vec::new(),
             alerts_received: 0,
             cursor: Cursor::default(),

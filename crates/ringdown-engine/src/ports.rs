@@ -362,7 +362,7 @@ impl IngestReport {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum IngestError {
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -133,7 +133,7 @@ pub fn router(ingest: Arc<dyn Ingest>, limits: HttpLimits) -> Router {
             limits.requests_per_sec.max(1),
             limits.requests_per_sec.max(1).saturating_mul(2),
         ),
-        ingest,
+        ingest: Arc::new(crate::batch::Batched::new(ingest)),
         limits,
     };
     Router::new()

@@ -132,6 +132,8 @@ struct Inner {
     /// conditional on the version, so a stale entry costs one conflict and a
     /// re-read, never a decision on old state (see `apply_as`).
     cache: Mutex<IncidentCache>,
+    /// Storm joins waiting for their person's turn (`storms.rs`).
+    storm_joins: Mutex<HashMap<String, Arc<storms::JoinQueue>>>,
     tracker: TaskTracker,
     seq: AtomicU64,
     /// Heartbeats this process has raised a missed-heartbeat alert for.
@@ -148,7 +150,7 @@ struct Inner {
     shared_lines: std::sync::OnceLock<Arc<dyn crate::LeaseStore>>,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum EngineError {
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -185,6 +187,7 @@ impl Engine {
                 outcome_retries: HeldQueue::default(),
                 notice_retries: HeldQueue::default(),
                 cache: Mutex::new(IncidentCache::default()),
+                storm_joins: Mutex::new(HashMap::new()),
                 tracker: TaskTracker::new(),
                 seq: AtomicU64::new(0),
                 missed: Mutex::new(Default::default()),

@@ -91,7 +91,10 @@ impl Engine {
                     incident_id,
                     person,
                     with,
-                } => self.join_storm(incident_id, person, with.as_deref()).await,
+                } => {
+                    self.join_storm_queued(incident_id, person, with.as_deref())
+                        .await
+                }
                 Effect::ToStorm { storm_id, note } => self
                     .apply(storm_id, Event::FromMember(note.clone()))
                     .await
@@ -155,12 +158,66 @@ impl Engine {
     /// per person, whichever replica gets there first) with the incidents
     /// crowding the person's phone, earliest first; the storm walks the
     /// policy of the first.
-    async fn join_storm(
+    /// Incidents joining `person`'s storm one by one (each from its own
+    /// decision) join together: whoever holds the person's turn takes every
+    /// join queued meanwhile, so thirty systems failing at once write the
+    /// storm once, and their own records in one commit, instead of thirty
+    /// times each after the other.
+    async fn join_storm_queued(
         &self,
         incident_id: &str,
         person: &str,
         with: Option<&str>,
     ) -> Result<(), EngineError> {
+        if with.is_some() {
+            // Another replica's call holds the phone: joined on its own.
+            return self
+                .join_storm(&[incident_id.to_string()], person, with)
+                .await;
+        }
+        let queue = self
+            .inner
+            .storm_joins
+            .lock()
+            .expect("storm joins")
+            .entry(person.to_string())
+            .or_default()
+            .clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let seq = queue.push(incident_id.to_string(), tx);
+        let turn = queue.turn.lock().await;
+        if let Some(taken) = queue.take_if_queued(seq) {
+            let (ids, answers): (Vec<String>, Vec<_>) = taken.into_iter().unzip();
+            let done = self.join_storm(&ids, person, None).await;
+            for answer in answers {
+                let _ = answer.send(done.clone());
+            }
+        }
+        drop(turn);
+        {
+            let mut joins = self.inner.storm_joins.lock().expect("storm joins");
+            if Arc::strong_count(&queue) == 2 {
+                joins.remove(person);
+            }
+        }
+        rx.await.unwrap_or_else(|_| {
+            Err(EngineError::Store(StoreError::Backend {
+                message: "the storm join carrying this incident was interrupted".into(),
+                retryable: true,
+                source: None,
+            }))
+        })
+    }
+
+    async fn join_storm(
+        &self,
+        incident_ids: &[String],
+        person: &str,
+        with: Option<&str>,
+    ) -> Result<(), EngineError> {
+        let Some(incident_id) = incident_ids.first().map(String::as_str) else {
+            return Ok(());
+        };
         let Some(roster) = self.roster() else {
             return Ok(());
         };
@@ -226,13 +283,18 @@ impl Engine {
                     }
                 }
             };
-            let Some(me) = self.load_cached(incident_id).await? else {
-                return Ok(());
-            };
-            if me.phase.is_closed() {
+            for id in incident_ids {
+                if joining.iter().any(|j| &j.id == id) {
+                    continue;
+                }
+                match self.load_cached(id).await? {
+                    Some(me) if !me.phase.is_closed() => joining.push(me),
+                    _ => {}
+                }
+            }
+            if joining.is_empty() {
                 return Ok(());
             }
-            joining.push(me);
             let now = self.now();
             let members: Vec<StormMember> = joining
                 .iter()
@@ -254,15 +316,52 @@ impl Engine {
                 // It closed meanwhile: form a new one.
                 continue;
             }
-            for inc in &joining {
+            // Written together: the members' records share one commit.
+            let joins = joining.iter().map(|inc| {
                 let event = Event::JoinStorm {
                     storm_id: storm_id.clone(),
                 };
-                self.apply(&inc.id, event).await?;
+                self.apply(&inc.id, event)
+            });
+            for joined in futures_util::future::join_all(joins).await {
+                joined?;
             }
             metrics::counter!("ringdown_storm_members_total").increment(joining.len() as u64);
             return Ok(());
         }
         Err(EngineError::Contended(key))
+    }
+}
+
+type Joined = Result<(), EngineError>;
+/// A queued join: its number, the incident, where its answer goes.
+type QueuedJoin = (u64, String, tokio::sync::oneshot::Sender<Joined>);
+
+/// The joins waiting for one person's turn (see `join_storm_queued`).
+#[derive(Default)]
+pub(super) struct JoinQueue {
+    turn: tokio::sync::Mutex<()>,
+    pending: Mutex<(u64, Vec<QueuedJoin>)>,
+}
+
+impl JoinQueue {
+    fn push(&self, id: String, answer: tokio::sync::oneshot::Sender<Joined>) -> u64 {
+        let mut p = self.pending.lock().expect("join queue");
+        p.0 += 1;
+        let seq = p.0;
+        p.1.push((seq, id, answer));
+        seq
+    }
+
+    /// Every queued join, if `seq`'s is still among them.
+    fn take_if_queued(
+        &self,
+        seq: u64,
+    ) -> Option<Vec<(String, tokio::sync::oneshot::Sender<Joined>)>> {
+        let mut p = self.pending.lock().expect("join queue");
+        if !p.1.iter().any(|(s, _, _)| *s == seq) {
+            return None;
+        }
+        Some(p.1.drain(..).map(|(_, id, tx)| (id, tx)).collect())
     }
 }
