@@ -83,6 +83,34 @@ policies:
     )
 }
 
+/// One team per system (`{prefix}000`, `{prefix}001`, …), each policy calling
+/// its own engineers, one per step: several incidents for someone whose
+/// phone is ringing would join their storm and be heard in one call (what
+/// on-call people want), which is not the path the per-incident runs time.
+/// Step `t`'s engineer of system `i` has the number `+1415{5+t}{i:06}`.
+fn team_per_system(prefix: &str, systems: usize, steps: usize) -> String {
+    let mut people = String::new();
+    let mut policies = String::new();
+    for i in 0..systems {
+        policies.push_str(&format!(
+            "  - name: {prefix}{i:03}\n    match: {{ systemname: {prefix}{i:03} }}\n    group_by: [systemname]\n    group_wait_secs: 0\n    steps:\n"
+        ));
+        for t in 0..steps {
+            people.push_str(&format!(
+                "  p{t}x{i:03}: {{ language: en-US, phones: [{{ number: \"{}\" }}] }}\n",
+                team_phone(t, i)
+            ));
+            policies.push_str(&format!("      - targets: [person:p{t}x{i:03}]\n"));
+        }
+    }
+    format!("timezone: UTC\npeople:\n{people}policies:\n{policies}")
+}
+
+/// The number of step `step`'s engineer of system `system` ([`team_per_system`]).
+fn team_phone(step: usize, system: usize) -> String {
+    format!("+1415{}{system:06}", 5 + step)
+}
+
 #[derive(Debug, Serialize)]
 struct Target {
     name: String,
@@ -326,11 +354,16 @@ fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
     out
 }
 
-async fn stage(name: &str, ringdown: &PathBuf, max_live_calls: usize) -> Result<Stage> {
+async fn stage(
+    name: &str,
+    ringdown: &PathBuf,
+    roster: &str,
+    max_live_calls: usize,
+) -> Result<Stage> {
     let mut opts = StageOptions::new(
         name,
         ringdown,
-        &roster(),
+        roster,
         &format!("default: {PRESS_1}\npersonas: {{}}\n"),
     )
     .config(&format!(
@@ -383,7 +416,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// call), spaced wider than the dial rate so the bucket never queues: the
 /// time from SendMessage returning to connect-sim receiving the call.
 async fn latency(ringdown: &PathBuf, samples: usize, max_live_calls: usize) -> Result<Value> {
-    let mut stage = stage("latency", ringdown, max_live_calls).await?;
+    let mut stage = stage(
+        "latency",
+        ringdown,
+        &team_per_system("lat", samples, 1),
+        max_live_calls,
+    )
+    .await?;
     stage.spawn("a");
     ready(&stage, "a").await?;
     let mut sent_at: BTreeMap<String, i64> = BTreeMap::new();
@@ -499,7 +538,13 @@ async fn storm_run(
     per_message: usize,
     max_live_calls: usize,
 ) -> Result<StormResult> {
-    let mut stage = stage(&format!("storm{systems}"), ringdown, max_live_calls).await?;
+    let mut stage = stage(
+        &format!("storm{systems}"),
+        ringdown,
+        &roster(),
+        max_live_calls,
+    )
+    .await?;
     stage.spawn("a");
     ready(&stage, "a").await?;
     let pid = stage.pid("a").context("daemon pid")?;
@@ -986,14 +1031,14 @@ async fn next_ring(
     event_drop: f64,
     time_scale: f64,
 ) -> Result<NextRing> {
-    let first = "+14155550001";
-    let second = "+14155550002";
-    let roster = format!(
-        "timezone: UTC\npeople:\n  first: {{ language: en-US, phones: [{{ number: \"{first}\" }}] }}\n  second: {{ language: en-US, phones: [{{ number: \"{second}\" }}] }}\npolicies:\n  - name: default\n    group_by: [systemname]\n    group_wait_secs: 0\n    steps:\n      - targets: [person:first]\n      - targets: [person:second]\n"
-    );
-    let personas = format!(
-        "default: {PRESS_1}\npersonas:\n  \"{first}\": {{ voicemail: {{ answer_after_secs: 3 }} }}\n"
-    );
+    let roster = team_per_system("nr", samples, 2);
+    let first: Vec<String> = (0..samples).map(|i| team_phone(0, i)).collect();
+    let second: Vec<String> = (0..samples).map(|i| team_phone(1, i)).collect();
+    let voicemails: String = first
+        .iter()
+        .map(|n| format!("  \"{n}\": {{ voicemail: {{ answer_after_secs: 3 }} }}\n"))
+        .collect();
+    let personas = format!("default: {PRESS_1}\npersonas:\n{voicemails}");
     let mut opts = StageOptions::new(
         if event_drop > 0.5 {
             "nextring-lost"
@@ -1033,7 +1078,7 @@ async fn next_ring(
         .sim
         .calls()
         .iter()
-        .filter(|c| c.destination_phone_number == second)
+        .filter(|c| second.contains(&c.destination_phone_number))
         .count()
         < samples
     {
@@ -1047,11 +1092,14 @@ async fn next_ring(
     }
     let calls = stage.sim.calls();
     let mut gaps: Vec<f64> = Vec::new();
-    for c in calls.iter().filter(|c| c.destination_phone_number == first) {
+    for c in calls
+        .iter()
+        .filter(|c| first.contains(&c.destination_phone_number))
+    {
         let inc = &c.attributes["rd_incident"];
-        let next = calls
-            .iter()
-            .find(|n| n.destination_phone_number == second && &n.attributes["rd_incident"] == inc);
+        let next = calls.iter().find(|n| {
+            second.contains(&n.destination_phone_number) && &n.attributes["rd_incident"] == inc
+        });
         if let (Some(end), Some(next)) = (c.ended_unix_ms, next) {
             gaps.push((next.initiated_unix_ms - end) as f64 / 1000.0 * time_scale);
         }
