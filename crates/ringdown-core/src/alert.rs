@@ -74,6 +74,28 @@ pub struct Alert {
 }
 
 impl Alert {
+    /// An alert with these labels and nothing else: its fingerprint computed
+    /// from them as Prometheus does, no annotations or times, a generic
+    /// source (what a plain JSON sender gives; tests and drills build them so).
+    pub fn with_labels<'a>(
+        labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+        status: Status,
+    ) -> Alert {
+        let labels: Labels = labels
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Alert {
+            fingerprint: crate::fingerprint::fingerprint(&labels),
+            status,
+            labels,
+            annotations: Labels::new(),
+            starts_at: None,
+            ends_at: None,
+            source: Source::Generic,
+        }
+    }
+
     /// A one-line human title: `summary` / `title` annotation, else `alertname`,
     /// else the fingerprint.
     pub fn title(&self) -> &str {

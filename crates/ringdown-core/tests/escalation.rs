@@ -66,19 +66,7 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn alert(system: &str, name: &str, status: Status) -> Alert {
-    let labels: Labels = [("systemname", system), ("alertname", name)]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Alert {
-        fingerprint: ringdown_core::fingerprint::fingerprint(&labels),
-        status,
-        labels,
-        annotations: Labels::new(),
-        starts_at: None,
-        ends_at: None,
-        source: Source::Generic,
-    }
+    Alert::with_labels([("systemname", system), ("alertname", name)], status)
 }
 
 /// A tiny world: one incident, a clock, the calls placed.
@@ -860,23 +848,14 @@ policies:
 "#;
 
 fn alarm(name: &str) -> Alert {
-    let labels: Labels = [
-        ("account", "123456789012"),
-        ("region", "ap-northeast-1"),
-        ("alertname", name),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    Alert {
-        fingerprint: ringdown_core::fingerprint::fingerprint(&labels),
-        status: Status::Firing,
-        labels,
-        annotations: Labels::new(),
-        starts_at: None,
-        ends_at: None,
-        source: Source::Generic,
-    }
+    Alert::with_labels(
+        [
+            ("account", "123456789012"),
+            ("region", "ap-northeast-1"),
+            ("alertname", name),
+        ],
+        Status::Firing,
+    )
 }
 
 #[test]

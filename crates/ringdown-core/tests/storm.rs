@@ -14,7 +14,7 @@ use ringdown_core::outcome::Outcome;
 use ringdown_core::roster::Roster;
 use ringdown_core::silence::{Silence, SilenceIndex};
 use ringdown_core::storm::{self, Lines, StormMember};
-use ringdown_core::{Alert, Labels, Source, Status};
+use ringdown_core::{Alert, Status};
 use std::collections::{BTreeMap, VecDeque};
 
 const ROSTER: &str = r#"
@@ -39,19 +39,7 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn alert(system: &str, name: &str, status: Status) -> Alert {
-    let labels: Labels = [("systemname", system), ("alertname", name)]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Alert {
-        fingerprint: ringdown_core::fingerprint::fingerprint(&labels),
-        status,
-        labels,
-        annotations: Labels::new(),
-        starts_at: None,
-        ends_at: None,
-        source: Source::Generic,
-    }
+    Alert::with_labels([("systemname", system), ("alertname", name)], status)
 }
 
 struct Town {

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use connect_flow::PersonaBook;
 use ringdown_core::escalation::{Incident, Phase};
 use ringdown_core::silence::Silence;
-use ringdown_core::{Alert, Labels, Source, Status};
+use ringdown_core::{Alert, Labels, Status};
 use ringdown_engine::gate::{bucket, CallGate};
 use ringdown_engine::{
     ContactRow, Created, Engine, EngineSettings, IncidentFilter, Ingest, RosterDoc, Store,
@@ -121,19 +121,10 @@ personas: {}
 "#;
 
 fn alert(system: &str) -> Alert {
-    let labels: Labels = [("systemname", system), ("alertname", "DiskFull")]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Alert {
-        fingerprint: ringdown_core::fingerprint::fingerprint(&labels),
-        status: Status::Firing,
-        labels,
-        annotations: Labels::new(),
-        starts_at: None,
-        ends_at: None,
-        source: Source::Generic,
-    }
+    Alert::with_labels(
+        [("systemname", system), ("alertname", "DiskFull")],
+        Status::Firing,
+    )
 }
 
 async fn engine_on(store: Arc<dyn Store>, personas: &str) -> Engine {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::Utc;
 use connect_flow::PersonaBook;
 use ringdown_core::escalation::{HistoryKind, Phase};
-use ringdown_core::{Alert, Labels, Source, Status};
+use ringdown_core::{Alert, Status};
 use ringdown_engine::gate::{bucket, CallGate};
 use ringdown_engine::{
     Engine, EngineSettings, IncidentFilter, Ingest, Store, StoredIncident, TokioClock,
@@ -36,19 +36,7 @@ policies:
 "#;
 
 fn alert(pairs: &[(&str, &str)], status: Status) -> Alert {
-    let labels: Labels = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Alert {
-        fingerprint: ringdown_core::fingerprint::fingerprint(&labels),
-        status,
-        labels,
-        annotations: Labels::new(),
-        starts_at: None,
-        ends_at: None,
-        source: Source::Generic,
-    }
+    Alert::with_labels(pairs.iter().copied(), status)
 }
 
 fn system_down(system: &str, status: Status) -> Alert {

@@ -148,20 +148,19 @@ impl Ingest for Engine {
         let mut batches: Vec<Vec<usize>> = plan.groups.iter().map(|g| g.alerts.clone()).collect();
         for round in [first, then] {
             if !rules.is_empty() {
-                let sources: Vec<(String, inhibit::SourceAlert)> = self
-                    .cache()
-                    .by_id
-                    .values()
-                    .flat_map(|inc| inc.sources.iter().map(|s| (inc.id.clone(), s.clone())))
-                    .collect();
-                if !sources.is_empty() {
+                // The sources are read where the cache holds them (matching
+                // is quick and waits on nothing), not copied per request.
+                let cache = self.cache();
+                let sources = || {
+                    cache
+                        .by_id
+                        .values()
+                        .flat_map(|inc| inc.sources.iter().map(|s| (inc.id.as_str(), s)))
+                };
+                if sources().next().is_some() {
                     for g in &round {
                         batches[*g].retain(|i| {
-                            let by = inhibit::inhibitor(
-                                rules,
-                                &alerts[*i],
-                                sources.iter().map(|(id, s)| (id.as_str(), s)),
-                            );
+                            let by = inhibit::inhibitor(rules, &alerts[*i], sources());
                             inhibited_by[*i] = by.map(str::to_string);
                             by.is_none()
                         });

@@ -132,20 +132,17 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             _ => {
                 // The live roster comes with the live incidents: whether
                 // this alert would be part of a storm right now.
-                let open = match &roster {
-                    Some(_) => None,
-                    None => Some(oncall::open_incidents(
-                        config.as_deref(),
-                        parse_at(at.as_deref())?,
-                    )?),
+                let (roster, open) = match &roster {
+                    Some(file) => (load_roster(file)?, None),
+                    None => {
+                        let (roster, open) = oncall::live_roster_and_open_incidents(
+                            config.as_deref(),
+                            parse_at(at.as_deref())?,
+                        )?;
+                        (roster, Some(open))
+                    }
                 };
-                oncall::oncall(
-                    oncall::roster_source(roster.as_deref(), config.as_deref())?,
-                    at.as_deref(),
-                    &labels,
-                    output,
-                    open.as_deref(),
-                )
+                oncall::oncall(roster, at.as_deref(), &labels, output, open.as_deref())
             }
         },
     }

@@ -21,21 +21,28 @@ pub(super) fn roster_source(file: Option<&Path>, config: Option<&Path>) -> Resul
     }
 }
 
-/// The open incidents of the configured store (those of the last week:
-/// older ones cannot be in anyone's storm window).
-pub(super) fn open_incidents(config: Option<&Path>, now: DateTime<Utc>) -> Result<Vec<Incident>> {
+/// The live roster and the open incidents of the configured store (those
+/// of the last week: older ones cannot be in anyone's storm window), read
+/// from one connection.
+pub(super) fn live_roster_and_open_incidents(
+    config: Option<&Path>,
+    now: DateTime<Utc>,
+) -> Result<(Roster, Vec<Incident>)> {
     let cfg = Config::load(config)?;
-    let all = runtime()?.block_on(async {
-        open_store(&cfg)
-            .await?
+    runtime()?.block_on(async {
+        let store = open_store(&cfg).await?;
+        let roster = super::roster::stored_roster(store.as_ref()).await?;
+        let all = store
             .incidents(&IncidentFilter {
                 since: Some(now - chrono::Duration::days(7)),
                 ..IncidentFilter::default()
             })
-            .await
-            .map_err(anyhow::Error::from)
-    })?;
-    Ok(all.into_iter().filter(|i| !i.phase.is_closed()).collect())
+            .await?;
+        Ok((
+            roster,
+            all.into_iter().filter(|i| !i.phase.is_closed()).collect(),
+        ))
+    })
 }
 
 /// Whether an alert for `person` at `now` would call on its own or be

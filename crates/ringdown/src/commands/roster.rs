@@ -83,13 +83,14 @@ pub(super) fn roster_contact_card(
 /// The roster in force in the configured store.
 pub fn live_roster(config: Option<&Path>) -> Result<ringdown_core::roster::Roster> {
     let cfg = Config::load(config)?;
-    let doc = runtime()?.block_on(async {
-        open_store(&cfg)
-            .await?
-            .load_roster()
-            .await
-            .map_err(anyhow::Error::from)
-    })?;
+    runtime()?.block_on(async { stored_roster(open_store(&cfg).await?.as_ref()).await })
+}
+
+/// The roster `store` holds now.
+pub(super) async fn stored_roster(
+    store: &dyn ringdown_engine::Store,
+) -> Result<ringdown_core::roster::Roster> {
+    let doc = store.load_roster().await?;
     let doc = doc.ok_or_else(|| {
         user("the store has no roster yet: apply one with `ringdown roster apply FILE`")
     })?;
