@@ -39,15 +39,9 @@ pub(crate) mod test_support {
 
     /// An Alertmanager alert with these labels and its Prometheus fingerprint.
     pub fn alert(pairs: &[(&str, &str)], status: Status) -> Alert {
-        let labels = labels(pairs);
         Alert {
-            fingerprint: crate::fingerprint::fingerprint(&labels),
-            status,
-            labels,
-            annotations: Labels::new(),
-            starts_at: None,
-            ends_at: None,
             source: Source::Alertmanager,
+            ..Alert::with_labels(pairs.iter().copied(), status)
         }
     }
 }

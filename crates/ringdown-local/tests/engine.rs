@@ -8,16 +8,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use connect_flow::PersonaBook;
 use ringdown_core::escalation::{Incident, Phase};
 use ringdown_core::silence::Silence;
 use ringdown_core::{Alert, Labels, Status};
-use ringdown_engine::gate::{bucket, CallGate};
 use ringdown_engine::{
-    ContactRow, Created, Engine, EngineSettings, IncidentFilter, Ingest, RosterDoc, Store,
-    StoreError, StoredIncident, TokioClock,
+    ContactRow, Created, Engine, IncidentFilter, Ingest, RosterDoc, Store, StoreError,
+    StoredIncident,
 };
-use ringdown_local::{FileNotifier, SimDialer, SqliteStore};
+use ringdown_local::SqliteStore;
+
+mod support;
 
 /// The SQLite store, except that the next `fail_silences` silence writes
 /// fail as if the backend were unreachable.
@@ -128,35 +128,7 @@ fn alert(system: &str) -> Alert {
 }
 
 async fn engine_on(store: Arc<dyn Store>, personas: &str) -> Engine {
-    let clock: Arc<dyn ringdown_engine::Clock> = Arc::new(TokioClock::starting_at(Utc::now()));
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let dialer = Arc::new(
-        SimDialer::new(
-            PersonaBook::from_yaml(personas).unwrap(),
-            1.0,
-            clock.clone(),
-            tx,
-        )
-        .unwrap(),
-    );
-    let settings = EngineSettings::default();
-    let gate = Arc::new(CallGate::new(
-        bucket(2, 4),
-        settings.max_live_calls,
-        settings.max_call_hold(),
-    ));
-    store.save_roster(ROSTER, clock.now()).await.unwrap();
-    let engine = Engine::new(
-        store,
-        dialer,
-        Arc::new(FileNotifier::new(None, clock.clone())),
-        clock,
-        gate,
-        rx,
-        settings,
-    );
-    engine.reload_roster().await.unwrap();
-    engine
+    support::engine_on(store, ROSTER, personas).await
 }
 
 #[tokio::test(start_paused = true)]
@@ -232,27 +204,7 @@ async fn engine_with(
     personas: &str,
     notifier: Arc<dyn ringdown_engine::Notifier>,
 ) -> Engine {
-    let clock: Arc<dyn ringdown_engine::Clock> = Arc::new(TokioClock::starting_at(Utc::now()));
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let dialer = Arc::new(
-        SimDialer::new(
-            PersonaBook::from_yaml(personas).unwrap(),
-            1.0,
-            clock.clone(),
-            tx,
-        )
-        .unwrap(),
-    );
-    let settings = EngineSettings::default();
-    let gate = Arc::new(CallGate::new(
-        bucket(2, 4),
-        settings.max_live_calls,
-        settings.max_call_hold(),
-    ));
-    store.save_roster(ROSTER, clock.now()).await.unwrap();
-    let engine = Engine::new(store, dialer, notifier, clock, gate, rx, settings);
-    engine.reload_roster().await.unwrap();
-    engine
+    support::engine_with(store, ROSTER, personas, Some(notifier)).await
 }
 
 async fn exhausted_with_outbox(store: &dyn Store) -> Vec<StoredIncident> {

@@ -7,14 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use connect_flow::PersonaBook;
 use ringdown_core::escalation::{HistoryKind, Phase};
 use ringdown_core::{Alert, Status};
-use ringdown_engine::gate::{bucket, CallGate};
-use ringdown_engine::{
-    Engine, EngineSettings, IncidentFilter, Ingest, Store, StoredIncident, TokioClock,
-};
-use ringdown_local::{FileNotifier, SimDialer, SqliteStore};
+use ringdown_engine::{Engine, IncidentFilter, Ingest, Store, StoredIncident};
+use ringdown_local::SqliteStore;
+
+mod support;
 
 const ROSTER: &str = r#"
 timezone: UTC
@@ -59,34 +57,7 @@ struct Night {
 impl Night {
     async fn start(personas: &str) -> Night {
         let store = Arc::new(SqliteStore::in_memory().unwrap());
-        let clock: Arc<dyn ringdown_engine::Clock> = Arc::new(TokioClock::starting_at(Utc::now()));
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let dialer = Arc::new(
-            SimDialer::new(
-                PersonaBook::from_yaml(personas).unwrap(),
-                1.0,
-                clock.clone(),
-                tx,
-            )
-            .unwrap(),
-        );
-        let settings = EngineSettings::default();
-        let gate = Arc::new(CallGate::new(
-            bucket(2, 4),
-            settings.max_live_calls,
-            settings.max_call_hold(),
-        ));
-        store.save_roster(ROSTER, clock.now()).await.unwrap();
-        let engine = Engine::new(
-            store.clone(),
-            dialer,
-            Arc::new(FileNotifier::new(None, clock.clone())),
-            clock,
-            gate,
-            rx,
-            settings,
-        );
-        engine.reload_roster().await.unwrap();
+        let engine = support::engine_on(store.clone(), ROSTER, personas).await;
         let run = {
             let e = engine.clone();
             tokio::spawn(async move {
