@@ -219,12 +219,39 @@ fn demo_plays_the_story_and_exits_0() {
     assert!(text.contains("into 2 incidents"), "{text}");
 }
 
+/// A fresh SQLite file `{name}.sqlite`, in a directory of this test run.
+fn fresh_db(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ringdown-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join(format!("{name}.sqlite"));
+    let _ = std::fs::remove_file(&db);
+    db
+}
+
+/// What the store-direct scenarios start from: a fresh store file, the
+/// example roster's default policy, and a runtime to fill the store with.
+fn store_scenario(
+    name: &str,
+) -> (
+    std::path::PathBuf,
+    ringdown_core::roster::Policy,
+    tokio::runtime::Runtime,
+) {
+    let roster = ringdown_core::roster::Roster::from_yaml(ROSTER).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    (
+        fresh_db(name),
+        roster.policy("default").unwrap().clone(),
+        rt,
+    )
+}
+
 #[test]
 fn an_sre_applies_a_roster_and_manages_silences_from_the_cli() {
-    let dir = std::env::temp_dir().join(format!("ringdown-admin-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("admin.sqlite");
-    let _ = std::fs::remove_file(&db);
+    let db = fresh_db("admin");
     let cfg = temp_file(
         "admin.toml",
         &format!("[store]\nsqlite_path = {:?}\n", db.to_str().unwrap()),
@@ -417,19 +444,10 @@ fn incident_list_and_show_tell_what_happened_with_numbers_masked() {
     use ringdown_core::outcome::Outcome;
     use ringdown_engine::{ContactRow, Store};
 
-    let dir = std::env::temp_dir().join(format!("ringdown-incident-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("incident.sqlite");
-    let _ = std::fs::remove_file(&db);
-    let roster = ringdown_core::roster::Roster::from_yaml(ROSTER).unwrap();
-    let policy = roster.policy("default").unwrap().clone();
+    let (db, policy, rt) = store_scenario("incident");
     let t0 = chrono::DateTime::parse_from_rfc3339("2026-11-23T18:12:00Z")
         .unwrap()
         .with_timezone(&chrono::Utc);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     rt.block_on(async {
         let store = ringdown_local::SqliteStore::open(&db).unwrap();
         let labels: ringdown_core::Labels = [("systemname".to_string(), "web".to_string())].into();
@@ -801,16 +819,7 @@ fn with_no_daemon_running_an_engineer_acknowledges_then_resolves_from_the_cli_an
     use ringdown_core::escalation::Incident;
     use ringdown_engine::{Store, StoredIncident};
 
-    let dir = std::env::temp_dir().join(format!("ringdown-act-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("act.sqlite");
-    let _ = std::fs::remove_file(&db);
-    let roster = ringdown_core::roster::Roster::from_yaml(ROSTER).unwrap();
-    let policy = roster.policy("default").unwrap().clone();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (db, policy, rt) = store_scenario("act");
     rt.block_on(async {
         let store = ringdown_local::SqliteStore::open(&db).unwrap();
         store.save_roster(ROSTER, chrono::Utc::now()).await.unwrap();
@@ -908,17 +917,8 @@ fn with_no_daemon_running_resolving_a_storm_from_the_cli_resolves_its_members_to
     use ringdown_core::storm::StormMember;
     use ringdown_engine::{Store, StoredIncident};
 
-    let dir = std::env::temp_dir().join(format!("ringdown-storm-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("storm.sqlite");
-    let _ = std::fs::remove_file(&db);
-    let roster = ringdown_core::roster::Roster::from_yaml(ROSTER).unwrap();
-    let policy = roster.policy("default").unwrap().clone();
+    let (db, policy, rt) = store_scenario("storm");
     let now = chrono::Utc::now();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     rt.block_on(async {
         let store = ringdown_local::SqliteStore::open(&db).unwrap();
         store.save_roster(ROSTER, now).await.unwrap();
